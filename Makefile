@@ -1,0 +1,81 @@
+# vmdkfs — see README.md.
+CC ?= cc
+PKGS = fuse3 libcurl libxml-2.0 openssl zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARN = -Wall -Wextra -Werror -Wshadow -Wvla
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -pthread
+LDLIBS = $(PKG_LIBS) -pthread
+
+ifdef SANITIZE
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+COMMON = common/err.c common/source.c common/lru.c
+VMDK = vmdk/desc.c vmdk/sparse.c vmdk/vmdk.c
+TRANSPORTS = transports/align.c transports/transport.c transports/file.c
+FS = fs/main.c fs/config.c fs/info.c
+LIB_SRCS = $(COMMON) $(VMDK)
+
+OBJS = $(patsubst %.c,build/%.o,$(COMMON) $(VMDK) $(TRANSPORTS) $(FS))
+
+UNIT_TESTS = tests/unit/desc-test tests/unit/lru-test tests/unit/align-test
+FUZZERS = tests/fuzz/desc-fuzz tests/fuzz/header-fuzz
+
+.PHONY: all clean check unit fuzz demo bench deps lab
+all: vmdkfs
+
+vmdkfs: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+build/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+tests/unit/align-test: tests/unit/align-test.c $(patsubst %.c,build/%.o,$(COMMON) transports/align.c)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tests/unit/%-test: tests/unit/%-test.c $(patsubst %.c,build/%.o,$(LIB_SRCS))
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+unit: $(UNIT_TESTS)
+
+# libFuzzer targets (clang).  FUZZ_SECONDS bounds each run of `make fuzz`.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_FLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -pthread
+tests/fuzz/%-fuzz: tests/fuzz/%-fuzz.c $(LIB_SRCS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
+
+fuzz: $(FUZZERS)
+	@for f in $(FUZZERS); do \
+		mkdir -p build/corpus/$$(basename $$f); \
+		echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+			build/corpus/$$(basename $$f) tests/fuzz/seeds || exit 1; \
+	done
+
+deps:
+	scripts/install-deps.sh build
+
+check:
+	scripts/install-deps.sh test
+	$(MAKE) vmdkfs unit $(FUZZERS)
+	tests/run.sh
+
+demo:
+	scripts/install-deps.sh demo
+	$(MAKE) vmdkfs
+	scripts/demo.sh
+
+bench:
+	scripts/install-deps.sh bench
+	$(MAKE) vmdkfs
+	scripts/bench.sh
+
+clean:
+	rm -rf build vmdkfs $(UNIT_TESTS) $(FUZZERS)
+
+-include $(OBJS:.o=.d)

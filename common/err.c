@@ -1,0 +1,119 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+
+static __thread char errbuf[1024];
+
+void vmdkfs_error(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+const char *vmdkfs_errmsg(void)
+{
+	return errbuf;
+}
+
+void vmdkfs_error_clear(void)
+{
+	errbuf[0] = '\0';
+}
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static FILE *log_fp;
+static int log_level;
+static int stderr_level = -1;
+
+int vmdkfs_log_open(const char *dir, int level)
+{
+	char path[4096];
+	FILE *fp;
+
+	if (level <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/vmdkfs-%d.log", dir, (int)getpid());
+	fp = fopen(path, "ae");
+	if (!fp) {
+		int e = errno;
+
+		vmdkfs_error("%s: cannot open log file: %s", path, strerror(e));
+		return -e;
+	}
+	setvbuf(fp, NULL, _IOLBF, 0);
+	pthread_mutex_lock(&log_lock);
+	if (log_fp)
+		fclose(log_fp);
+	log_fp = fp;
+	log_level = level;
+	pthread_mutex_unlock(&log_lock);
+	return 0;
+}
+
+void vmdkfs_log_close(void)
+{
+	pthread_mutex_lock(&log_lock);
+	if (log_fp)
+		fclose(log_fp);
+	log_fp = NULL;
+	log_level = 0;
+	pthread_mutex_unlock(&log_lock);
+}
+
+int vmdkfs_log_level(void)
+{
+	return log_level > stderr_level ? log_level : stderr_level;
+}
+
+void vmdkfs_log_stderr(int level)
+{
+	stderr_level = level;
+}
+
+static const char *const level_names[] = {
+	"quiet", "error", "warning", "info", "verbose", "debug", "trace",
+};
+
+void vmdkfs_log(int level, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	int saved = errno;
+
+	if (level > log_level && level > stderr_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	if (level <= stderr_level)
+		fprintf(stderr, "vmdkfs: %s: %s\n", level_names[level], msg);
+	if (level <= log_level) {
+		struct timespec ts;
+		struct tm tm;
+		char when[32];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		pthread_mutex_lock(&log_lock);
+		if (log_fp)
+			fprintf(log_fp, "%s.%03ldZ [%ld] %s: %s\n", when,
+				ts.tv_nsec / 1000000, (long)syscall(SYS_gettid),
+				level_names[level], msg);
+		pthread_mutex_unlock(&log_lock);
+	}
+	errno = saved;
+}

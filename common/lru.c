@@ -1,0 +1,183 @@
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lru.h"
+
+struct lru_ent {
+	const void *owner;
+	uint64_t key;
+	bool used;
+	struct lru_ent *hnext;		/* hash chain */
+	struct lru_ent *prev, *next;	/* recency list, most recent first */
+	char *data;
+};
+
+struct lru {
+	pthread_mutex_t lock;
+	size_t count, block, nbuckets;
+	struct lru_ent *ents;
+	struct lru_ent **buckets;
+	struct lru_ent head;	/* sentinel of the recency list */
+	char *mem;
+};
+
+static size_t bucket_of(const struct lru *c, const void *owner, uint64_t key)
+{
+	uint64_t h = key * 0x9e3779b97f4a7c15ULL ^ (uintptr_t)owner;
+
+	h ^= h >> 29;
+	return (size_t)(h & (c->nbuckets - 1));
+}
+
+static void list_unlink(struct lru_ent *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+}
+
+static void list_push_front(struct lru *c, struct lru_ent *e)
+{
+	e->next = c->head.next;
+	e->prev = &c->head;
+	c->head.next->prev = e;
+	c->head.next = e;
+}
+
+int lru_new(size_t count, size_t block, struct lru **out)
+{
+	struct lru *c;
+	size_t i;
+
+	if (count == 0 || block == 0)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->count = count;
+	c->block = block;
+	for (c->nbuckets = 1; c->nbuckets < 2 * count; c->nbuckets <<= 1)
+		;
+	c->ents = calloc(count, sizeof(*c->ents));
+	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+	c->mem = malloc(count * block);
+	if (!c->ents || !c->buckets || !c->mem) {
+		lru_free(c);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	c->head.next = c->head.prev = &c->head;
+	for (i = 0; i < count; i++) {
+		c->ents[i].data = c->mem + i * block;
+		list_push_front(c, &c->ents[i]);
+	}
+	*out = c;
+	return 0;
+}
+
+void lru_free(struct lru *c)
+{
+	if (!c)
+		return;
+	if (c->ents)
+		pthread_mutex_destroy(&c->lock);
+	free(c->ents);
+	free(c->buckets);
+	free(c->mem);
+	free(c);
+}
+
+size_t lru_block_size(const struct lru *c)
+{
+	return c->block;
+}
+
+/* Called with c->lock held. */
+static struct lru_ent *find(struct lru *c, const void *owner, uint64_t key)
+{
+	struct lru_ent *e = c->buckets[bucket_of(c, owner, key)];
+
+	for (; e; e = e->hnext)
+		if (e->owner == owner && e->key == key)
+			return e;
+	return NULL;
+}
+
+/* Called with c->lock held. */
+static void unhash(struct lru *c, struct lru_ent *e)
+{
+	struct lru_ent **pp = &c->buckets[bucket_of(c, e->owner, e->key)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == e) {
+			*pp = e->hnext;
+			break;
+		}
+	}
+	e->used = false;
+	e->hnext = NULL;
+}
+
+int lru_get(struct lru *c, const void *owner, uint64_t key, size_t pos,
+	    void *out, size_t n)
+{
+	struct lru_ent *e;
+	int hit = 0;
+
+	pthread_mutex_lock(&c->lock);
+	e = find(c, owner, key);
+	if (e && pos <= c->block && n <= c->block - pos) {
+		memcpy(out, e->data + pos, n);
+		list_unlink(e);
+		list_push_front(c, e);
+		hit = 1;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data)
+{
+	struct lru_ent *e;
+
+	pthread_mutex_lock(&c->lock);
+	e = find(c, owner, key);
+	if (!e) {
+		e = c->head.prev;	/* least recently used */
+		if (e->used)
+			unhash(c, e);
+		e->owner = owner;
+		e->key = key;
+		e->used = true;
+		e->hnext = c->buckets[bucket_of(c, owner, key)];
+		c->buckets[bucket_of(c, owner, key)] = e;
+	}
+	memcpy(e->data, data, c->block);
+	list_unlink(e);
+	list_push_front(c, e);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void lru_drop(struct lru *c, const void *owner, uint64_t key)
+{
+	size_t i;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->count; i++) {
+		struct lru_ent *e = &c->ents[i];
+
+		if (e->used && e->owner == owner &&
+		    (key == UINT64_MAX || e->key == key)) {
+			unhash(c, e);
+			list_unlink(e);
+			/* Free entries go to the back, to be reused first. */
+			e->prev = c->head.prev;
+			e->next = &c->head;
+			c->head.prev->next = e;
+			c->head.prev = e;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+}

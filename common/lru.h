@@ -1,0 +1,31 @@
+/* A bounded, thread-safe cache of fixed-size blocks, least recently used
+ * out first.  Keys are (owner pointer, 64-bit number).  Values are copied in
+ * and out under the cache's lock, so no lock is held across any I/O: on a
+ * miss the caller reads the block itself, then offers it with lru_put().
+ */
+#ifndef VMDKFS_LRU_H
+#define VMDKFS_LRU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct lru;
+
+/* A cache of at most COUNT blocks of BLOCK bytes (memory: COUNT * BLOCK). */
+int lru_new(size_t count, size_t block, struct lru **out);
+void lru_free(struct lru *c);
+
+/* On a hit copy N bytes from offset POS of the block into OUT and return 1;
+ * return 0 on a miss. */
+int lru_get(struct lru *c, const void *owner, uint64_t key, size_t pos,
+	    void *out, size_t n);
+
+/* Store a whole block (BLOCK bytes from DATA), evicting the oldest. */
+void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data);
+
+/* Drop one block, or (key == UINT64_MAX) every block of OWNER. */
+void lru_drop(struct lru *c, const void *owner, uint64_t key);
+
+size_t lru_block_size(const struct lru *c);
+
+#endif

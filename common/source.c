@@ -1,0 +1,213 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "source.h"
+
+struct fd_source {
+	struct source s;
+	int fd;
+};
+
+static int fd_pread(struct source *s, void *buf, size_t len, uint64_t off)
+{
+	struct fd_source *f = (struct fd_source *)s;
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pread(f->fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			vmdkfs_error("%s: read at offset %llu: %m", s->name,
+				     (unsigned long long)off);
+			return -errno;
+		}
+		if (n == 0) {
+			vmdkfs_error("%s: read at offset %llu: past the end "
+				     "of the file (%llu bytes)",
+				     s->name, (unsigned long long)off,
+				     (unsigned long long)s->size);
+			return -EIO;
+		}
+		p += n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+static int fd_pwrite(struct source *s, const void *buf, size_t len,
+		     uint64_t off)
+{
+	struct fd_source *f = (struct fd_source *)s;
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(f->fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			vmdkfs_error("%s: write at offset %llu: %m", s->name,
+				     (unsigned long long)off);
+			return -errno;
+		}
+		p += n;
+		len -= n;
+		off += n;
+	}
+	if (off > s->size)
+		s->size = off;
+	return 0;
+}
+
+static int fd_flush(struct source *s)
+{
+	struct fd_source *f = (struct fd_source *)s;
+
+	if (fdatasync(f->fd) < 0) {
+		vmdkfs_error("%s: fdatasync: %m", s->name);
+		return -errno;
+	}
+	return 0;
+}
+
+static void fd_close(struct source *s)
+{
+	struct fd_source *f = (struct fd_source *)s;
+
+	close(f->fd);
+	free(s->name);
+	free(f);
+}
+
+static const struct source_ops fd_ops = {
+	.pread = fd_pread,
+	.pwrite = fd_pwrite,
+	.flush = fd_flush,
+	.close = fd_close,
+};
+
+int fd_source_open(const char *path, bool writable, struct source **out)
+{
+	struct fd_source *f;
+	struct stat st;
+	int fd, e;
+
+	fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+		vmdkfs_error("%s: cannot open: %s", path, strerror(e));
+		return -e;
+	}
+	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+		vmdkfs_error("%s: not a regular file or block device", path);
+		close(fd);
+		return -EINVAL;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->s.name = strdup(path))) {
+		free(f);
+		close(fd);
+		return -ENOMEM;
+	}
+	f->fd = fd;
+	f->s.ops = &fd_ops;
+	f->s.writable = writable;
+	if (S_ISBLK(st.st_mode)) {
+		off_t end = lseek(fd, 0, SEEK_END);
+
+		f->s.size = end < 0 ? 0 : (uint64_t)end;
+	} else {
+		f->s.size = (uint64_t)st.st_size;
+	}
+	*out = &f->s;
+	return 0;
+}
+
+static int local_open(void *opaque, const char *path, bool writable,
+		      struct source **out)
+{
+	(void)opaque;
+	return fd_source_open(path, writable, out);
+}
+
+const struct source_opener local_opener = {.open = local_open};
+
+struct mem_source {
+	struct source s;
+	char *data;
+};
+
+static int mem_pread(struct source *s, void *buf, size_t len, uint64_t off)
+{
+	struct mem_source *m = (struct mem_source *)s;
+
+	if (off > s->size || len > s->size - off) {
+		vmdkfs_error("%s: read at offset %llu: past the end of the "
+			     "file (%llu bytes)",
+			     s->name, (unsigned long long)off,
+			     (unsigned long long)s->size);
+		return -EIO;
+	}
+	memcpy(buf, m->data + off, len);
+	return 0;
+}
+
+static int mem_pwrite(struct source *s, const void *buf, size_t len,
+		      uint64_t off)
+{
+	(void)s, (void)buf, (void)len, (void)off;
+	return -EROFS;
+}
+
+static int mem_flush(struct source *s)
+{
+	(void)s;
+	return 0;
+}
+
+static void mem_close(struct source *s)
+{
+	struct mem_source *m = (struct mem_source *)s;
+
+	free(m->data);
+	free(s->name);
+	free(m);
+}
+
+static const struct source_ops mem_ops = {
+	.pread = mem_pread,
+	.pwrite = mem_pwrite,
+	.flush = mem_flush,
+	.close = mem_close,
+};
+
+int mem_source_new(const char *name, const void *data, size_t len,
+		   struct source **out)
+{
+	struct mem_source *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	m->data = malloc(len ? len : 1);
+	m->s.name = strdup(name);
+	if (!m->data || !m->s.name) {
+		free(m->data);
+		free(m->s.name);
+		free(m);
+		return -ENOMEM;
+	}
+	memcpy(m->data, data, len);
+	m->s.ops = &mem_ops;
+	m->s.size = len;
+	*out = &m->s;
+	return 0;
+}

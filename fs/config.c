@@ -1,0 +1,284 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "../common/err.h"
+#include "config.h"
+
+enum kind { K_STR, K_INT, K_BOOL, K_MS, K_BYTES, K_RO, K_RW };
+
+struct key {
+	const char *name;
+	enum kind kind;
+	size_t off;
+	long min, max;		/* K_INT */
+	const char *def;	/* default, as text */
+	const char *help;
+};
+
+#define F(m) offsetof(struct config, m)
+#define MS_MAX 2147483647L
+
+static const struct key keys[] = {
+	{"tmpDirectory", K_STR, F(tmp_directory), 0, 0, "/tmp",
+	 "folder for log files (default: $TMPDIR or /tmp)"},
+	{"vixDiskLib.transport.LogLevel", K_INT, F(log_level), 0, 6, "3",
+	 "log level 0 (off) .. 6 (every request); log file "
+	 "tmpDirectory/vmdkfs-PID.log"},
+	{"vixDiskLib.nfc.LogLevel", K_INT, F(nfc_log_level), 0, 4, "1",
+	 "NFC log level 0 none, 1 error, 2 warning, 3 info, 4 debug "
+	 "(nbd/nbdssl)"},
+	{"vixDiskLib.nfc.AcceptTimeoutMs", K_MS, F(nfc_accept_timeout_ms), 0,
+	 MS_MAX, "0", "NFC accept timeout, ms, 0 = none (nbd/nbdssl)"},
+	{"vixDiskLib.nfc.RequestTimeoutMs", K_MS, F(nfc_request_timeout_ms), 0,
+	 MS_MAX, "0", "NFC request timeout, ms, 0 = none (nbd/nbdssl)"},
+	{"vixDiskLib.nfc.ReadTimeoutMs", K_MS, F(nfc_read_timeout_ms), 0,
+	 MS_MAX, "0", "NFC read timeout, ms, 0 = none (nbd/nbdssl)"},
+	{"vixDiskLib.nfc.ReadTimeoutsMs", K_MS, F(nfc_read_timeout_ms), 0,
+	 MS_MAX, NULL, "newer spelling of ReadTimeoutMs"},
+	{"vixDiskLib.nfc.WriteTimeoutMs", K_MS, F(nfc_write_timeout_ms), 0,
+	 MS_MAX, "0", "NFC write timeout, ms, 0 = none (nbd/nbdssl)"},
+	{"vixDiskLib.nfc.WriteTimeoutsMs", K_MS, F(nfc_write_timeout_ms), 0,
+	 MS_MAX, NULL, "newer spelling of WriteTimeoutMs"},
+	{"vixDiskLib.nfcFssrvr.TimeoutMs", K_MS, F(nfc_fssrvr_timeout_ms), 0,
+	 MS_MAX, "0", "NFC file session idle timeout, ms, 0 = wait forever"},
+	{"vixDiskLib.nfcFssrvrWrite.TimeoutMs", K_MS,
+	 F(nfc_fssrvr_write_timeout_ms), 0, MS_MAX, "0",
+	 "NFC file-system write timeout, ms, 0 = none"},
+	{"vixDiskLib.disklib.EnableCache", K_BOOL, F(enable_cache), 0, 1, "0",
+	 "read cache of cache_size bytes: helps random and repeated reads, "
+	 "costs memory and a copy on sequential reads"},
+	{"vixDiskLib.linuxSSL.verifyCertificates", K_BOOL,
+	 F(verify_certificates), 0, 1, "1",
+	 "verify the server's TLS identity (the seed's default was 0)"},
+	{"vixDiskLib.transport.san.allowList", K_STR, F(san_allow_list), 0, 0,
+	 "", "LUNs the san transport may use (\"all\" or a list)"},
+	{"vixDiskLib.transport.san.denyList", K_STR, F(san_deny_list), 0, 0,
+	 "", "LUNs the san transport must not use (\"all\" or a list)"},
+	{"vixDiskLib.nfcAio.Session.BufSizeIn64KB", K_INT,
+	 F(nfc_aio_buf_size_64k), 1, 16, "1",
+	 "NFC AIO buffer size, in 64 KiB units (nbd/nbdssl)"},
+	{"vixDiskLib.nfcAio.Session.BufCount", K_INT, F(nfc_aio_buf_count), 1,
+	 64, "4", "NFC AIO buffer count (nbd/nbdssl)"},
+	{"transports", K_STR, F(transports), 0, 0, "file",
+	 "transport modes to try, in order, colon-separated"},
+	{"cache_size", K_BYTES, F(cache_size), 0, 0, "64M",
+	 "bytes of the EnableCache read cache"},
+	{"grain_cache", K_BYTES, F(grain_cache), 0, 0, "32M",
+	 "bytes of inflated streamOptimized grains kept per extent"},
+	{"table_cache", K_BYTES, F(table_cache), 0, 0, "16M",
+	 "bytes of grain tables kept per disk"},
+	{"ro", K_RO, F(rw), 0, 0, NULL, "read-only mount (the default)"},
+	{"rw", K_RW, F(rw), 0, 0, NULL, "read-write mount"},
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static int parse_bytes(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	}
+	if (*end || v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int apply(struct config *c, const struct key *k, const char *value,
+		 const char *where)
+{
+	char *base = (char *)c + k->off;
+	uint64_t bytes;
+	long v;
+
+	switch (k->kind) {
+	case K_RO:
+	case K_RW:
+		if (value) {
+			vmdkfs_error("%s: option \"%s\" takes no value", where,
+				     k->name);
+			return -EINVAL;
+		}
+		*(bool *)base = k->kind == K_RW;
+		return 0;
+	case K_STR: {
+		char *s = strdup(value ? value : "");
+
+		if (!s)
+			return -ENOMEM;
+		free(*(char **)base);
+		*(char **)base = s;
+		return 0;
+	}
+	case K_BYTES:
+		if (!value || parse_bytes(value, &bytes) < 0) {
+			vmdkfs_error("%s: %s=%s: expected a size in bytes "
+				     "(suffix K, M or G allowed)", where,
+				     k->name, value ? value : "");
+			return -EINVAL;
+		}
+		*(uint64_t *)base = bytes;
+		return 0;
+	default:
+		break;
+	}
+	if (!value || parse_long(value, k->min, k->max, &v) < 0) {
+		vmdkfs_error("%s: %s=%s: expected a whole number from %ld to "
+			     "%ld", where, k->name, value ? value : "", k->min,
+			     k->max);
+		return -EINVAL;
+	}
+	if (k->kind == K_BOOL)
+		*(bool *)base = v != 0;
+	else if (k->kind == K_MS)
+		*(uint32_t *)base = (uint32_t)v;
+	else if (k->off == F(nfc_aio_buf_size_64k) ||
+		 k->off == F(nfc_aio_buf_count))
+		*(uint32_t *)base = (uint32_t)v;
+	else
+		*(int *)base = (int)v;
+	return 0;
+}
+
+int config_set(struct config *c, const char *key, const char *value,
+	       const char *where)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strcasecmp(keys[i].name, key) == 0)
+			return apply(c, &keys[i], value, where);
+	fprintf(stderr, "vmdkfs: warning: %s: unknown option \"%s\" ignored\n",
+		where, key);
+	return 1;
+}
+
+void config_init(struct config *c)
+{
+	const char *tmp = getenv("TMPDIR");
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < NKEYS; i++)
+		if (keys[i].def && keys[i].kind != K_RO && keys[i].kind != K_RW)
+			apply(c, &keys[i], keys[i].def, "default");
+	if (tmp && *tmp)
+		apply(c, &keys[0], tmp, "TMPDIR");
+}
+
+void config_free(struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (keys[i].kind == K_STR) {
+			free(*(char **)((char *)c + keys[i].off));
+			*(char **)((char *)c + keys[i].off) = NULL;
+		}
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+			 e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+int config_load(struct config *c, const char *path)
+{
+	char line[4096], where[4200];
+	struct stat st;
+	unsigned lineno = 0;
+	FILE *fp;
+	int r = 0;
+
+	fp = fopen(path, "re");
+	if (!fp) {
+		vmdkfs_error("%s: cannot open config file: %m", path);
+		return -errno;
+	}
+	if (fstat(fileno(fp), &st) == 0 && (st.st_mode & 022)) {
+		vmdkfs_error("%s: config file is writable by group or others; "
+			     "refusing it (chmod go-w)", path);
+		fclose(fp);
+		return -EPERM;
+	}
+	while (fgets(line, sizeof(line), fp)) {
+		char *t = trim(line), *eq, *key, *val;
+
+		lineno++;
+		if (!*t || *t == '#')
+			continue;
+		snprintf(where, sizeof(where), "%s:%u", path, lineno);
+		eq = strchr(t, '=');
+		if (!eq) {
+			vmdkfs_error("%s: expected name=value, got \"%.60s\"",
+				     where, t);
+			r = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		key = trim(t);
+		val = trim(eq + 1);
+		if (*val == '"' && strlen(val) >= 2 && val[strlen(val) - 1] == '"') {
+			val[strlen(val) - 1] = '\0';
+			val++;
+		}
+		if (strcasecmp(key, "config") == 0) {
+			vmdkfs_error("%s: \"config\" cannot be nested", where);
+			r = -EINVAL;
+			break;
+		}
+		r = config_set(c, key, val, where);
+		if (r < 0)
+			break;
+		r = 0;
+	}
+	fclose(fp);
+	return r;
+}
+
+void config_print_keys(void)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		printf("  %-44s %s%s%s\n", keys[i].name, keys[i].help,
+		       keys[i].def ? "; default " : "",
+		       keys[i].def ? keys[i].def : "");
+}

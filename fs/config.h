@@ -1,0 +1,45 @@
+/* Configuration: one table of keys, shared by the InitEx-style config file
+ * (-o config=FILE, "name=value" lines) and -o key=value options. */
+#ifndef VMDKFS_CONFIG_H
+#define VMDKFS_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct config {
+	/* VDDK InitEx keys */
+	char *tmp_directory;
+	int log_level;			/* vixDiskLib.transport.LogLevel */
+	int nfc_log_level;		/* vixDiskLib.nfc.LogLevel */
+	uint32_t nfc_accept_timeout_ms, nfc_request_timeout_ms;
+	uint32_t nfc_read_timeout_ms, nfc_write_timeout_ms;
+	uint32_t nfc_fssrvr_timeout_ms, nfc_fssrvr_write_timeout_ms;
+	bool enable_cache;		/* vixDiskLib.disklib.EnableCache */
+	bool verify_certificates;	/* vixDiskLib.linuxSSL.verifyCertificates */
+	char *san_allow_list, *san_deny_list;
+	uint32_t nfc_aio_buf_size_64k, nfc_aio_buf_count;
+	/* vmdkfs keys */
+	char *transports;
+	uint64_t cache_size;		/* bytes, EnableCache's cache */
+	uint64_t grain_cache;		/* bytes, inflated grains */
+	uint64_t table_cache;		/* bytes, grain tables */
+	bool rw;
+};
+
+void config_init(struct config *c);
+void config_free(struct config *c);
+
+/* Set KEY to VALUE (VALUE NULL for a bare word such as "ro").  WHERE names
+ * the origin for messages ("-o" or "FILE:LINE").  Returns 0, 1 if the key
+ * is unknown (a warning has been printed), or -EINVAL with a message. */
+int config_set(struct config *c, const char *key, const char *value,
+	       const char *where);
+
+/* Read a config file: name=value lines, '#' comments.  Returns 0 or -errno
+ * (message in vmdkfs_errmsg()).  Refuses group/world-writable files. */
+int config_load(struct config *c, const char *path);
+
+/* Print every key with its default, as vmdkfs.conf does. */
+void config_print_keys(void);
+
+#endif

@@ -1,0 +1,162 @@
+/* vmdkfs info [--json] DISK.vmdk: the chain, its extents and sizes. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/err.h"
+#include "../vmdk/vmdk.h"
+#include "fs.h"
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static void print_text(struct vmdk *top)
+{
+	struct vmdk *v;
+	int link = 0;
+
+	printf("disk: %s\n", vmdk_path(top));
+	printf("capacity: %llu bytes (%llu sectors)\n",
+	       (unsigned long long)vmdk_sectors(top) * VMDK_SECTOR,
+	       (unsigned long long)vmdk_sectors(top));
+	for (v = top; v; v = vmdk_parent(v), link++) {
+		const struct vmdk_desc *d = vmdk_descriptor(v);
+		size_t i;
+
+		printf("link %d: %s\n", link, vmdk_path(v));
+		printf("  createType: %s\n",
+		       d->create_type ? d->create_type : "(none)");
+		printf("  CID: %08x  parentCID: %08x\n", d->cid, d->parent_cid);
+		if (d->parent_hint)
+			printf("  parentFileNameHint: %s\n", d->parent_hint);
+		printf("  capacity: %llu sectors\n",
+		       (unsigned long long)vmdk_sectors(v));
+		for (i = 0; i < vmdk_extent_count(v); i++) {
+			struct vmdk_extent_info e;
+
+			vmdk_extent_get(v, i, &e);
+			printf("  extent %zu: %s %s %llu sectors at sector %llu",
+			       i, vmdk_access_name(e.access),
+			       vmdk_type_name(e.type),
+			       (unsigned long long)e.sectors,
+			       (unsigned long long)e.start);
+			if (e.path)
+				printf(", file %s (%llu bytes)", e.path,
+				       (unsigned long long)e.file_size);
+			if (e.offset)
+				printf(", offset %llu sectors",
+				       (unsigned long long)e.offset);
+			printf(", format %s", e.format);
+			if (e.grain)
+				printf(", grain %llu sectors (%llu KiB), %u "
+				       "entries per grain table",
+				       (unsigned long long)e.grain,
+				       (unsigned long long)e.grain / 2,
+				       e.gt_entries);
+			printf("\n");
+		}
+	}
+}
+
+static void print_json(struct vmdk *top)
+{
+	struct vmdk *v;
+
+	printf("{\"disk\": ");
+	json_str(vmdk_path(top));
+	printf(", \"capacity\": %llu, \"chain\": [",
+	       (unsigned long long)vmdk_sectors(top) * VMDK_SECTOR);
+	for (v = top; v; v = vmdk_parent(v)) {
+		const struct vmdk_desc *d = vmdk_descriptor(v);
+		size_t i;
+
+		printf("%s{\"file\": ", v == top ? "" : ", ");
+		json_str(vmdk_path(v));
+		printf(", \"createType\": ");
+		json_str(d->create_type ? d->create_type : "");
+		printf(", \"cid\": \"%08x\", \"parentCID\": \"%08x\"", d->cid,
+		       d->parent_cid);
+		printf(", \"parentFileNameHint\": ");
+		if (d->parent_hint)
+			json_str(d->parent_hint);
+		else
+			printf("null");
+		printf(", \"capacity\": %llu, \"extents\": [",
+		       (unsigned long long)vmdk_sectors(v) * VMDK_SECTOR);
+		for (i = 0; i < vmdk_extent_count(v); i++) {
+			struct vmdk_extent_info e;
+
+			vmdk_extent_get(v, i, &e);
+			printf("%s{\"access\": \"%s\", \"type\": \"%s\", "
+			       "\"start\": %llu, \"sectors\": %llu, \"file\": ",
+			       i ? ", " : "", vmdk_access_name(e.access),
+			       vmdk_type_name(e.type),
+			       (unsigned long long)e.start,
+			       (unsigned long long)e.sectors);
+			if (e.path)
+				json_str(e.path);
+			else
+				printf("null");
+			printf(", \"offset\": %llu, \"format\": \"%s\", "
+			       "\"grain\": %llu, \"gtEntries\": %u, "
+			       "\"fileSize\": %llu}",
+			       (unsigned long long)e.offset, e.format,
+			       (unsigned long long)e.grain, e.gt_entries,
+			       (unsigned long long)e.file_size);
+		}
+		printf("]}");
+	}
+	printf("]}\n");
+}
+
+int fs_info_main(int argc, char **argv)
+{
+	struct vmdk_options o = {0};
+	struct vmdk *v;
+	bool json = false;
+	const char *path = NULL;
+	int i, r;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr, "vmdkfs info: unknown option %s\n",
+				argv[i]);
+			return 2;
+		} else if (path) {
+			fprintf(stderr, "vmdkfs info: one disk at a time\n");
+			return 2;
+		} else {
+			path = argv[i];
+		}
+	}
+	if (!path) {
+		fprintf(stderr, "usage: vmdkfs info [--json] DISK.vmdk\n");
+		return 2;
+	}
+	r = vmdk_open(path, &o, &v);
+	if (r < 0) {
+		fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
+		return 1;
+	}
+	if (json)
+		print_json(v);
+	else
+		print_text(v);
+	vmdk_close(v);
+	return 0;
+}

@@ -1,0 +1,51 @@
+/* struct disk: a logical disk as the file system sees it, reached through
+ * one transport.  Transports implement whole-sector operations; the
+ * alignment layer (align.c) turns any byte range into those, in one place.
+ */
+#ifndef VMDKFS_DISK_H
+#define VMDKFS_DISK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct disk;
+struct lru;
+
+struct disk_ops {
+	/* COUNT sectors from SECTOR; BUF aligned to d->mem_align. */
+	int (*pread)(struct disk *d, void *buf, uint64_t sector,
+		     uint64_t count);
+	int (*pwrite)(struct disk *d, const void *buf, uint64_t sector,
+		      uint64_t count);
+	int (*flush)(struct disk *d);
+	/* Allocation of sectors from SECTOR: *RUN of them share *KIND
+	 * (enum vmdk_alloc).  NULL: all data. */
+	int (*block_status)(struct disk *d, uint64_t sector, uint64_t count,
+			    int *kind, uint64_t *run);
+	void (*close)(struct disk *d);
+};
+
+struct disk {
+	const struct disk_ops *ops;
+	const char *transport;	/* name of the transport in use */
+	char *path;		/* what was opened, for messages and xattrs */
+	uint64_t size;		/* bytes */
+	uint32_t sector_size;	/* bytes, a power of two */
+	size_t mem_align;	/* buffer alignment the transport needs */
+	uint64_t max_io;	/* bytes per backend call */
+	uint32_t cid;
+	bool readonly;
+	struct lru *cache;	/* optional read cache (EnableCache) */
+};
+
+/* Read LEN bytes at byte OFF, any alignment.  Returns the number of bytes
+ * read (short only at the end of the disk) or -errno. */
+ssize_t disk_pread(struct disk *d, void *buf, size_t len, uint64_t off);
+
+/* Turn on the read cache of BYTES bytes (64 KiB blocks). */
+int disk_enable_cache(struct disk *d, size_t bytes);
+
+void disk_close(struct disk *d);
+
+#endif

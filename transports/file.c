@@ -1,0 +1,92 @@
+/* The file transport: a VMDK chain on a local (or NFS-mounted) file
+ * system, read through vmdk/. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../vmdk/vmdk.h"
+#include "transport.h"
+
+struct file_disk {
+	struct disk d;
+	struct vmdk *v;
+};
+
+static int file_pread(struct disk *d, void *buf, uint64_t sector,
+		      uint64_t count)
+{
+	return vmdk_read(((struct file_disk *)d)->v, buf, sector, count);
+}
+
+static int file_pwrite(struct disk *d, const void *buf, uint64_t sector,
+		       uint64_t count)
+{
+	(void)d, (void)buf, (void)sector, (void)count;
+	return -EROFS;
+}
+
+static int file_flush(struct disk *d)
+{
+	(void)d;
+	return 0;
+}
+
+static int file_block_status(struct disk *d, uint64_t sector, uint64_t count,
+			     int *kind, uint64_t *run)
+{
+	return vmdk_block_status(((struct file_disk *)d)->v, sector, count,
+				 kind, run);
+}
+
+static void file_close(struct disk *d)
+{
+	struct file_disk *f = (struct file_disk *)d;
+
+	vmdk_close(f->v);
+	free(d->path);
+	free(f);
+}
+
+static const struct disk_ops file_ops = {
+	.pread = file_pread,
+	.pwrite = file_pwrite,
+	.flush = file_flush,
+	.block_status = file_block_status,
+	.close = file_close,
+};
+
+static int file_open(const struct disk_spec *spec, struct disk **out)
+{
+	struct vmdk_options o = {
+		.writable = !spec->readonly,
+		.table_cache_bytes = spec->table_cache_bytes,
+		.grain_cache_bytes = spec->grain_cache_bytes,
+	};
+	struct file_disk *f = calloc(1, sizeof(*f));
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	r = vmdk_open(spec->path, &o, &f->v);
+	if (r < 0) {
+		free(f);
+		return r;
+	}
+	f->d.ops = &file_ops;
+	f->d.transport = "file";
+	f->d.path = strdup(spec->path);
+	f->d.size = vmdk_sectors(f->v) * VMDK_SECTOR;
+	f->d.sector_size = VMDK_SECTOR;
+	f->d.mem_align = 1;
+	f->d.max_io = 32u << 20;
+	f->d.cid = vmdk_descriptor(f->v)->cid;
+	f->d.readonly = spec->readonly;
+	*out = &f->d;
+	return 0;
+}
+
+const struct transport file_transport = {
+	.name = "file",
+	.open_disk = file_open,
+};

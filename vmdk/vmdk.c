@@ -1,0 +1,928 @@
+/* Opening a VMDK disk (descriptor, extents, parent chain) and reading it.
+ *
+ * Every extent maps a run of its sectors to one of: data at a byte offset
+ * of its file, zeros, "unallocated" (read the parent, or zeros on a base),
+ * a compressed grain, or no access.  vmdk_read() and vmdk_block_status()
+ * are both built on that one mapping.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <zlib.h>
+
+#include "../common/err.h"
+#include "../common/lru.h"
+#include "vmdk.h"
+
+#define TABLE_PAGE 4096u
+#define DEFAULT_TABLE_CACHE (16u << 20)
+#define DEFAULT_GRAIN_CACHE (32u << 20)
+#define MAX_DESCRIPTOR (1u << 20)
+
+enum extent_fmt { FMT_FLAT, FMT_ZERO, FMT_VMDK4, FMT_COWD, FMT_SESPARSE };
+
+enum map_kind { M_DATA, M_ZERO, M_UNALLOC, M_COMPRESSED, M_NOACCESS };
+
+struct map {
+	int kind;
+	uint64_t count;	/* sectors */
+	uint64_t off;	/* bytes in the extent file (M_DATA, M_COMPRESSED) */
+	uint64_t grain;	/* grain index (M_COMPRESSED) */
+};
+
+struct extent {
+	int access, type, fmt;
+	uint64_t start, sectors;	/* in the disk */
+	char *path;
+	struct source *src;
+	uint64_t flat_off;		/* bytes */
+	struct vmdk_sparse_info h;
+	struct lru *grains;		/* inflated grains (compressed) */
+	struct vmdk *v;
+};
+
+struct vmdk {
+	char *path;
+	struct vmdk_desc desc;
+	struct extent *ext;
+	size_t next;
+	uint64_t sectors;
+	struct vmdk *parent;
+	struct lru *tables;	/* shared along the chain, owned by the top */
+	bool owns_tables;
+	size_t grain_cache_bytes;
+};
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+/* ---- Metadata entries, through the table cache ---- */
+
+/* Read the SIZE-byte (4 or 8) little-endian entry at byte OFF of E's file. */
+static int read_entry(struct extent *e, uint64_t off, unsigned size,
+		      uint64_t *out)
+{
+	uint64_t page = off / TABLE_PAGE;
+	size_t pos = off % TABLE_PAGE;
+	uint8_t b[8], buf[TABLE_PAGE];
+	uint64_t len;
+	int r;
+
+	if (off > e->src->size || size > e->src->size - off) {
+		vmdkfs_error("%s: table entry at byte %llu lies past the end of "
+			     "the file (%llu bytes)", e->path,
+			     (unsigned long long)off,
+			     (unsigned long long)e->src->size);
+		return -EIO;
+	}
+	if (!lru_get(e->v->tables, e, page, pos, b, size)) {
+		len = e->src->size - page * TABLE_PAGE;
+		if (len > TABLE_PAGE)
+			len = TABLE_PAGE;
+		memset(buf, 0, sizeof(buf));
+		r = source_pread(e->src, buf, len, page * TABLE_PAGE);
+		if (r < 0)
+			return r;
+		lru_put(e->v->tables, e, page, buf);
+		memcpy(b, buf + pos, size);
+	}
+	*out = size == 4 ? le32(b) : le64(b);
+	return 0;
+}
+
+/* Map grain G of sparse extent E: kind and byte offset of the grain. */
+static int grain_lookup(struct extent *e, uint64_t g, int *kind,
+			uint64_t *off)
+{
+	const struct vmdk_sparse_info *h = &e->h;
+	uint64_t gdi = g / h->gt_entries, gti = g % h->gt_entries;
+	uint64_t gde, gt, gte;
+	int r;
+
+	if (gdi >= h->gd_entries) {
+		vmdkfs_error("%s: grain %llu lies beyond the grain directory",
+			     e->path, (unsigned long long)g);
+		return -EIO;
+	}
+	r = read_entry(e, h->gd_offset + gdi * h->entry_size, h->entry_size,
+		       &gde);
+	if (r < 0)
+		return r;
+	if (gde == 0) {
+		*kind = M_UNALLOC;
+		return 0;
+	}
+	if (e->fmt == FMT_SESPARSE) {
+		uint64_t idx = gde & 0xffffffffULL;
+		uint64_t gt_bytes = (uint64_t)h->gt_entries * 8;
+
+		if ((gde & 0xffffffff00000000ULL) != 0x1000000000000000ULL ||
+		    idx >= h->gt_area / gt_bytes) {
+			vmdkfs_error("%s: grain directory entry %llu is invalid "
+				     "(%016llx)", e->path,
+				     (unsigned long long)gdi,
+				     (unsigned long long)gde);
+			return -EIO;
+		}
+		gt = h->gt_base + idx * gt_bytes;
+	} else {
+		gt = gde * 512;
+	}
+	r = read_entry(e, gt + gti * h->entry_size, h->entry_size, &gte);
+	if (r < 0)
+		return r;
+
+	if (e->fmt == FMT_SESPARSE) {
+		uint64_t cluster;
+
+		switch (gte >> 60) {
+		case 0:
+			*kind = M_UNALLOC;
+			return 0;
+		case 1:	/* unmapped (trimmed): zeros, as qemu reads it */
+		case 2:	/* zero */
+			*kind = M_ZERO;
+			return 0;
+		case 3:
+			cluster = ((gte >> 48) & 0xfff) |
+				  ((gte & 0xffffffffffffULL) << 12);
+			if (cluster >= h->grains_area / (h->grain * 512)) {
+				vmdkfs_error("%s: grain %llu: cluster %llu lies "
+					     "outside the grain area", e->path,
+					     (unsigned long long)g,
+					     (unsigned long long)cluster);
+				return -EIO;
+			}
+			*kind = M_DATA;
+			*off = h->grains_base + cluster * h->grain * 512;
+			break;
+		default:
+			vmdkfs_error("%s: grain %llu: grain table entry type %llu "
+				     "is invalid", e->path,
+				     (unsigned long long)g,
+				     (unsigned long long)(gte >> 60));
+			return -EIO;
+		}
+	} else if (gte == 0) {
+		*kind = M_UNALLOC;
+		return 0;
+	} else if (gte == 1 && h->zeroed_gte) {
+		*kind = M_ZERO;
+		return 0;
+	} else {
+		*kind = h->compressed ? M_COMPRESSED : M_DATA;
+		*off = gte * 512;
+	}
+	if (*off >= e->src->size) {
+		vmdkfs_error("%s: grain %llu: grain table entry points at byte "
+			     "%llu, past the end of the file (%llu bytes)",
+			     e->path, (unsigned long long)g,
+			     (unsigned long long)*off,
+			     (unsigned long long)e->src->size);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Map sectors [REL, REL + MAX) of extent E (REL relative to the extent). */
+static int extent_map(struct extent *e, uint64_t rel, uint64_t max,
+		      struct map *m)
+{
+	uint64_t grain, g, in, n, off = 0;
+	int kind, r;
+
+	memset(m, 0, sizeof(*m));
+	m->count = max;
+	if (e->access == VMDK_NOACCESS) {
+		m->kind = M_NOACCESS;
+		return 0;
+	}
+	switch (e->fmt) {
+	case FMT_ZERO:
+		m->kind = M_ZERO;
+		return 0;
+	case FMT_FLAT:
+		m->kind = M_DATA;
+		m->off = e->flat_off + rel * 512;
+		return 0;
+	}
+
+	grain = e->h.grain;
+	g = rel / grain;
+	in = rel % grain;
+	n = grain - in < max ? grain - in : max;
+	r = grain_lookup(e, g, &kind, &off);
+	if (r < 0)
+		return r;
+	m->kind = kind;
+	m->grain = g;
+	m->off = off + in * 512;
+	if (kind == M_COMPRESSED) {
+		m->off = off;
+		m->count = n;
+		return 0;
+	}
+	/* Extend over following grains that continue the same run. */
+	while (n < max) {
+		uint64_t off2 = 0;
+		int kind2;
+
+		r = grain_lookup(e, g + 1, &kind2, &off2);
+		if (r < 0 || kind2 != kind ||
+		    (kind == M_DATA && off2 != off + grain * 512))
+			break;
+		g++;
+		off = off2;
+		n += grain < max - n ? grain : max - n;
+	}
+	m->count = n;
+	return 0;
+}
+
+/* ---- Compressed grains ---- */
+
+/* Inflate grain G of E (its marker at byte OFF) into OUT (grain bytes). */
+static int inflate_grain(struct extent *e, uint64_t g, uint64_t off,
+			 uint8_t *out)
+{
+	size_t gbytes = e->h.grain * 512, hdr = e->h.markers ? 12 : 4;
+	uint64_t want = e->h.capacity - g * e->h.grain;
+	uint8_t head[12];
+	uint8_t *in = NULL;
+	uint32_t clen;
+	z_stream zs;
+	int r, zr;
+
+	if (want > e->h.grain)
+		want = e->h.grain;
+	want *= 512;
+	r = source_pread(e->src, head, hdr, off);
+	if (r < 0)
+		return r;
+	clen = le32(head + hdr - 4);
+	if (e->h.markers && le64(head) != g * e->h.grain) {
+		vmdkfs_error("%s: grain %llu: marker says LBA %llu", e->path,
+			     (unsigned long long)g,
+			     (unsigned long long)le64(head));
+		return -EIO;
+	}
+	if (clen == 0 || clen > 2 * gbytes + 1024 ||
+	    off + hdr + clen > e->src->size) {
+		vmdkfs_error("%s: grain %llu: compressed size %u at byte %llu "
+			     "is impossible", e->path, (unsigned long long)g,
+			     clen, (unsigned long long)off);
+		return -EIO;
+	}
+	in = malloc(clen);
+	if (!in)
+		return -ENOMEM;
+	r = source_pread(e->src, in, clen, off + hdr);
+	if (r < 0)
+		goto out_free;
+	memset(&zs, 0, sizeof(zs));
+	if (inflateInit(&zs) != Z_OK) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	zs.next_in = in;
+	zs.avail_in = clen;
+	zs.next_out = out;
+	zs.avail_out = (uInt)gbytes;
+	zr = inflate(&zs, Z_FINISH);
+	if ((zr != Z_STREAM_END && zr != Z_BUF_ERROR && zr != Z_OK) ||
+	    zs.total_out < want) {
+		vmdkfs_error("%s: grain %llu: compressed data is damaged "
+			     "(zlib %d, %lu of %llu bytes)", e->path,
+			     (unsigned long long)g, zr, zs.total_out,
+			     (unsigned long long)want);
+		r = -EIO;
+	} else {
+		memset(out + zs.total_out, 0, gbytes - zs.total_out);
+		r = 0;
+	}
+	inflateEnd(&zs);
+out_free:
+	free(in);
+	return r;
+}
+
+/* Copy COUNT sectors from sector IN of compressed grain M->grain. */
+static int read_compressed(struct extent *e, const struct map *m,
+			   uint64_t in, uint64_t count, void *buf)
+{
+	size_t gbytes = e->h.grain * 512;
+	uint8_t *grain;
+	int r;
+
+	if (lru_get(e->grains, e, m->grain, in * 512, buf, count * 512))
+		return 0;
+	grain = malloc(gbytes);
+	if (!grain)
+		return -ENOMEM;
+	r = inflate_grain(e, m->grain, m->off, grain);
+	if (r == 0) {
+		lru_put(e->grains, e, m->grain, grain);
+		memcpy(buf, grain + in * 512, count * 512);
+	}
+	free(grain);
+	return r;
+}
+
+/* ---- Reading ---- */
+
+static struct extent *find_extent(struct vmdk *v, uint64_t sector)
+{
+	size_t lo = 0, hi = v->next;
+
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+
+		if (v->ext[mid].start <= sector)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return &v->ext[lo];
+}
+
+static int read_parent(struct vmdk *p, void *buf, uint64_t sector,
+		       uint64_t count)
+{
+	uint64_t n = 0;
+
+	if (p && sector < p->sectors) {
+		n = p->sectors - sector < count ? p->sectors - sector : count;
+		int r = vmdk_read(p, buf, sector, n);
+
+		if (r < 0)
+			return r;
+	}
+	memset((char *)buf + n * 512, 0, (count - n) * 512);
+	return 0;
+}
+
+int vmdk_read(struct vmdk *v, void *buf, uint64_t sector, uint64_t count)
+{
+	char *p = buf;
+	int r;
+
+	if (sector > v->sectors || count > v->sectors - sector)
+		return -EINVAL;
+	while (count > 0) {
+		struct extent *e = find_extent(v, sector);
+		uint64_t rel = sector - e->start;
+		uint64_t max = e->sectors - rel < count ? e->sectors - rel
+							: count;
+		struct map m;
+
+		r = extent_map(e, rel, max, &m);
+		if (r < 0)
+			return r;
+		switch (m.kind) {
+		case M_DATA:
+			r = source_pread(e->src, p, m.count * 512, m.off);
+			break;
+		case M_ZERO:
+			memset(p, 0, m.count * 512);
+			break;
+		case M_UNALLOC:
+			r = read_parent(v->parent, p, sector, m.count);
+			break;
+		case M_COMPRESSED:
+			r = read_compressed(e, &m, rel % e->h.grain, m.count, p);
+			break;
+		default:
+			vmdkfs_error("%s: sector %llu lies in a NOACCESS extent",
+				     v->path, (unsigned long long)sector);
+			r = -EIO;
+		}
+		if (r < 0)
+			return r;
+		p += m.count * 512;
+		sector += m.count;
+		count -= m.count;
+	}
+	return 0;
+}
+
+int vmdk_block_status(struct vmdk *v, uint64_t sector, uint64_t count,
+		      int *kind, uint64_t *run)
+{
+	struct extent *e;
+	uint64_t rel, max;
+	struct map m;
+	int r;
+
+	if (sector >= v->sectors || count == 0)
+		return -EINVAL;
+	if (count > v->sectors - sector)
+		count = v->sectors - sector;
+	e = find_extent(v, sector);
+	rel = sector - e->start;
+	max = e->sectors - rel < count ? e->sectors - rel : count;
+	r = extent_map(e, rel, max, &m);
+	if (r < 0)
+		return r;
+	*run = m.count;
+	switch (m.kind) {
+	case M_ZERO:
+		*kind = VMDK_ALLOC_ZERO;
+		break;
+	case M_UNALLOC:
+		if (!v->parent || sector >= v->parent->sectors) {
+			*kind = VMDK_ALLOC_HOLE;
+			break;
+		}
+		return vmdk_block_status(v->parent, sector, m.count, kind, run);
+	default:
+		*kind = VMDK_ALLOC_DATA;
+	}
+	return 0;
+}
+
+/* ---- Opening ---- */
+
+static char *join_path(const char *base_file, const char *rel)
+{
+	char *dir, *copy, *out = NULL;
+
+	if (rel[0] == '/')
+		return strdup(rel);
+	copy = strdup(base_file);
+	if (!copy)
+		return NULL;
+	dir = dirname(copy);
+	if (asprintf(&out, "%s/%s", dir, rel) < 0)
+		out = NULL;
+	free(copy);
+	return out;
+}
+
+static int open_source(const struct vmdk_options *o, const char *path,
+		       bool writable, struct source **out)
+{
+	const struct source_opener *op = o->opener ? o->opener : &local_opener;
+
+	return op->open(op->opaque, path, writable, out);
+}
+
+/* Read the sparse header of extent E and set it up. */
+static int open_sparse(struct vmdk *v, struct extent *e)
+{
+	uint8_t buf[2048];
+	uint64_t magic64;
+	uint32_t magic;
+	size_t n;
+	int r;
+
+	memset(buf, 0, sizeof(buf));
+	n = e->src->size < sizeof(buf) ? e->src->size : sizeof(buf);
+	if (n < 512) {
+		vmdkfs_error("%s: sparse extent is too short for a header "
+			     "(%zu bytes)", e->path, n);
+		return -EINVAL;
+	}
+	r = source_pread(e->src, buf, n, 0);
+	if (r < 0)
+		return r;
+	magic = le32(buf);
+	magic64 = le64(buf);
+	if (magic == VMDK4_MAGIC) {
+		e->fmt = FMT_VMDK4;
+		r = vmdk4_header_parse(buf, e->src->size, e->path, &e->h);
+		if (r == 0 && e->h.gd_offset == VMDK4_GD_AT_END) {
+			/* Stream written in one pass: the real header is the
+			 * footer, 1024 bytes before the end. */
+			if (e->src->size < 1536) {
+				vmdkfs_error("%s: stream has no footer", e->path);
+				return -EINVAL;
+			}
+			r = source_pread(e->src, buf, 512, e->src->size - 1024);
+			if (r < 0)
+				return r;
+			r = vmdk4_header_parse(buf, e->src->size, e->path,
+					       &e->h);
+			if (r == 0 && e->h.gd_offset == VMDK4_GD_AT_END) {
+				vmdkfs_error("%s: stream footer has no grain "
+					     "directory offset", e->path);
+				r = -EINVAL;
+			}
+		}
+	} else if (magic == COWD_MAGIC) {
+		e->fmt = FMT_COWD;
+		if (n < 2048) {
+			vmdkfs_error("%s: COWD extent is too short for its "
+				     "2048-byte header", e->path);
+			return -EINVAL;
+		}
+		r = cowd_header_parse(buf, e->src->size, e->path, &e->h);
+	} else if (magic64 == SESPARSE_MAGIC) {
+		uint8_t vh[32];
+
+		e->fmt = FMT_SESPARSE;
+		r = sesparse_header_parse(buf, e->src->size, e->path, &e->h);
+		if (r == 0)
+			r = source_pread(e->src, vh, sizeof(vh),
+					 e->h.volatile_offset);
+		if (r == 0 && le64(vh) != SESPARSE_VOLATILE_MAGIC) {
+			vmdkfs_error("%s: SEsparse volatile header: bad magic",
+				     e->path);
+			r = -EINVAL;
+		} else if (r == 0 && le64(vh + 24) != 0) {
+			vmdkfs_error("%s: SEsparse volatile header: the journal "
+				     "needs replaying (open the disk on ESXi "
+				     "first); refusing to read it", e->path);
+			r = -EINVAL;
+		}
+	} else {
+		vmdkfs_error("%s: %s extent: unknown header magic %08x", e->path,
+			     vmdk_type_name(e->type), magic);
+		return -EINVAL;
+	}
+	if (r < 0)
+		return r;
+	if ((e->type == VMDK_SPARSE && e->fmt != FMT_VMDK4) ||
+	    (e->type == VMDK_SESPARSE && e->fmt != FMT_SESPARSE)) {
+		vmdkfs_error("%s: extent type %s does not match the file's "
+			     "header", e->path, vmdk_type_name(e->type));
+		return -EINVAL;
+	}
+	if (e->h.capacity < e->sectors) {
+		vmdkfs_error("%s: descriptor gives the extent %llu sectors but "
+			     "its header only %llu", e->path,
+			     (unsigned long long)e->sectors,
+			     (unsigned long long)e->h.capacity);
+		return -EINVAL;
+	}
+	if (e->h.compressed) {
+		size_t gb = e->h.grain * 512;
+		size_t count = v->grain_cache_bytes / gb;
+
+		r = lru_new(count ? count : 1, gb, &e->grains);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int open_extent(struct vmdk *v, const struct vmdk_options *o,
+		       const struct vmdk_desc_extent *de, uint64_t start,
+		       struct extent *e)
+{
+	int r;
+
+	e->v = v;
+	e->access = de->access;
+	e->type = de->type;
+	e->start = start;
+	e->sectors = de->sectors;
+	if (de->type == VMDK_VMFSRDM || de->type == VMDK_VMFSRAW) {
+		vmdkfs_error("%s: %s extent \"%s\": raw device mappings are not "
+			     "supported on a local mount (read the disk "
+			     "through the ESXi host instead)", v->path,
+			     vmdk_type_name(de->type), de->file);
+		return -ENOTSUP;
+	}
+	if (de->type == VMDK_ZERO) {
+		e->fmt = FMT_ZERO;
+		return 0;
+	}
+	e->path = join_path(v->path, de->file);
+	if (!e->path)
+		return -ENOMEM;
+	r = open_source(o, e->path, o->writable && de->access == VMDK_RW,
+			&e->src);
+	if (r < 0)
+		return r;
+	if (de->type == VMDK_FLAT || de->type == VMDK_VMFS) {
+		e->fmt = FMT_FLAT;
+		e->flat_off = de->offset * 512;
+		if (e->flat_off > e->src->size ||
+		    e->sectors * 512 > e->src->size - e->flat_off) {
+			vmdkfs_error("%s: flat extent of %llu sectors at sector "
+				     "%llu runs past the end of the file "
+				     "(%llu bytes)", e->path,
+				     (unsigned long long)e->sectors,
+				     (unsigned long long)de->offset,
+				     (unsigned long long)e->src->size);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	return open_sparse(v, e);
+}
+
+/* Read the descriptor of PATH: a text file, or embedded in a sparse extent.
+ * A COWD or SEsparse file opened directly gets a one-extent descriptor. */
+static int read_descriptor(const struct vmdk_options *o, const char *path,
+			   struct vmdk_desc *d)
+{
+	struct vmdk_sparse_info h;
+	struct source *s = NULL;
+	uint8_t head[2048];
+	char *text = NULL;
+	uint64_t off = 0, len;
+	int r;
+
+	r = open_source(o, path, false, &s);
+	if (r < 0)
+		return r;
+	memset(head, 0, sizeof(head));
+	len = s->size < sizeof(head) ? s->size : sizeof(head);
+	r = source_pread(s, head, len, 0);
+	if (r < 0)
+		goto out;
+	len = s->size;
+	if (le32(head) == VMDK4_MAGIC) {
+		if (s->size < 512) {
+			vmdkfs_error("%s: sparse header truncated", path);
+			r = -EINVAL;
+			goto out;
+		}
+		r = vmdk4_header_parse(head, s->size, path, &h);
+		if (r < 0)
+			goto out;
+		if (h.desc_size == 0) {
+			vmdkfs_error("%s: sparse extent has no embedded "
+				     "descriptor; open its descriptor file",
+				     path);
+			r = -EINVAL;
+			goto out;
+		}
+		off = h.desc_offset * 512;
+		len = h.desc_size * 512;
+	} else if (le32(head) == COWD_MAGIC || le64(head) == SESPARSE_MAGIC) {
+		bool cowd = le32(head) == COWD_MAGIC;
+		char *copy = strdup(path);
+
+		if (!copy) {
+			r = -ENOMEM;
+			goto out;
+		}
+		r = cowd ? cowd_header_parse(head, s->size, path, &h)
+			 : sesparse_header_parse(head, s->size, path, &h);
+		if (r == 0 &&
+		    asprintf(&text, "# Disk DescriptorFile\nCID=fffffffe\n"
+				    "parentCID=ffffffff\nRW %llu %s \"%s\"\n",
+			     (unsigned long long)h.capacity,
+			     cowd ? "VMFSSPARSE" : "SESPARSE",
+			     basename(copy)) < 0)
+			r = -ENOMEM;
+		free(copy);
+		if (r == 0)
+			r = vmdk_desc_parse(text, strlen(text), path, d);
+		goto out;
+	} else if (len > MAX_DESCRIPTOR) {
+		vmdkfs_error("%s: not a VMDK descriptor (%llu bytes, no sparse "
+			     "header); give the .vmdk descriptor, not the data "
+			     "file", path, (unsigned long long)len);
+		r = -EINVAL;
+		goto out;
+	}
+	text = malloc(len + 1);
+	if (!text) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = source_pread(s, text, len, off);
+	if (r < 0)
+		goto out;
+	text[len] = '\0';
+	r = vmdk_desc_parse(text, len, path, d);
+out:
+	free(text);
+	source_close(s);
+	return r;
+}
+
+static void close_one(struct vmdk *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->next; i++) {
+		source_close(v->ext[i].src);
+		lru_free(v->ext[i].grains);
+		free(v->ext[i].path);
+	}
+	free(v->ext);
+	vmdk_desc_free(&v->desc);
+	if (v->owns_tables)
+		lru_free(v->tables);
+	free(v->path);
+	free(v);
+}
+
+void vmdk_close(struct vmdk *v)
+{
+	while (v) {
+		struct vmdk *p = v->parent;
+
+		close_one(v);
+		v = p;
+	}
+}
+
+static int open_one(const char *path, const struct vmdk_options *o,
+		    struct lru *tables, struct vmdk **out)
+{
+	struct vmdk *v = calloc(1, sizeof(*v));
+	uint64_t start = 0;
+	size_t i;
+	int r;
+
+	if (!v)
+		return -ENOMEM;
+	v->path = strdup(path);
+	v->tables = tables;
+	v->grain_cache_bytes = o->grain_cache_bytes ? o->grain_cache_bytes
+						    : DEFAULT_GRAIN_CACHE;
+	if (!v->path) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = read_descriptor(o, path, &v->desc);
+	if (r < 0)
+		goto fail;
+	v->ext = calloc(v->desc.nextents, sizeof(*v->ext));
+	if (!v->ext) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < v->desc.nextents; i++) {
+		v->next++;
+		r = open_extent(v, o, &v->desc.extents[i], start, &v->ext[i]);
+		if (r < 0)
+			goto fail;
+		start += v->desc.extents[i].sectors;
+	}
+	v->sectors = start;
+	*out = v;
+	return 0;
+fail:
+	close_one(v);
+	return r;
+}
+
+/* Find the parent file named by V's parentFileNameHint.  An absolute hint
+ * that does not exist here (a path on the ESXi host) is looked for by its
+ * base name beside V; the CID check then guards the choice. */
+static char *parent_path(const struct vmdk *v)
+{
+	const char *hint = v->desc.parent_hint;
+	char *p = join_path(v->path, hint);
+	char *copy, *q;
+
+	if (!p || hint[0] != '/' || access(p, F_OK) == 0)
+		return p;
+	copy = strdup(hint);
+	q = copy ? join_path(v->path, basename(copy)) : NULL;
+	free(copy);
+	if (q && access(q, F_OK) == 0) {
+		log_info("%s: parent %s not found; using %s", v->path, p, q);
+		free(p);
+		return q;
+	}
+	free(q);
+	return p;
+}
+
+int vmdk_open(const char *path, const struct vmdk_options *opts,
+	      struct vmdk **out)
+{
+	struct vmdk_options o = *opts;
+	char *seen[VMDK_MAX_CHAIN + 1];
+	size_t nseen = 0, i;
+	struct vmdk *top = NULL, *cur;
+	struct lru *tables;
+	size_t tc;
+	int r;
+
+	tc = o.table_cache_bytes ? o.table_cache_bytes : DEFAULT_TABLE_CACHE;
+	r = lru_new(tc / TABLE_PAGE ? tc / TABLE_PAGE : 1, TABLE_PAGE, &tables);
+	if (r < 0)
+		return r;
+	r = open_one(path, &o, tables, &top);
+	if (r < 0) {
+		lru_free(tables);
+		return r;
+	}
+	top->owns_tables = true;
+	/* Parents are always opened read-only. */
+	o.writable = false;
+	for (cur = top; cur->desc.parent_cid != VMDK_NO_PARENT;
+	     cur = cur->parent) {
+		char *pp = parent_path(cur), *real;
+
+		if (!pp) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		real = realpath(cur->path, NULL);
+		if (real)
+			seen[nseen++] = real;
+		real = realpath(pp, NULL);
+		for (i = 0; real && i < nseen; i++) {
+			if (strcmp(seen[i], real) == 0) {
+				vmdkfs_error("%s: parent chain loop: %s is "
+					     "already in the chain", cur->path,
+					     pp);
+				r = -ELOOP;
+			}
+		}
+		free(real);
+		if (r == 0 && nseen >= VMDK_MAX_CHAIN) {
+			vmdkfs_error("%s: parent chain longer than %d links",
+				     path, VMDK_MAX_CHAIN);
+			r = -ELOOP;
+		}
+		if (r == 0 && access(pp, F_OK) != 0) {
+			vmdkfs_error("%s: parent \"%s\" (parentFileNameHint) "
+				     "not found: %m", cur->path, pp);
+			r = -ENOENT;
+		}
+		if (r == 0)
+			r = open_one(pp, &o, tables, &cur->parent);
+		if (r == 0 && cur->parent->desc.cid != cur->desc.parent_cid) {
+			vmdkfs_error("%s: parentCID %08x does not match the CID "
+				     "%08x of parent %s (the parent changed "
+				     "after this link was made)", cur->path,
+				     cur->desc.parent_cid,
+				     cur->parent->desc.cid, pp);
+			r = -EINVAL;
+		}
+		free(pp);
+		if (r < 0)
+			goto fail;
+	}
+	for (i = 0; i < nseen; i++)
+		free(seen[i]);
+	*out = top;
+	return 0;
+fail:
+	for (i = 0; i < nseen; i++)
+		free(seen[i]);
+	vmdk_close(top);
+	return r;
+}
+
+uint64_t vmdk_sectors(const struct vmdk *v)
+{
+	return v->sectors;
+}
+
+const struct vmdk_desc *vmdk_descriptor(const struct vmdk *v)
+{
+	return &v->desc;
+}
+
+const char *vmdk_path(const struct vmdk *v)
+{
+	return v->path;
+}
+
+struct vmdk *vmdk_parent(const struct vmdk *v)
+{
+	return v->parent;
+}
+
+size_t vmdk_extent_count(const struct vmdk *v)
+{
+	return v->next;
+}
+
+void vmdk_extent_get(const struct vmdk *v, size_t i,
+		     struct vmdk_extent_info *info)
+{
+	const struct extent *e = &v->ext[i];
+	static const char *const fmts[] = {"flat", "zero", "KDMV", "COWD",
+					   "SEsparse"};
+
+	memset(info, 0, sizeof(*info));
+	info->access = e->access;
+	info->type = e->type;
+	info->start = e->start;
+	info->sectors = e->sectors;
+	info->path = e->path;
+	info->offset = e->flat_off / 512;
+	info->format = fmts[e->fmt];
+	if (e->fmt == FMT_VMDK4 && e->h.compressed)
+		info->format = "stream";
+	if (e->fmt >= FMT_VMDK4) {
+		info->grain = e->h.grain;
+		info->gt_entries = e->h.gt_entries;
+	}
+	info->file_size = e->src ? e->src->size : 0;
+}
