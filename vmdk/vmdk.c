@@ -702,6 +702,28 @@ static int read_descriptor(const struct vmdk_options *o, const char *path,
 		goto out;
 	text[len] = '\0';
 	r = vmdk_desc_parse(text, len, path, d);
+	if (r == 0 && off) {
+		/* Embedded: the file itself is the one extent, whatever name
+		 * the descriptor gives it (writers put other names there). */
+		char *copy = strdup(path), *self;
+
+		self = copy ? strdup(basename(copy)) : NULL;
+		free(copy);
+		if (!self) {
+			r = -ENOMEM;
+		} else if (d->nextents != 1) {
+			vmdkfs_error("%s: embedded descriptor has %zu extents "
+				     "(a sparse file holds one)", path,
+				     d->nextents);
+			free(self);
+			r = -EINVAL;
+		} else {
+			free(d->extents[0].file);
+			d->extents[0].file = self;
+		}
+		if (r < 0)
+			vmdk_desc_free(d);
+	}
 out:
 	free(text);
 	source_close(s);

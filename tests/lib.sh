@@ -1,0 +1,57 @@
+# Shared helpers for the shell tests.  Source it: . "$(dirname "$0")/lib.sh"
+# Exit codes: 0 pass, 1 fail, 77 skipped (print why first).
+set -eu
+
+TESTS=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$TESTS/.." && pwd)
+VMDKFS=${VMDKFS:-$TOP/vmdkfs}
+MKVMDK="/usr/bin/python3 $TESTS/gen/mkvmdk.py"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/vmdkfs-test.XXXXXX")
+MOUNTS=""
+
+cleanup() {
+	for m in $MOUNTS; do
+		fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+need() {
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"
+	done
+}
+
+# mount_vmdkfs MOUNTPOINT ARGS...: mount in the background, wait for it.
+mount_vmdkfs() {
+	mp=$1
+	shift
+	mkdir -p "$mp"
+	"$VMDKFS" "$@" "$mp" || return 1
+	MOUNTS="$MOUNTS $mp"
+	i=0
+	while ! mountpoint -q "$mp"; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || fail "mount of $mp did not appear"
+		sleep 0.05
+	done
+}
+
+umount_vmdkfs() {
+	fusermount3 -u "$1"
+	MOUNTS=$(echo "$MOUNTS" | sed "s# $1##")
+}
+
+# random_raw FILE MIB: random data with some zero stretches.
+random_raw() {
+	head -c "$(($2 * 1048576))" /dev/urandom >"$1"
+	dd if=/dev/zero of="$1" bs=64K seek=3 count=5 conv=notrunc status=none
+}
+
+# same FILE1 FILE2 WHAT: byte-identical or fail.
+same() {
+	cmp "$1" "$2" >/dev/null || fail "$3: $1 differs from $2 ($(cmp "$1" "$2" 2>&1 | head -1))"
+}
