@@ -22,7 +22,8 @@ LIB_SRCS = $(COMMON) $(VMDK)
 OBJS = $(patsubst %.c,build/%.o,$(COMMON) $(VMDK) $(TRANSPORTS) $(FS))
 
 UNIT_TESTS = tests/unit/desc-test tests/unit/lru-test tests/unit/align-test
-FUZZERS = tests/fuzz/desc-fuzz tests/fuzz/header-fuzz
+FUZZERS = tests/fuzz/desc-fuzz tests/fuzz/vmdk4-fuzz tests/fuzz/cowd-fuzz \
+	tests/fuzz/sesparse-fuzz tests/fuzz/image-fuzz
 
 .PHONY: all clean check unit fuzz demo bench deps lab
 all: vmdkfs
@@ -46,15 +47,18 @@ unit: $(UNIT_TESTS)
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -pthread
-tests/fuzz/%-fuzz: tests/fuzz/%-fuzz.c $(LIB_SRCS)
+tests/fuzz/desc-fuzz: tests/fuzz/desc-fuzz.c $(LIB_SRCS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
+tests/fuzz/%-fuzz: tests/fuzz/header-fuzz.c $(LIB_SRCS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_$(shell echo $* | tr a-z A-Z) -o $@ $^ $(PKG_LIBS)
 
 fuzz: $(FUZZERS)
+	tests/fuzz/make-seeds.sh build/fuzz-seeds
 	@for f in $(FUZZERS); do \
 		mkdir -p build/corpus/$$(basename $$f); \
 		echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
-			build/corpus/$$(basename $$f) tests/fuzz/seeds || exit 1; \
+			build/corpus/$$(basename $$f) build/fuzz-seeds || exit 1; \
 	done
 
 deps:

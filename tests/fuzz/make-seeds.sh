@@ -1,0 +1,16 @@
+#!/bin/bash
+# Build small seed inputs for the fuzzers into DIR (made fresh each run, so
+# no binary images are committed).
+set -eu
+dir=$1
+gen="/usr/bin/python3 $(cd "$(dirname "$0")/../gen" && pwd)/mkvmdk.py"
+mkdir -p "$dir"
+cd "$dir"
+head -c 65536 /dev/urandom >r.raw
+qemu-img create -q -f vmdk -o subformat=monolithicSparse sparse.vmdk 256k
+qemu-io -f vmdk -c 'write -P 1 0 64k' sparse.vmdk >/dev/null
+qemu-img convert -q -f raw -O vmdk -o subformat=streamOptimized r.raw stream.vmdk
+$gen cowd r.raw cowd.vmdk --grain 8 >/dev/null
+$gen sesparse r.raw se.vmdk --layout compact >/dev/null
+rm -f r.raw
+printf '# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\ncreateType="custom"\nRW 100 FLAT "x" 1\nRDONLY 8 ZERO\nNOACCESS 8 SPARSE "y"\nRW 8 VMFSSPARSE "z"\nddb.a = "b"\n' >desc.txt
