@@ -83,7 +83,7 @@ void vmdkfs_log_stderr(int level)
 }
 
 static const char *const level_names[] = {
-	"quiet", "error", "warning", "info", "verbose", "debug", "trace",
+    "quiet", "error", "warning", "info", "verbose", "debug", "trace",
 };
 
 void vmdkfs_log(int level, const char *fmt, ...)

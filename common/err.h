@@ -40,7 +40,7 @@ void vmdkfs_log_stderr(int level);
 
 /* Thread-safe: one line per call, with time and thread id. */
 void vmdkfs_log(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) vmdkfs_log(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) vmdkfs_log(LOG_WARN, __VA_ARGS__)

@@ -10,8 +10,8 @@ struct lru_ent {
 	const void *owner;
 	uint64_t key;
 	bool used;
-	struct lru_ent *hnext;		/* hash chain */
-	struct lru_ent *prev, *next;	/* recency list, most recent first */
+	struct lru_ent *hnext;	     /* hash chain */
+	struct lru_ent *prev, *next; /* recency list, most recent first */
 	char *data;
 };
 
@@ -20,7 +20,7 @@ struct lru {
 	size_t count, block, nbuckets;
 	struct lru_ent *ents;
 	struct lru_ent **buckets;
-	struct lru_ent head;	/* sentinel of the recency list */
+	struct lru_ent head; /* sentinel of the recency list */
 	char *mem;
 };
 
@@ -145,7 +145,7 @@ void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data)
 	pthread_mutex_lock(&c->lock);
 	e = find(c, owner, key);
 	if (!e) {
-		e = c->head.prev;	/* least recently used */
+		e = c->head.prev; /* least recently used */
 		if (e->used)
 			unhash(c, e);
 		e->owner = owner;

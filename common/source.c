@@ -89,10 +89,10 @@ static void fd_close(struct source *s)
 }
 
 static const struct source_ops fd_ops = {
-	.pread = fd_pread,
-	.pwrite = fd_pwrite,
-	.flush = fd_flush,
-	.close = fd_close,
+    .pread = fd_pread,
+    .pwrite = fd_pwrite,
+    .flush = fd_flush,
+    .close = fd_close,
 };
 
 int fd_source_open(const char *path, bool writable, struct source **out)
@@ -107,7 +107,8 @@ int fd_source_open(const char *path, bool writable, struct source **out)
 		vmdkfs_error("%s: cannot open: %s", path, strerror(e));
 		return -e;
 	}
-	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+	if (fstat(fd, &st) < 0 ||
+	    !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
 		vmdkfs_error("%s: not a regular file or block device", path);
 		close(fd);
 		return -EINVAL;
@@ -184,10 +185,10 @@ static void mem_close(struct source *s)
 }
 
 static const struct source_ops mem_ops = {
-	.pread = mem_pread,
-	.pwrite = mem_pwrite,
-	.flush = mem_flush,
-	.close = mem_close,
+    .pread = mem_pread,
+    .pwrite = mem_pwrite,
+    .flush = mem_flush,
+    .close = mem_close,
 };
 
 int mem_source_new(const char *name, const void *data, size_t len,

@@ -23,8 +23,8 @@ struct source_ops {
 
 struct source {
 	const struct source_ops *ops;
-	char *name;	/* path, for messages; owned */
-	uint64_t size;	/* bytes */
+	char *name;    /* path, for messages; owned */
+	uint64_t size; /* bytes */
 	bool writable;
 };
 

@@ -16,8 +16,8 @@ struct key {
 	const char *name;
 	enum kind kind;
 	size_t off;
-	long min, max;		/* K_INT */
-	const char *def;	/* default, as text */
+	long min, max;	 /* K_INT */
+	const char *def; /* default, as text */
 	const char *help;
 };
 
@@ -25,56 +25,67 @@ struct key {
 #define MS_MAX 2147483647L
 
 static const struct key keys[] = {
-	{"tmpDirectory", K_STR, F(tmp_directory), 0, 0, "/tmp",
-	 "folder for log files (default: $TMPDIR or /tmp)"},
-	{"vixDiskLib.transport.LogLevel", K_INT, F(log_level), 0, 6, "3",
-	 "log level 0 (off) .. 6 (every request); log file "
-	 "tmpDirectory/vmdkfs-PID.log"},
-	{"vixDiskLib.nfc.LogLevel", K_INT, F(nfc_log_level), 0, 4, "1",
-	 "NFC log level 0 none, 1 error, 2 warning, 3 info, 4 debug "
-	 "(nbd/nbdssl)"},
-	{"vixDiskLib.nfc.AcceptTimeoutMs", K_MS, F(nfc_accept_timeout_ms), 0,
-	 MS_MAX, "0", "NFC accept timeout, ms, 0 = none (nbd/nbdssl)"},
-	{"vixDiskLib.nfc.RequestTimeoutMs", K_MS, F(nfc_request_timeout_ms), 0,
-	 MS_MAX, "0", "NFC request timeout, ms, 0 = none (nbd/nbdssl)"},
-	{"vixDiskLib.nfc.ReadTimeoutMs", K_MS, F(nfc_read_timeout_ms), 0,
-	 MS_MAX, "0", "NFC read timeout, ms, 0 = none (nbd/nbdssl)"},
-	{"vixDiskLib.nfc.ReadTimeoutsMs", K_MS, F(nfc_read_timeout_ms), 0,
-	 MS_MAX, NULL, "newer spelling of ReadTimeoutMs"},
-	{"vixDiskLib.nfc.WriteTimeoutMs", K_MS, F(nfc_write_timeout_ms), 0,
-	 MS_MAX, "0", "NFC write timeout, ms, 0 = none (nbd/nbdssl)"},
-	{"vixDiskLib.nfc.WriteTimeoutsMs", K_MS, F(nfc_write_timeout_ms), 0,
-	 MS_MAX, NULL, "newer spelling of WriteTimeoutMs"},
-	{"vixDiskLib.nfcFssrvr.TimeoutMs", K_MS, F(nfc_fssrvr_timeout_ms), 0,
-	 MS_MAX, "0", "NFC file session idle timeout, ms, 0 = wait forever"},
-	{"vixDiskLib.nfcFssrvrWrite.TimeoutMs", K_MS,
-	 F(nfc_fssrvr_write_timeout_ms), 0, MS_MAX, "0",
-	 "NFC file-system write timeout, ms, 0 = none"},
-	{"vixDiskLib.disklib.EnableCache", K_BOOL, F(enable_cache), 0, 1, "0",
-	 "read cache of cache_size bytes: helps random and repeated reads, "
-	 "costs memory and a copy on sequential reads"},
-	{"vixDiskLib.linuxSSL.verifyCertificates", K_BOOL,
-	 F(verify_certificates), 0, 1, "1",
-	 "verify the server's TLS identity (the seed's default was 0)"},
-	{"vixDiskLib.transport.san.allowList", K_STR, F(san_allow_list), 0, 0,
-	 "", "LUNs the san transport may use (\"all\" or a list)"},
-	{"vixDiskLib.transport.san.denyList", K_STR, F(san_deny_list), 0, 0,
-	 "", "LUNs the san transport must not use (\"all\" or a list)"},
-	{"vixDiskLib.nfcAio.Session.BufSizeIn64KB", K_INT,
-	 F(nfc_aio_buf_size_64k), 1, 16, "1",
-	 "NFC AIO buffer size, in 64 KiB units (nbd/nbdssl)"},
-	{"vixDiskLib.nfcAio.Session.BufCount", K_INT, F(nfc_aio_buf_count), 1,
-	 64, "4", "NFC AIO buffer count (nbd/nbdssl)"},
-	{"transports", K_STR, F(transports), 0, 0, "file",
-	 "transport modes to try, in order, colon-separated"},
-	{"cache_size", K_BYTES, F(cache_size), 0, 0, "64M",
-	 "bytes of the EnableCache read cache"},
-	{"grain_cache", K_BYTES, F(grain_cache), 0, 0, "32M",
-	 "bytes of inflated streamOptimized grains kept per extent"},
-	{"table_cache", K_BYTES, F(table_cache), 0, 0, "16M",
-	 "bytes of grain tables kept per disk"},
-	{"ro", K_RO, F(rw), 0, 0, NULL, "read-only mount (the default)"},
-	{"rw", K_RW, F(rw), 0, 0, NULL, "read-write mount"},
+    {"tmpDirectory", K_STR, F(tmp_directory), 0, 0, "/tmp",
+     "folder for log files (default: $TMPDIR or /tmp)"},
+    {"vixDiskLib.transport.LogLevel", K_INT, F(log_level), 0, 6, "3",
+     "log level 0 (off) .. 6 (every request); log file "
+     "tmpDirectory/vmdkfs-PID.log"},
+    {"vixDiskLib.nfc.LogLevel", K_INT, F(nfc_log_level), 0, 4, "1",
+     "NFC log level 0 none, 1 error, 2 warning, 3 info, 4 debug "
+     "(nbd/nbdssl: not in this build yet)"},
+    {"vixDiskLib.nfc.AcceptTimeoutMs", K_MS, F(nfc_accept_timeout_ms), 0,
+     MS_MAX, "0",
+     "NFC accept timeout, ms, 0 = none (nbd/nbdssl: not in this build yet)"},
+    {"vixDiskLib.nfc.RequestTimeoutMs", K_MS, F(nfc_request_timeout_ms), 0,
+     MS_MAX, "0",
+     "NFC request timeout, ms, 0 = none (nbd/nbdssl: not in this build yet)"},
+    {"vixDiskLib.nfc.ReadTimeoutMs", K_MS, F(nfc_read_timeout_ms), 0, MS_MAX,
+     "0", "NFC read timeout, ms, 0 = none (nbd/nbdssl: not in this build yet)"},
+    {"vixDiskLib.nfc.ReadTimeoutsMs", K_MS, F(nfc_read_timeout_ms), 0, MS_MAX,
+     NULL, "newer spelling of ReadTimeoutMs"},
+    {"vixDiskLib.nfc.WriteTimeoutMs", K_MS, F(nfc_write_timeout_ms), 0, MS_MAX,
+     "0",
+     "NFC write timeout, ms, 0 = none (nbd/nbdssl: not in this build yet)"},
+    {"vixDiskLib.nfc.WriteTimeoutsMs", K_MS, F(nfc_write_timeout_ms), 0, MS_MAX,
+     NULL, "newer spelling of WriteTimeoutMs"},
+    {"vixDiskLib.nfcFssrvr.TimeoutMs", K_MS, F(nfc_fssrvr_timeout_ms), 0,
+     MS_MAX, "0",
+     "NFC file session idle timeout, ms, 0 = wait forever "
+     "(nbd/nbdssl: not in this build yet)"},
+    {"vixDiskLib.nfcFssrvrWrite.TimeoutMs", K_MS,
+     F(nfc_fssrvr_write_timeout_ms), 0, MS_MAX, "0",
+     "NFC file-system write timeout, ms, 0 = none (nbd/nbdssl: "
+     "not in this build yet)"},
+    {"vixDiskLib.disklib.EnableCache", K_BOOL, F(enable_cache), 0, 1, "0",
+     "read cache of cache_size bytes: helps random and repeated reads, "
+     "costs memory and a copy on sequential reads"},
+    {"vixDiskLib.linuxSSL.verifyCertificates", K_BOOL, F(verify_certificates),
+     0, 1, "1",
+     "verify the server's TLS identity (the seed's default was 0; vSphere "
+     "mounts: not in this build yet)"},
+    {"vixDiskLib.transport.san.allowList", K_STR, F(san_allow_list), 0, 0, "",
+     "LUNs the san transport may use (\"all\" or a list; san: not in "
+     "this build yet)"},
+    {"vixDiskLib.transport.san.denyList", K_STR, F(san_deny_list), 0, 0, "",
+     "LUNs the san transport must not use (\"all\" or a list; san: "
+     "not in this build yet)"},
+    {"vixDiskLib.nfcAio.Session.BufSizeIn64KB", K_INT, F(nfc_aio_buf_size_64k),
+     1, 16, "1",
+     "NFC AIO buffer size, in 64 KiB units (nbd/nbdssl: not in this build "
+     "yet)"},
+    {"vixDiskLib.nfcAio.Session.BufCount", K_INT, F(nfc_aio_buf_count), 1, 64,
+     "4", "NFC AIO buffer count (nbd/nbdssl: not in this build yet)"},
+    {"transports", K_STR, F(transports), 0, 0, "file",
+     "transport modes to try, in order, colon-separated"},
+    {"cache_size", K_BYTES, F(cache_size), 0, 0, "64M",
+     "bytes of the EnableCache read cache"},
+    {"grain_cache", K_BYTES, F(grain_cache), 0, 0, "32M",
+     "bytes of inflated streamOptimized grains kept per extent"},
+    {"table_cache", K_BYTES, F(table_cache), 0, 0, "16M",
+     "bytes of grain tables kept per disk"},
+    {"ro", K_RO, F(rw), 0, 0, NULL, "read-only mount (the default)"},
+    {"rw", K_RW, F(rw), 0, 0, NULL,
+     "read-write mount (writing: not in this build yet, refused)"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -90,9 +101,21 @@ static int parse_bytes(const char *s, uint64_t *out)
 	if (errno || end == s || *s == '-')
 		return -EINVAL;
 	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
 	}
 	if (*end || v > (UINT64_MAX >> shift))
 		return -EINVAL;
@@ -142,8 +165,8 @@ static int apply(struct config *c, const struct key *k, const char *value,
 	case K_BYTES:
 		if (!value || parse_bytes(value, &bytes) < 0) {
 			vmdkfs_error("%s: %s=%s: expected a size in bytes "
-				     "(suffix K, M or G allowed)", where,
-				     k->name, value ? value : "");
+				     "(suffix K, M or G allowed)",
+				     where, k->name, value ? value : "");
 			return -EINVAL;
 		}
 		*(uint64_t *)base = bytes;
@@ -153,7 +176,8 @@ static int apply(struct config *c, const struct key *k, const char *value,
 	}
 	if (!value || parse_long(value, k->min, k->max, &v) < 0) {
 		vmdkfs_error("%s: %s=%s: expected a whole number from %ld to "
-			     "%ld", where, k->name, value ? value : "", k->min,
+			     "%ld",
+			     where, k->name, value ? value : "", k->min,
 			     k->max);
 		return -EINVAL;
 	}
@@ -234,7 +258,8 @@ int config_load(struct config *c, const char *path)
 	}
 	if (fstat(fileno(fp), &st) == 0 && (st.st_mode & 022)) {
 		vmdkfs_error("%s: config file is writable by group or others; "
-			     "refusing it (chmod go-w)", path);
+			     "refusing it (chmod go-w)",
+			     path);
 		fclose(fp);
 		return -EPERM;
 	}
@@ -255,7 +280,8 @@ int config_load(struct config *c, const char *path)
 		*eq = '\0';
 		key = trim(t);
 		val = trim(eq + 1);
-		if (*val == '"' && strlen(val) >= 2 && val[strlen(val) - 1] == '"') {
+		if (*val == '"' && strlen(val) >= 2 &&
+		    val[strlen(val) - 1] == '"') {
 			val[strlen(val) - 1] = '\0';
 			val++;
 		}
@@ -278,7 +304,7 @@ void config_print_keys(void)
 	size_t i;
 
 	for (i = 0; i < NKEYS; i++)
-		printf("  %-44s %s%s%s\n", keys[i].name, keys[i].help,
-		       keys[i].def ? "; default " : "",
-		       keys[i].def ? keys[i].def : "");
+		printf("  %s%s%s\n      %s\n", keys[i].name,
+		       keys[i].def ? "=" : "", keys[i].def ? keys[i].def : "",
+		       keys[i].help);
 }

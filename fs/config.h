@@ -9,20 +9,20 @@
 struct config {
 	/* VDDK InitEx keys */
 	char *tmp_directory;
-	int log_level;			/* vixDiskLib.transport.LogLevel */
-	int nfc_log_level;		/* vixDiskLib.nfc.LogLevel */
+	int log_level;	   /* vixDiskLib.transport.LogLevel */
+	int nfc_log_level; /* vixDiskLib.nfc.LogLevel */
 	uint32_t nfc_accept_timeout_ms, nfc_request_timeout_ms;
 	uint32_t nfc_read_timeout_ms, nfc_write_timeout_ms;
 	uint32_t nfc_fssrvr_timeout_ms, nfc_fssrvr_write_timeout_ms;
-	bool enable_cache;		/* vixDiskLib.disklib.EnableCache */
-	bool verify_certificates;	/* vixDiskLib.linuxSSL.verifyCertificates */
+	bool enable_cache;	  /* vixDiskLib.disklib.EnableCache */
+	bool verify_certificates; /* vixDiskLib.linuxSSL.verifyCertificates */
 	char *san_allow_list, *san_deny_list;
 	uint32_t nfc_aio_buf_size_64k, nfc_aio_buf_count;
 	/* vmdkfs keys */
 	char *transports;
-	uint64_t cache_size;		/* bytes, EnableCache's cache */
-	uint64_t grain_cache;		/* bytes, inflated grains */
-	uint64_t table_cache;		/* bytes, grain tables */
+	uint64_t cache_size;  /* bytes, EnableCache's cache */
+	uint64_t grain_cache; /* bytes, inflated grains */
+	uint64_t table_cache; /* bytes, grain tables */
 	bool rw;
 };
 

@@ -48,11 +48,12 @@ static void print_text(struct vmdk *top)
 			struct vmdk_extent_info e;
 
 			vmdk_extent_get(v, i, &e);
-			printf("  extent %zu: %s %s %llu sectors at sector %llu",
-			       i, vmdk_access_name(e.access),
-			       vmdk_type_name(e.type),
-			       (unsigned long long)e.sectors,
-			       (unsigned long long)e.start);
+			printf(
+			    "  extent %zu: %s %s %llu sectors at sector %llu",
+			    i, vmdk_access_name(e.access),
+			    vmdk_type_name(e.type),
+			    (unsigned long long)e.sectors,
+			    (unsigned long long)e.start);
 			if (e.path)
 				printf(", file %s (%llu bytes)", e.path,
 				       (unsigned long long)e.file_size);

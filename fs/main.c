@@ -147,7 +147,7 @@ static int vfs_open(const char *path, struct fuse_file_info *fi)
 	if ((fi->flags & O_ACCMODE) != O_RDONLY && !fs.cfg.rw)
 		return -EROFS;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
-		return -EROFS;	/* the write path is not implemented yet */
+		return -EROFS; /* the write path is not implemented yet */
 	fi->fh = (uint64_t)(f - fs.files);
 	fi->keep_cache = !fs.cfg.rw;
 	return 0;
@@ -175,8 +175,10 @@ static int vfs_read(const char *path, char *buf, size_t size, off_t off,
 }
 
 static const char *const xattr_names[] = {
-	"user.vmdkfs.transport", "user.vmdkfs.path", "user.vmdkfs.capacity",
-	"user.vmdkfs.cid",
+    "user.vmdkfs.transport",
+    "user.vmdkfs.path",
+    "user.vmdkfs.capacity",
+    "user.vmdkfs.cid",
 };
 
 static int vfs_getxattr(const char *path, const char *name, char *value,
@@ -227,62 +229,60 @@ static int vfs_listxattr(const char *path, char *list, size_t size)
 }
 
 static const struct fuse_operations vfs_ops = {
-	.init = vfs_init,
-	.getattr = vfs_getattr,
-	.readdir = vfs_readdir,
-	.open = vfs_open,
-	.read = vfs_read,
-	.getxattr = vfs_getxattr,
-	.listxattr = vfs_listxattr,
+    .init = vfs_init,
+    .getattr = vfs_getattr,
+    .readdir = vfs_readdir,
+    .open = vfs_open,
+    .read = vfs_read,
+    .getxattr = vfs_getxattr,
+    .listxattr = vfs_listxattr,
 };
 
 /* ---- Command line ---- */
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: vmdkfs [options] DISK.vmdk... MOUNTPOINT\n"
-		"       vmdkfs info [--json] DISK.vmdk\n"
-		"       vmdkfs --list-transports\n"
-		"\n"
-		"Mounts each disk as a flat file MOUNTPOINT/NAME.raw (NAME: the\n"
-		"disk's file name without .vmdk, characters other than\n"
-		"A-Z a-z 0-9 . _ + - replaced by _; -2, -3... added to repeats).\n"
-		"\n"
-		"options:\n"
-		"  -f                 stay in the foreground\n"
-		"  -d                 debug: foreground, FUSE and vmdkfs "
-		"debug output\n"
-		"  -s                 single-threaded\n"
-		"  -o OPT[,OPT...]    mount options (below), fstab style\n"
-		"  -h, --help         this help\n"
-		"  -V, --version      version\n"
-		"\n"
-		"mount options (also accepted as name=value lines by "
-		"-o config=FILE):\n"
-		"  config=FILE                                  read options "
-		"from FILE first\n");
+	fprintf(
+	    out,
+	    "usage: vmdkfs [options] DISK.vmdk... MOUNTPOINT\n"
+	    "       vmdkfs info [--json] DISK.vmdk\n"
+	    "       vmdkfs --list-transports\n"
+	    "\n"
+	    "Mounts each disk as a flat file MOUNTPOINT/NAME.raw (NAME: the\n"
+	    "disk's file name without .vmdk, characters other than\n"
+	    "A-Z a-z 0-9 . _ + - replaced by _; -2, -3... added to repeats).\n"
+	    "\n"
+	    "options:\n"
+	    "  -f                 stay in the foreground\n"
+	    "  -d                 debug: foreground, FUSE and vmdkfs "
+	    "debug output\n"
+	    "  -s                 single-threaded\n"
+	    "  -o OPT[,OPT...]    mount options (below), fstab style\n"
+	    "  -h, --help         this help\n"
+	    "  -V, --version      version\n"
+	    "\n"
+	    "mount options (also accepted as name=value lines by "
+	    "-o config=FILE):\n"
+	    "  config=FILE                                  read options "
+	    "from FILE first\n");
 	if (out == stdout)
 		config_print_keys();
-	fprintf(out,
-		"  FUSE options passed on: allow_other, allow_root, "
-		"default_permissions,\n"
-		"  auto_unmount, fsname=, subtype=; fstab words dropped: "
-		"defaults, auto,\n"
-		"  noauto, user, nouser, users, _netdev, nofail, x-*, "
-		"comment=.\n");
+	fprintf(out, "  FUSE options passed on: allow_other, allow_root, "
+		     "default_permissions,\n"
+		     "  auto_unmount, fsname=, subtype=; fstab words dropped: "
+		     "defaults, auto,\n"
+		     "  noauto, user, nouser, users, _netdev, nofail, x-*, "
+		     "comment=.\n");
 }
 
 static const char *const fuse_passthrough[] = {
-	"allow_other", "allow_root", "default_permissions", "auto_unmount",
-	NULL,
+    "allow_other", "allow_root", "default_permissions", "auto_unmount", NULL,
 };
-static const char *const fuse_passthrough_val[] = {"fsname", "subtype",
-						   NULL};
+static const char *const fuse_passthrough_val[] = {"fsname", "subtype", NULL};
 static const char *const fstab_noise[] = {
-	"defaults", "auto", "noauto", "user", "nouser", "users", "_netdev",
-	"nofail", "dev", "nodev", "suid", "nosuid", "exec", "noexec", "atime",
-	"noatime", "relatime", NULL,
+    "defaults", "auto",	  "noauto", "user",    "nouser",   "users",
+    "_netdev",	"nofail", "dev",    "nodev",   "suid",	   "nosuid",
+    "exec",	"noexec", "atime",  "noatime", "relatime", NULL,
 };
 
 static bool in_list(const char *const *list, const char *s)
@@ -294,9 +294,9 @@ static bool in_list(const char *const *list, const char *s)
 }
 
 struct cmdline {
-	char **opts;	/* -o items, in order */
+	char **opts; /* -o items, in order */
 	size_t nopts;
-	char **paths;	/* disks, then the mount point */
+	char **paths; /* disks, then the mount point */
 	size_t npaths;
 	bool foreground, debug, single;
 	struct fuse_args fargs;
@@ -415,8 +415,10 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *c)
 			if (add_opts(c, a + 2) < 0)
 				return -ENOMEM;
 		} else {
-			fprintf(stderr, "vmdkfs: unknown option %s (see "
-				"vmdkfs --help)\n", a);
+			fprintf(stderr,
+				"vmdkfs: unknown option %s (see "
+				"vmdkfs --help)\n",
+				a);
 			return -EINVAL;
 		}
 	}
@@ -434,10 +436,10 @@ static int open_disks(struct cmdline *c)
 	for (i = 0; i < fs.nfiles; i++) {
 		struct flat_file *f = &fs.files[i];
 		struct disk_spec spec = {
-			.path = c->paths[i],
-			.readonly = !fs.cfg.rw,
-			.table_cache_bytes = fs.cfg.table_cache,
-			.grain_cache_bytes = fs.cfg.grain_cache,
+		    .path = c->paths[i],
+		    .readonly = !fs.cfg.rw,
+		    .table_cache_bytes = fs.cfg.table_cache,
+		    .grain_cache_bytes = fs.cfg.grain_cache,
 		};
 		char name[256];
 		int r, k;
@@ -526,7 +528,8 @@ int main(int argc, char **argv)
 		printf("%s\n", transport_list());
 		return 0;
 	}
-	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+	if (argc >= 2 &&
+	    (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
 		return 0;
 	}
@@ -557,7 +560,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmdkfs: warning: %s\n", vmdkfs_errmsg());
 	if (fs.cfg.rw) {
 		fprintf(stderr, "vmdkfs: -o rw: writing is not implemented yet "
-			"(mount read-only)\n");
+				"(mount read-only)\n");
 		status = 2;
 		goto out;
 	}

@@ -37,9 +37,10 @@
 #   VMDKFS         the vmdkfs binary (default: ./vmdkfs of this tree)
 # Dropping caches needs root; without it the "first" figures are warm and
 # marked so.
-set -u -o pipefail
+
 # The mount_* functions are called indirectly, as "mount_$reader".
 # shellcheck disable=SC2317
+set -u -o pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -77,9 +78,9 @@ MOUNTS=()
 
 # Unmount MNT (if mounted) and end the processes that served it.
 unmount() {
-	local m=$1 p i
+	local m=$1 p
 	if mountpoint -q "$m" 2>/dev/null; then
-		for i in 1 2 3 4 5; do
+		for _ in 1 2 3 4 5; do
 			fusermount3 -u "$m" 2>/dev/null && break
 			sleep 0.5
 		done
@@ -90,7 +91,7 @@ unmount() {
 	# shellcheck disable=SC2086 # a list of pids
 	set -- ${MPIDS[$m]:-}
 	if (($#)); then
-		for i in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
 	fi
 	for p in "$@"; do
 		kill "$p" 2>/dev/null
@@ -128,8 +129,8 @@ now() { date +%s.%N; }
 
 # wait_mount MNT FILE PIDS: wait until MNT is mounted and FILE is there.
 wait_mount() {
-	local m=$1 f=$2 pids=$3 i p
-	for i in $(seq 300); do
+	local m=$1 f=$2 pids=$3 p
+	for _ in $(seq 300); do
 		mountpoint -q "$m" && [ -e "$f" ] && return 0
 		for p in $pids; do kill -0 "$p" 2>/dev/null || return 1; done
 		sleep 0.1
@@ -139,8 +140,10 @@ wait_mount() {
 
 # Last meaningful line of a log, for an n/a reason.
 reason_from() {
-	grep -v -e '^vmdkmount [0-9]*$' -e '^[[:space:]]*$' "$1" 2>/dev/null |
-		tail -n 1 | cut -c1-70
+	local r
+	r=$(grep -v -e '^vmdkmount [0-9]*$' -e '^[[:space:]]*$' "$1" 2>/dev/null |
+		tail -n 1 | cut -c1-70)
+	echo "${r:-no message}"
 }
 
 # mount_READER FORMAT N: mount the FORMAT image freshly for READER (N tells

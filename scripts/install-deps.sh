@@ -7,7 +7,7 @@ set -eu
 build="gcc make pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libxml2-dev libssl-dev zlib1g-dev"
 # Independent oracles and tools the tests use.
 test="$build clang qemu-utils libvmdk-utils python3-vmdkstream attr python3"
-demo="$build qemu-utils"
+demo="$build qemu-utils fdisk e2fsprogs attr"
 bench="$test libnbd-bin qemu-utils"
 
 case "${1:-build}" in

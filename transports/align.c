@@ -61,8 +61,8 @@ static int read_cached(struct disk *d, char *buf, size_t len, uint64_t off)
 		if (!lru_get(d->cache, d, b, pos, buf, n)) {
 			uint64_t start = b * CACHE_BLOCK;
 			uint64_t blen = d->size - start < CACHE_BLOCK
-						? d->size - start
-						: CACHE_BLOCK;
+					    ? d->size - start
+					    : CACHE_BLOCK;
 
 			if (!blk && !(blk = bounce_alloc(d, CACHE_BLOCK)))
 				return -ENOMEM;
@@ -101,7 +101,7 @@ ssize_t disk_pread(struct disk *d, void *buf, size_t len, uint64_t off)
 	}
 	end = off + len;
 	first = off / ss;
-	last = (end + ss - 1) / ss;	/* exclusive */
+	last = (end + ss - 1) / ss; /* exclusive */
 
 	/* Unaligned edges or buffer: go through a bounce buffer for the
 	 * partial sectors; the aligned middle goes straight to BUF when the
@@ -137,7 +137,8 @@ ssize_t disk_pread(struct disk *d, void *buf, size_t len, uint64_t off)
 				goto out;
 			}
 			while (mid) {
-				uint64_t n = chunk / ss < mid ? chunk / ss : mid;
+				uint64_t n =
+				    chunk / ss < mid ? chunk / ss : mid;
 
 				r = read_sectors(d, tmp, first, n);
 				if (r < 0) {

@@ -28,15 +28,15 @@ struct disk_ops {
 
 struct disk {
 	const struct disk_ops *ops;
-	const char *transport;	/* name of the transport in use */
-	char *path;		/* what was opened, for messages and xattrs */
-	uint64_t size;		/* bytes */
-	uint32_t sector_size;	/* bytes, a power of two */
-	size_t mem_align;	/* buffer alignment the transport needs */
-	uint64_t max_io;	/* bytes per backend call */
+	const char *transport; /* name of the transport in use */
+	char *path;	       /* what was opened, for messages and xattrs */
+	uint64_t size;	       /* bytes */
+	uint32_t sector_size;  /* bytes, a power of two */
+	size_t mem_align;      /* buffer alignment the transport needs */
+	uint64_t max_io;       /* bytes per backend call */
 	uint32_t cid;
 	bool readonly;
-	struct lru *cache;	/* optional read cache (EnableCache) */
+	struct lru *cache; /* optional read cache (EnableCache) */
 };
 
 /* Read LEN bytes at byte OFF, any alignment.  Returns the number of bytes

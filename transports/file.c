@@ -49,19 +49,19 @@ static void file_close(struct disk *d)
 }
 
 static const struct disk_ops file_ops = {
-	.pread = file_pread,
-	.pwrite = file_pwrite,
-	.flush = file_flush,
-	.block_status = file_block_status,
-	.close = file_close,
+    .pread = file_pread,
+    .pwrite = file_pwrite,
+    .flush = file_flush,
+    .block_status = file_block_status,
+    .close = file_close,
 };
 
 static int file_open(const struct disk_spec *spec, struct disk **out)
 {
 	struct vmdk_options o = {
-		.writable = !spec->readonly,
-		.table_cache_bytes = spec->table_cache_bytes,
-		.grain_cache_bytes = spec->grain_cache_bytes,
+	    .writable = !spec->readonly,
+	    .table_cache_bytes = spec->table_cache_bytes,
+	    .grain_cache_bytes = spec->grain_cache_bytes,
 	};
 	struct file_disk *f = calloc(1, sizeof(*f));
 	int r;
@@ -87,6 +87,6 @@ static int file_open(const struct disk_spec *spec, struct disk **out)
 }
 
 const struct transport file_transport = {
-	.name = "file",
-	.open_disk = file_open,
+    .name = "file",
+    .open_disk = file_open,
 };

@@ -8,7 +8,7 @@
 #include "transport.h"
 
 static const struct transport *const registry[] = {
-	&file_transport,
+    &file_transport,
 };
 
 #define NREG (sizeof(registry) / sizeof(registry[0]))
@@ -53,9 +53,10 @@ int transport_open(const char *modes, const struct disk_spec *spec,
 		char one[1024];
 
 		if (!t) {
-			snprintf(one, sizeof(one), "%.*s: not a transport of "
-				 "this build (%s)", (int)len, p,
-				 transport_list());
+			snprintf(one, sizeof(one),
+				 "%.*s: not a transport of "
+				 "this build (%s)",
+				 (int)len, p, transport_list());
 			r = -EINVAL;
 		} else if (t->available && !t->available(&why)) {
 			snprintf(one, sizeof(one), "%s: %s", t->name, why);
@@ -70,7 +71,8 @@ int transport_open(const char *modes, const struct disk_spec *spec,
 				 t->name, one);
 		}
 		if (why_all[0])
-			strncat(why_all, "; ", sizeof(why_all) - strlen(why_all) - 1);
+			strncat(why_all, "; ",
+				sizeof(why_all) - strlen(why_all) - 1);
 		strncat(why_all, one, sizeof(why_all) - strlen(why_all) - 1);
 		p += len;
 		if (*p == ':')

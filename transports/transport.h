@@ -11,7 +11,7 @@
 
 /* What to open and how. */
 struct disk_spec {
-	const char *path;	/* local: the .vmdk descriptor */
+	const char *path; /* local: the .vmdk descriptor */
 	bool readonly;
 	size_t table_cache_bytes, grain_cache_bytes;
 };

@@ -15,8 +15,8 @@
 
 static const char *const access_names[] = {"RW", "RDONLY", "NOACCESS"};
 static const char *const type_names[] = {
-	"FLAT", "SPARSE", "ZERO", "VMFS", "VMFSSPARSE", "VMFSRDM", "VMFSRAW",
-	"SESPARSE",
+    "FLAT",	  "SPARSE",  "ZERO",	"VMFS",
+    "VMFSSPARSE", "VMFSRDM", "VMFSRAW", "SESPARSE",
 };
 
 const char *vmdk_access_name(int access)
@@ -167,7 +167,8 @@ static int parse_extent(char *line, const char *name, unsigned lineno,
 
 		if (!q) {
 			vmdkfs_error("%s: line %u: extent file name: missing "
-				     "closing quote", name, lineno);
+				     "closing quote",
+				     name, lineno);
 			return -EINVAL;
 		}
 		*q = '\0';
@@ -205,7 +206,8 @@ static int parse_extent(char *line, const char *name, unsigned lineno,
 		if (parse_u64(rest, &e.offset) < 0 ||
 		    e.offset > VMDK_MAX_SECTORS) {
 			vmdkfs_error("%s: line %u: extent offset \"%s\" is "
-				     "not a sector number", name, lineno, rest);
+				     "not a sector number",
+				     name, lineno, rest);
 			return -EINVAL;
 		}
 	}
@@ -249,33 +251,35 @@ static int parse_kv(char *line, const char *name, unsigned lineno,
 
 	if (!eq) {
 		vmdkfs_error("%s: line %u: expected key=value or an extent, "
-			     "got \"%.40s\"", name, lineno, line);
+			     "got \"%.40s\"",
+			     name, lineno, line);
 		return -EINVAL;
 	}
 	*eq = '\0';
 	key = trim(line);
 	val = trim(eq + 1);
 	if (!*key || unquote(&val) < 0) {
-		vmdkfs_error("%s: line %u: malformed key=value \"%.40s\"",
-			     name, lineno, key);
+		vmdkfs_error("%s: line %u: malformed key=value \"%.40s\"", name,
+			     lineno, key);
 		return -EINVAL;
 	}
 	if (strcasecmp(key, "version") == 0) {
 		if (parse_u64(val, &n) < 0 || n < 1 || n > 3) {
 			vmdkfs_error("%s: line %u: version \"%s\" is not 1, 2 "
-				     "or 3", name, lineno, val);
+				     "or 3",
+				     name, lineno, val);
 			return -EINVAL;
 		}
 		d->version = (int)n;
 	} else if (strcasecmp(key, "CID") == 0 ||
 		   strcasecmp(key, "parentCID") == 0) {
-		uint32_t *dst = strcasecmp(key, "CID") == 0 ? &d->cid
-							    : &d->parent_cid;
+		uint32_t *dst =
+		    strcasecmp(key, "CID") == 0 ? &d->cid : &d->parent_cid;
 
 		if (parse_cid(val, dst) < 0) {
 			vmdkfs_error("%s: line %u: %s \"%s\" is not a 32-bit "
-				     "hexadecimal number", name, lineno, key,
-				     val);
+				     "hexadecimal number",
+				     name, lineno, key, val);
 			return -EINVAL;
 		}
 		if (dst == &d->cid)
@@ -295,8 +299,8 @@ static int parse_kv(char *line, const char *name, unsigned lineno,
 		struct vmdk_kv *kv;
 
 		if (d->nddb >= MAX_DDB) {
-			vmdkfs_error("%s: line %u: more than %d ddb keys",
-				     name, lineno, MAX_DDB);
+			vmdkfs_error("%s: line %u: more than %d ddb keys", name,
+				     lineno, MAX_DDB);
 			return -EINVAL;
 		}
 		if (d->nddb % 16 == 0) {
@@ -378,7 +382,8 @@ int vmdk_desc_parse(const char *text, size_t len, const char *name,
 			if (!is_header_line(t)) {
 				vmdkfs_error("%s: not a VMDK descriptor: first "
 					     "line is not \"# Disk "
-					     "DescriptorFile\"", name);
+					     "DescriptorFile\"",
+					     name);
 				r = -EINVAL;
 				break;
 			}
@@ -408,7 +413,8 @@ int vmdk_desc_parse(const char *text, size_t len, const char *name,
 	}
 	if (r == 0 && d->parent_cid != VMDK_NO_PARENT && !d->parent_hint) {
 		vmdkfs_error("%s: parentCID is %08x but there is no "
-			     "parentFileNameHint", name, d->parent_cid);
+			     "parentFileNameHint",
+			     name, d->parent_cid);
 		r = -EINVAL;
 	}
 	if (r == 0) {
@@ -418,10 +424,10 @@ int vmdk_desc_parse(const char *text, size_t len, const char *name,
 		for (i = 0; i < d->nextents; i++) {
 			total += d->extents[i].sectors;
 			if (total > VMDK_MAX_SECTORS) {
-				vmdkfs_error("%s: extents add up to more than "
-					     "%llu sectors", name,
-					     (unsigned long long)
-						     VMDK_MAX_SECTORS);
+				vmdkfs_error(
+				    "%s: extents add up to more than "
+				    "%llu sectors",
+				    name, (unsigned long long)VMDK_MAX_SECTORS);
 				r = -EINVAL;
 				break;
 			}

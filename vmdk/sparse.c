@@ -18,7 +18,7 @@ static uint64_t le64(const uint8_t *p)
 	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
-#define MAX_GRAIN 65536u	/* sectors: 32 MiB */
+#define MAX_GRAIN 65536u /* sectors: 32 MiB */
 
 /* Does [off, off + len) lie inside a file of SIZE bytes? (no overflow) */
 static bool inside(uint64_t off, uint64_t len, uint64_t size)
@@ -31,8 +31,8 @@ static uint64_t div_up(uint64_t a, uint64_t b)
 	return a / b + (a % b != 0);
 }
 
-int vmdk4_header_parse(const uint8_t *buf, uint64_t file_size,
-		       const char *name, struct vmdk_sparse_info *h)
+int vmdk4_header_parse(const uint8_t *buf, uint64_t file_size, const char *name,
+		       struct vmdk_sparse_info *h)
 {
 	uint64_t gd_sectors, gd_span;
 	uint16_t alg;
@@ -62,37 +62,40 @@ int vmdk4_header_parse(const uint8_t *buf, uint64_t file_size,
 	}
 	if (h->version < 1 || h->version > 3) {
 		vmdkfs_error("%s: sparse header: version %u not supported "
-			     "(1 to 3 are)", name, h->version);
+			     "(1 to 3 are)",
+			     name, h->version);
 		return -EINVAL;
 	}
 	if ((h->flags & VMDK4_FLAG_NL_TEST) &&
 	    memcmp(buf + 73, "\n \r\n", 4) != 0) {
 		vmdkfs_error("%s: sparse header: newline check bytes are "
-			     "damaged (text-mode transfer?)", name);
+			     "damaged (text-mode transfer?)",
+			     name);
 		return -EINVAL;
 	}
 	if (h->capacity == 0 || h->capacity > VMDK_MAX_SECTORS) {
 		vmdkfs_error("%s: sparse header: capacity %llu sectors is "
-			     "out of range (1 to %llu)", name,
-			     (unsigned long long)h->capacity,
+			     "out of range (1 to %llu)",
+			     name, (unsigned long long)h->capacity,
 			     (unsigned long long)VMDK_MAX_SECTORS);
 		return -EINVAL;
 	}
 	if (h->grain == 0 || h->grain > MAX_GRAIN) {
 		vmdkfs_error("%s: sparse header: grain size %llu sectors is "
-			     "out of range (1 to %u)", name,
-			     (unsigned long long)h->grain, MAX_GRAIN);
+			     "out of range (1 to %u)",
+			     name, (unsigned long long)h->grain, MAX_GRAIN);
 		return -EINVAL;
 	}
 	if (h->gt_entries == 0 || h->gt_entries > 65536) {
 		vmdkfs_error("%s: sparse header: %u entries per grain table "
-			     "is out of range (1 to 65536)", name,
-			     h->gt_entries);
+			     "is out of range (1 to 65536)",
+			     name, h->gt_entries);
 		return -EINVAL;
 	}
 	if (h->compressed && alg != 1) {
 		vmdkfs_error("%s: sparse header: compression algorithm %u "
-			     "not supported (1 = deflate is)", name, alg);
+			     "not supported (1 = deflate is)",
+			     name, alg);
 		return -EINVAL;
 	}
 	if (h->desc_size > 2048 ||
@@ -101,15 +104,15 @@ int vmdk4_header_parse(const uint8_t *buf, uint64_t file_size,
 	      !inside(h->desc_offset * 512, h->desc_size * 512, file_size)))) {
 		vmdkfs_error("%s: sparse header: embedded descriptor (sector "
 			     "%llu, %llu sectors) lies outside the file or is "
-			     "too large", name,
-			     (unsigned long long)h->desc_offset,
+			     "too large",
+			     name, (unsigned long long)h->desc_offset,
 			     (unsigned long long)h->desc_size);
 		return -EINVAL;
 	}
 	gd_span = h->grain * h->gt_entries;
 	h->gd_entries = div_up(h->capacity, gd_span);
 	if (h->gd_offset == VMDK4_GD_AT_END)
-		return 0;	/* the caller reads the footer */
+		return 0; /* the caller reads the footer */
 	gd_sectors = div_up(h->gd_entries * 4, 512);
 	if (h->gd_offset > VMDK_MAX_SECTORS ||
 	    !inside(h->gd_offset * 512, gd_sectors * 512, file_size)) {
@@ -126,8 +129,8 @@ int vmdk4_header_parse(const uint8_t *buf, uint64_t file_size,
 	return 0;
 }
 
-int cowd_header_parse(const uint8_t *buf, uint64_t file_size,
-		      const char *name, struct vmdk_sparse_info *h)
+int cowd_header_parse(const uint8_t *buf, uint64_t file_size, const char *name,
+		      struct vmdk_sparse_info *h)
 {
 	uint64_t need;
 
@@ -158,15 +161,15 @@ int cowd_header_parse(const uint8_t *buf, uint64_t file_size,
 	}
 	if (h->grain == 0 || h->grain > MAX_GRAIN) {
 		vmdkfs_error("%s: COWD header: grain size %llu sectors is out "
-			     "of range (1 to %u)", name,
-			     (unsigned long long)h->grain, MAX_GRAIN);
+			     "of range (1 to %u)",
+			     name, (unsigned long long)h->grain, MAX_GRAIN);
 		return -EINVAL;
 	}
 	need = div_up(h->capacity, h->grain * 4096);
 	if (h->gd_entries < need) {
 		vmdkfs_error("%s: COWD header: %llu grain directory entries "
-			     "cannot cover %llu sectors (need %llu)", name,
-			     (unsigned long long)h->gd_entries,
+			     "cannot cover %llu sectors (need %llu)",
+			     name, (unsigned long long)h->gd_entries,
 			     (unsigned long long)h->capacity,
 			     (unsigned long long)need);
 		return -EINVAL;
@@ -186,9 +189,8 @@ int sesparse_header_parse(const uint8_t *buf, uint64_t file_size,
 			  const char *name, struct vmdk_sparse_info *h)
 {
 	static const char *const area[] = {
-		"volatile header", "journal header", "journal",
-		"grain directory", "grain tables", "free bitmap", "back map",
-		"grains",
+	    "volatile header", "journal header", "journal",  "grain directory",
+	    "grain tables",    "free bitmap",	 "back map", "grains",
 	};
 	uint64_t magic = le64(buf), version = le64(buf + 8);
 	uint64_t gt_sectors = le64(buf + 32), flags = le64(buf + 40);
@@ -210,26 +212,27 @@ int sesparse_header_parse(const uint8_t *buf, uint64_t file_size,
 	h->magic = (uint32_t)magic;
 	if (version != 0x0000000200000001ULL) {
 		vmdkfs_error("%s: SEsparse header: version %016llx not "
-			     "supported (0000000200000001 is)", name,
-			     (unsigned long long)version);
+			     "supported (0000000200000001 is)",
+			     name, (unsigned long long)version);
 		return -EINVAL;
 	}
 	if (h->capacity == 0 || h->capacity > VMDK_MAX_SECTORS) {
 		vmdkfs_error("%s: SEsparse header: capacity %llu sectors is "
-			     "out of range", name,
-			     (unsigned long long)h->capacity);
+			     "out of range",
+			     name, (unsigned long long)h->capacity);
 		return -EINVAL;
 	}
 	if (h->grain != 8 || gt_sectors != 64) {
 		vmdkfs_error("%s: SEsparse header: grain size %llu and grain "
 			     "table size %llu sectors not supported (8 and 64 "
-			     "are)", name, (unsigned long long)h->grain,
+			     "are)",
+			     name, (unsigned long long)h->grain,
 			     (unsigned long long)gt_sectors);
 		return -EINVAL;
 	}
 	if (flags != 0) {
-		vmdkfs_error("%s: SEsparse header: unknown flags %016llx",
-			     name, (unsigned long long)flags);
+		vmdkfs_error("%s: SEsparse header: unknown flags %016llx", name,
+			     (unsigned long long)flags);
 		return -EINVAL;
 	}
 	for (i = 0; i < 8; i++) {
@@ -239,8 +242,7 @@ int sesparse_header_parse(const uint8_t *buf, uint64_t file_size,
 		     !inside(off[i] * 512, size[i] * 512, file_size))) {
 			vmdkfs_error("%s: SEsparse header: %s (sector %llu, "
 				     "%llu sectors) lies outside the file",
-				     name, area[i],
-				     (unsigned long long)off[i],
+				     name, area[i], (unsigned long long)off[i],
 				     (unsigned long long)size[i]);
 			return -EINVAL;
 		}
@@ -257,8 +259,8 @@ int sesparse_header_parse(const uint8_t *buf, uint64_t file_size,
 	h->grains_area = size[7] * 512;
 	if (h->gd_entries < div_up(h->capacity, 8 * 4096)) {
 		vmdkfs_error("%s: SEsparse header: grain directory of %llu "
-			     "entries cannot cover %llu sectors", name,
-			     (unsigned long long)h->gd_entries,
+			     "entries cannot cover %llu sectors",
+			     name, (unsigned long long)h->gd_entries,
 			     (unsigned long long)h->capacity);
 		return -EINVAL;
 	}

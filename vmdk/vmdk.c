@@ -30,19 +30,19 @@ enum map_kind { M_DATA, M_ZERO, M_UNALLOC, M_COMPRESSED, M_NOACCESS };
 
 struct map {
 	int kind;
-	uint64_t count;	/* sectors */
+	uint64_t count; /* sectors */
 	uint64_t off;	/* bytes in the extent file (M_DATA, M_COMPRESSED) */
-	uint64_t grain;	/* grain index (M_COMPRESSED) */
+	uint64_t grain; /* grain index (M_COMPRESSED) */
 };
 
 struct extent {
 	int access, type, fmt;
-	uint64_t start, sectors;	/* in the disk */
+	uint64_t start, sectors; /* in the disk */
 	char *path;
 	struct source *src;
-	uint64_t flat_off;		/* bytes */
+	uint64_t flat_off; /* bytes */
 	struct vmdk_sparse_info h;
-	struct lru *grains;		/* inflated grains (compressed) */
+	struct lru *grains; /* inflated grains (compressed) */
 	struct vmdk *v;
 };
 
@@ -53,7 +53,7 @@ struct vmdk {
 	size_t next;
 	uint64_t sectors;
 	struct vmdk *parent;
-	struct lru *tables;	/* shared along the chain, owned by the top */
+	struct lru *tables; /* shared along the chain, owned by the top */
 	bool owns_tables;
 	size_t grain_cache_bytes;
 };
@@ -82,10 +82,11 @@ static int read_entry(struct extent *e, uint64_t off, unsigned size,
 	int r;
 
 	if (off > e->src->size || size > e->src->size - off) {
-		vmdkfs_error("%s: table entry at byte %llu lies past the end of "
-			     "the file (%llu bytes)", e->path,
-			     (unsigned long long)off,
-			     (unsigned long long)e->src->size);
+		vmdkfs_error(
+		    "%s: table entry at byte %llu lies past the end of "
+		    "the file (%llu bytes)",
+		    e->path, (unsigned long long)off,
+		    (unsigned long long)e->src->size);
 		return -EIO;
 	}
 	if (!lru_get(e->v->tables, e, page, pos, b, size)) {
@@ -104,8 +105,7 @@ static int read_entry(struct extent *e, uint64_t off, unsigned size,
 }
 
 /* Map grain G of sparse extent E: kind and byte offset of the grain. */
-static int grain_lookup(struct extent *e, uint64_t g, int *kind,
-			uint64_t *off)
+static int grain_lookup(struct extent *e, uint64_t g, int *kind, uint64_t *off)
 {
 	const struct vmdk_sparse_info *h = &e->h;
 	uint64_t gdi = g / h->gt_entries, gti = g % h->gt_entries;
@@ -131,10 +131,11 @@ static int grain_lookup(struct extent *e, uint64_t g, int *kind,
 
 		if ((gde & 0xffffffff00000000ULL) != 0x1000000000000000ULL ||
 		    idx >= h->gt_area / gt_bytes) {
-			vmdkfs_error("%s: grain directory entry %llu is invalid "
-				     "(%016llx)", e->path,
-				     (unsigned long long)gdi,
-				     (unsigned long long)gde);
+			vmdkfs_error(
+			    "%s: grain directory entry %llu is invalid "
+			    "(%016llx)",
+			    e->path, (unsigned long long)gdi,
+			    (unsigned long long)gde);
 			return -EIO;
 		}
 		gt = h->gt_base + idx * gt_bytes;
@@ -152,28 +153,30 @@ static int grain_lookup(struct extent *e, uint64_t g, int *kind,
 		case 0:
 			*kind = M_UNALLOC;
 			return 0;
-		case 1:	/* unmapped (trimmed): zeros, as qemu reads it */
-		case 2:	/* zero */
+		case 1: /* unmapped (trimmed): zeros, as qemu reads it */
+		case 2: /* zero */
 			*kind = M_ZERO;
 			return 0;
 		case 3:
 			cluster = ((gte >> 48) & 0xfff) |
 				  ((gte & 0xffffffffffffULL) << 12);
 			if (cluster >= h->grains_area / (h->grain * 512)) {
-				vmdkfs_error("%s: grain %llu: cluster %llu lies "
-					     "outside the grain area", e->path,
-					     (unsigned long long)g,
-					     (unsigned long long)cluster);
+				vmdkfs_error(
+				    "%s: grain %llu: cluster %llu lies "
+				    "outside the grain area",
+				    e->path, (unsigned long long)g,
+				    (unsigned long long)cluster);
 				return -EIO;
 			}
 			*kind = M_DATA;
 			*off = h->grains_base + cluster * h->grain * 512;
 			break;
 		default:
-			vmdkfs_error("%s: grain %llu: grain table entry type %llu "
-				     "is invalid", e->path,
-				     (unsigned long long)g,
-				     (unsigned long long)(gte >> 60));
+			vmdkfs_error(
+			    "%s: grain %llu: grain table entry type %llu "
+			    "is invalid",
+			    e->path, (unsigned long long)g,
+			    (unsigned long long)(gte >> 60));
 			return -EIO;
 		}
 	} else if (gte == 0) {
@@ -282,8 +285,9 @@ static int inflate_grain(struct extent *e, uint64_t g, uint64_t off,
 	if (clen == 0 || clen > 2 * gbytes + 1024 ||
 	    off + hdr + clen > e->src->size) {
 		vmdkfs_error("%s: grain %llu: compressed size %u at byte %llu "
-			     "is impossible", e->path, (unsigned long long)g,
-			     clen, (unsigned long long)off);
+			     "is impossible",
+			     e->path, (unsigned long long)g, clen,
+			     (unsigned long long)off);
 		return -EIO;
 	}
 	in = malloc(clen);
@@ -305,8 +309,8 @@ static int inflate_grain(struct extent *e, uint64_t g, uint64_t off,
 	if ((zr != Z_STREAM_END && zr != Z_BUF_ERROR && zr != Z_OK) ||
 	    zs.total_out < want) {
 		vmdkfs_error("%s: grain %llu: compressed data is damaged "
-			     "(zlib %d, %lu of %llu bytes)", e->path,
-			     (unsigned long long)g, zr, zs.total_out,
+			     "(zlib %d, %lu of %llu bytes)",
+			     e->path, (unsigned long long)g, zr, zs.total_out,
 			     (unsigned long long)want);
 		r = -EIO;
 	} else {
@@ -320,8 +324,8 @@ out_free:
 }
 
 /* Copy COUNT sectors from sector IN of compressed grain M->grain. */
-static int read_compressed(struct extent *e, const struct map *m,
-			   uint64_t in, uint64_t count, void *buf)
+static int read_compressed(struct extent *e, const struct map *m, uint64_t in,
+			   uint64_t count, void *buf)
 {
 	size_t gbytes = e->h.grain * 512;
 	uint8_t *grain;
@@ -384,8 +388,8 @@ int vmdk_read(struct vmdk *v, void *buf, uint64_t sector, uint64_t count)
 	while (count > 0) {
 		struct extent *e = find_extent(v, sector);
 		uint64_t rel = sector - e->start;
-		uint64_t max = e->sectors - rel < count ? e->sectors - rel
-							: count;
+		uint64_t max =
+		    e->sectors - rel < count ? e->sectors - rel : count;
 		struct map m;
 
 		r = extent_map(e, rel, max, &m);
@@ -402,11 +406,13 @@ int vmdk_read(struct vmdk *v, void *buf, uint64_t sector, uint64_t count)
 			r = read_parent(v->parent, p, sector, m.count);
 			break;
 		case M_COMPRESSED:
-			r = read_compressed(e, &m, rel % e->h.grain, m.count, p);
+			r = read_compressed(e, &m, rel % e->h.grain, m.count,
+					    p);
 			break;
 		default:
-			vmdkfs_error("%s: sector %llu lies in a NOACCESS extent",
-				     v->path, (unsigned long long)sector);
+			vmdkfs_error(
+			    "%s: sector %llu lies in a NOACCESS extent",
+			    v->path, (unsigned long long)sector);
 			r = -EIO;
 		}
 		if (r < 0)
@@ -492,7 +498,8 @@ static int open_sparse(struct vmdk *v, struct extent *e)
 	n = e->src->size < sizeof(buf) ? e->src->size : sizeof(buf);
 	if (n < 512) {
 		vmdkfs_error("%s: sparse extent is too short for a header "
-			     "(%zu bytes)", e->path, n);
+			     "(%zu bytes)",
+			     e->path, n);
 		return -EINVAL;
 	}
 	r = source_pread(e->src, buf, n, 0);
@@ -507,7 +514,8 @@ static int open_sparse(struct vmdk *v, struct extent *e)
 			/* Stream written in one pass: the real header is the
 			 * footer, 1024 bytes before the end. */
 			if (e->src->size < 1536) {
-				vmdkfs_error("%s: stream has no footer", e->path);
+				vmdkfs_error("%s: stream has no footer",
+					     e->path);
 				return -EINVAL;
 			}
 			r = source_pread(e->src, buf, 512, e->src->size - 1024);
@@ -517,7 +525,8 @@ static int open_sparse(struct vmdk *v, struct extent *e)
 					       &e->h);
 			if (r == 0 && e->h.gd_offset == VMDK4_GD_AT_END) {
 				vmdkfs_error("%s: stream footer has no grain "
-					     "directory offset", e->path);
+					     "directory offset",
+					     e->path);
 				r = -EINVAL;
 			}
 		}
@@ -525,7 +534,8 @@ static int open_sparse(struct vmdk *v, struct extent *e)
 		e->fmt = FMT_COWD;
 		if (n < 2048) {
 			vmdkfs_error("%s: COWD extent is too short for its "
-				     "2048-byte header", e->path);
+				     "2048-byte header",
+				     e->path);
 			return -EINVAL;
 		}
 		r = cowd_header_parse(buf, e->src->size, e->path, &e->h);
@@ -542,14 +552,16 @@ static int open_sparse(struct vmdk *v, struct extent *e)
 				     e->path);
 			r = -EINVAL;
 		} else if (r == 0 && le64(vh + 24) != 0) {
-			vmdkfs_error("%s: SEsparse volatile header: the journal "
-				     "needs replaying (open the disk on ESXi "
-				     "first); refusing to read it", e->path);
+			vmdkfs_error(
+			    "%s: SEsparse volatile header: the journal "
+			    "needs replaying (open the disk on ESXi "
+			    "first); refusing to read it",
+			    e->path);
 			r = -EINVAL;
 		}
 	} else {
-		vmdkfs_error("%s: %s extent: unknown header magic %08x", e->path,
-			     vmdk_type_name(e->type), magic);
+		vmdkfs_error("%s: %s extent: unknown header magic %08x",
+			     e->path, vmdk_type_name(e->type), magic);
 		return -EINVAL;
 	}
 	if (r < 0)
@@ -557,13 +569,14 @@ static int open_sparse(struct vmdk *v, struct extent *e)
 	if ((e->type == VMDK_SPARSE && e->fmt != FMT_VMDK4) ||
 	    (e->type == VMDK_SESPARSE && e->fmt != FMT_SESPARSE)) {
 		vmdkfs_error("%s: extent type %s does not match the file's "
-			     "header", e->path, vmdk_type_name(e->type));
+			     "header",
+			     e->path, vmdk_type_name(e->type));
 		return -EINVAL;
 	}
 	if (e->h.capacity < e->sectors) {
 		vmdkfs_error("%s: descriptor gives the extent %llu sectors but "
-			     "its header only %llu", e->path,
-			     (unsigned long long)e->sectors,
+			     "its header only %llu",
+			     e->path, (unsigned long long)e->sectors,
 			     (unsigned long long)e->h.capacity);
 		return -EINVAL;
 	}
@@ -590,10 +603,11 @@ static int open_extent(struct vmdk *v, const struct vmdk_options *o,
 	e->start = start;
 	e->sectors = de->sectors;
 	if (de->type == VMDK_VMFSRDM || de->type == VMDK_VMFSRAW) {
-		vmdkfs_error("%s: %s extent \"%s\": raw device mappings are not "
-			     "supported on a local mount (read the disk "
-			     "through the ESXi host instead)", v->path,
-			     vmdk_type_name(de->type), de->file);
+		vmdkfs_error(
+		    "%s: %s extent \"%s\": raw device mappings are not "
+		    "supported on a local mount (read the disk "
+		    "through the ESXi host instead)",
+		    v->path, vmdk_type_name(de->type), de->file);
 		return -ENOTSUP;
 	}
 	if (de->type == VMDK_ZERO) {
@@ -612,12 +626,13 @@ static int open_extent(struct vmdk *v, const struct vmdk_options *o,
 		e->flat_off = de->offset * 512;
 		if (e->flat_off > e->src->size ||
 		    e->sectors * 512 > e->src->size - e->flat_off) {
-			vmdkfs_error("%s: flat extent of %llu sectors at sector "
-				     "%llu runs past the end of the file "
-				     "(%llu bytes)", e->path,
-				     (unsigned long long)e->sectors,
-				     (unsigned long long)de->offset,
-				     (unsigned long long)e->src->size);
+			vmdkfs_error(
+			    "%s: flat extent of %llu sectors at sector "
+			    "%llu runs past the end of the file "
+			    "(%llu bytes)",
+			    e->path, (unsigned long long)e->sectors,
+			    (unsigned long long)de->offset,
+			    (unsigned long long)e->src->size);
 			return -EINVAL;
 		}
 		return 0;
@@ -675,8 +690,9 @@ static int read_descriptor(const struct vmdk_options *o, const char *path,
 		r = cowd ? cowd_header_parse(head, s->size, path, &h)
 			 : sesparse_header_parse(head, s->size, path, &h);
 		if (r == 0 &&
-		    asprintf(&text, "# Disk DescriptorFile\nCID=fffffffe\n"
-				    "parentCID=ffffffff\nRW %llu %s \"%s\"\n",
+		    asprintf(&text,
+			     "# Disk DescriptorFile\nCID=fffffffe\n"
+			     "parentCID=ffffffff\nRW %llu %s \"%s\"\n",
 			     (unsigned long long)h.capacity,
 			     cowd ? "VMFSSPARSE" : "SESPARSE",
 			     basename(copy)) < 0)
@@ -688,7 +704,8 @@ static int read_descriptor(const struct vmdk_options *o, const char *path,
 	} else if (len > MAX_DESCRIPTOR) {
 		vmdkfs_error("%s: not a VMDK descriptor (%llu bytes, no sparse "
 			     "header); give the .vmdk descriptor, not the data "
-			     "file", path, (unsigned long long)len);
+			     "file",
+			     path, (unsigned long long)len);
 		r = -EINVAL;
 		goto out;
 	}
@@ -713,8 +730,8 @@ static int read_descriptor(const struct vmdk_options *o, const char *path,
 			r = -ENOMEM;
 		} else if (d->nextents != 1) {
 			vmdkfs_error("%s: embedded descriptor has %zu extents "
-				     "(a sparse file holds one)", path,
-				     d->nextents);
+				     "(a sparse file holds one)",
+				     path, d->nextents);
 			free(self);
 			r = -EINVAL;
 		} else {
@@ -769,8 +786,8 @@ static int open_one(const char *path, const struct vmdk_options *o,
 		return -ENOMEM;
 	v->path = strdup(path);
 	v->tables = tables;
-	v->grain_cache_bytes = o->grain_cache_bytes ? o->grain_cache_bytes
-						    : DEFAULT_GRAIN_CACHE;
+	v->grain_cache_bytes =
+	    o->grain_cache_bytes ? o->grain_cache_bytes : DEFAULT_GRAIN_CACHE;
 	if (!v->path) {
 		r = -ENOMEM;
 		goto fail;
@@ -859,8 +876,8 @@ int vmdk_open(const char *path, const struct vmdk_options *opts,
 		for (i = 0; real && i < nseen; i++) {
 			if (strcmp(seen[i], real) == 0) {
 				vmdkfs_error("%s: parent chain loop: %s is "
-					     "already in the chain", cur->path,
-					     pp);
+					     "already in the chain",
+					     cur->path, pp);
 				r = -ELOOP;
 			}
 		}
@@ -872,17 +889,19 @@ int vmdk_open(const char *path, const struct vmdk_options *opts,
 		}
 		if (r == 0 && access(pp, F_OK) != 0) {
 			vmdkfs_error("%s: parent \"%s\" (parentFileNameHint) "
-				     "not found: %m", cur->path, pp);
+				     "not found: %m",
+				     cur->path, pp);
 			r = -ENOENT;
 		}
 		if (r == 0)
 			r = open_one(pp, &o, tables, &cur->parent);
 		if (r == 0 && cur->parent->desc.cid != cur->desc.parent_cid) {
-			vmdkfs_error("%s: parentCID %08x does not match the CID "
-				     "%08x of parent %s (the parent changed "
-				     "after this link was made)", cur->path,
-				     cur->desc.parent_cid,
-				     cur->parent->desc.cid, pp);
+			vmdkfs_error(
+			    "%s: parentCID %08x does not match the CID "
+			    "%08x of parent %s (the parent changed "
+			    "after this link was made)",
+			    cur->path, cur->desc.parent_cid,
+			    cur->parent->desc.cid, pp);
 			r = -EINVAL;
 		}
 		free(pp);

@@ -41,11 +41,11 @@ const char *vmdk_type_name(int type);
 /* ---- Descriptor ---- */
 
 struct vmdk_desc_extent {
-	int access;		/* enum vmdk_access */
+	int access; /* enum vmdk_access */
 	uint64_t sectors;
-	int type;		/* enum vmdk_type */
-	char *file;		/* NULL for ZERO */
-	uint64_t offset;	/* sectors, FLAT/VMFS only */
+	int type;	 /* enum vmdk_type */
+	char *file;	 /* NULL for ZERO */
+	uint64_t offset; /* sectors, FLAT/VMFS only */
 };
 
 struct vmdk_kv {
@@ -57,11 +57,11 @@ struct vmdk_desc {
 	uint32_t cid, parent_cid;
 	bool has_cid;
 	char *create_type;
-	char *parent_hint;	/* parentFileNameHint, or NULL */
+	char *parent_hint; /* parentFileNameHint, or NULL */
 	char *change_track_path;
 	struct vmdk_desc_extent *extents;
 	size_t nextents;
-	struct vmdk_kv *ddb;	/* ddb.* keys in file order */
+	struct vmdk_kv *ddb; /* ddb.* keys in file order */
 	size_t nddb;
 };
 
@@ -73,8 +73,8 @@ void vmdk_desc_free(struct vmdk_desc *d);
 
 /* ---- Extent headers (exposed for unit tests and fuzzing) ---- */
 
-#define VMDK4_MAGIC 0x564d444bu		/* "KDMV" */
-#define COWD_MAGIC 0x44574f43u		/* "COWD" */
+#define VMDK4_MAGIC 0x564d444bu /* "KDMV" */
+#define COWD_MAGIC 0x44574f43u	/* "COWD" */
 #define SESPARSE_MAGIC 0xcafebabeULL
 #define SESPARSE_VOLATILE_MAGIC 0xcafecafeULL
 #define VMDK4_GD_AT_END 0xffffffffffffffffULL
@@ -87,32 +87,32 @@ void vmdk_desc_free(struct vmdk_desc *d);
 
 /* What a sparse extent header says, whatever its format. */
 struct vmdk_sparse_info {
-	uint32_t magic;		/* VMDK4_MAGIC, COWD_MAGIC or 0xcafebabe */
+	uint32_t magic; /* VMDK4_MAGIC, COWD_MAGIC or 0xcafebabe */
 	uint32_t version;
 	uint32_t flags;
-	uint64_t capacity;	/* sectors */
-	uint64_t grain;		/* sectors */
-	uint64_t desc_offset, desc_size;	/* sectors (KDMV) */
-	uint32_t gt_entries;	/* entries per grain table */
-	uint32_t entry_size;	/* bytes per GD/GT entry: 4 or 8 */
-	uint64_t gd_offset;	/* bytes */
-	uint64_t rgd_offset;	/* bytes, 0 if none */
+	uint64_t capacity;		 /* sectors */
+	uint64_t grain;			 /* sectors */
+	uint64_t desc_offset, desc_size; /* sectors (KDMV) */
+	uint32_t gt_entries;		 /* entries per grain table */
+	uint32_t entry_size;		 /* bytes per GD/GT entry: 4 or 8 */
+	uint64_t gd_offset;		 /* bytes */
+	uint64_t rgd_offset;		 /* bytes, 0 if none */
 	uint64_t gd_entries;
-	uint64_t gt_base;	/* SEsparse: bytes of the first grain table */
-	uint64_t gt_area;	/* SEsparse: bytes of the grain-table area */
-	uint64_t grains_base;	/* SEsparse: bytes of the grain area */
-	uint64_t grains_area;	/* SEsparse: bytes */
-	uint64_t volatile_offset;	/* SEsparse: bytes */
+	uint64_t gt_base;	  /* SEsparse: bytes of the first grain table */
+	uint64_t gt_area;	  /* SEsparse: bytes of the grain-table area */
+	uint64_t grains_base;	  /* SEsparse: bytes of the grain area */
+	uint64_t grains_area;	  /* SEsparse: bytes */
+	uint64_t volatile_offset; /* SEsparse: bytes */
 	bool unclean;
 	bool compressed, markers, zeroed_gte;
 };
 
 /* Parse a KDMV header (512 bytes at BUF) of a file of FILE_SIZE bytes. */
-int vmdk4_header_parse(const uint8_t *buf, uint64_t file_size,
-		       const char *name, struct vmdk_sparse_info *h);
+int vmdk4_header_parse(const uint8_t *buf, uint64_t file_size, const char *name,
+		       struct vmdk_sparse_info *h);
 /* Parse a COWD header (2048 bytes). */
-int cowd_header_parse(const uint8_t *buf, uint64_t file_size,
-		      const char *name, struct vmdk_sparse_info *h);
+int cowd_header_parse(const uint8_t *buf, uint64_t file_size, const char *name,
+		      struct vmdk_sparse_info *h);
 /* Parse an SEsparse constant header (512 bytes). */
 int sesparse_header_parse(const uint8_t *buf, uint64_t file_size,
 			  const char *name, struct vmdk_sparse_info *h);
@@ -122,10 +122,10 @@ int sesparse_header_parse(const uint8_t *buf, uint64_t file_size,
 struct vmdk;
 
 struct vmdk_options {
-	const struct source_opener *opener;	/* NULL: local files */
+	const struct source_opener *opener; /* NULL: local files */
 	bool writable;
-	size_t table_cache_bytes;	/* grain tables; 0: default */
-	size_t grain_cache_bytes;	/* inflated grains; 0: default */
+	size_t table_cache_bytes; /* grain tables; 0: default */
+	size_t grain_cache_bytes; /* inflated grains; 0: default */
 };
 
 /* Open the disk described by PATH (a descriptor, or a sparse extent with
@@ -152,11 +152,11 @@ int vmdk_block_status(struct vmdk *v, uint64_t sector, uint64_t count,
 
 struct vmdk_extent_info {
 	int access, type;
-	uint64_t start, sectors;	/* in the disk */
-	const char *path;		/* resolved file, or NULL */
-	uint64_t offset;		/* sectors, flat */
-	const char *format;		/* "flat", "KDMV v1", "stream", ... */
-	uint64_t grain;			/* sectors, sparse; 0 flat */
+	uint64_t start, sectors; /* in the disk */
+	const char *path;	 /* resolved file, or NULL */
+	uint64_t offset;	 /* sectors, flat */
+	const char *format;	 /* "flat", "KDMV v1", "stream", ... */
+	uint64_t grain;		 /* sectors, sparse; 0 flat */
 	uint32_t gt_entries;
 	uint64_t file_size;
 };

@@ -16,8 +16,7 @@ struct mem_disk {
 	unsigned calls;
 };
 
-static int md_pread(struct disk *d, void *buf, uint64_t sector,
-		    uint64_t count)
+static int md_pread(struct disk *d, void *buf, uint64_t sector, uint64_t count)
 {
 	struct mem_disk *m = (struct mem_disk *)d;
 
@@ -62,7 +61,8 @@ static void run(uint32_t ss, size_t align, bool cache)
 		uint64_t off = (uint64_t)rand_r(&seed) % (size + 100);
 		size_t len = (size_t)rand_r(&seed) % (i % 3 ? 9000 : 300000);
 		unsigned char *p = buf + rand_r(&seed) % 64;
-		size_t want = off >= size ? 0 : (len < size - off ? len : size - off);
+		size_t want =
+		    off >= size ? 0 : (len < size - off ? len : size - off);
 		ssize_t n = disk_pread(&m.d, p, len, off);
 
 		CHECK(n == (ssize_t)want);

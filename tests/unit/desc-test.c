@@ -15,21 +15,21 @@ static void accepted(void)
 {
 	struct vmdk_desc d;
 	const char *vmw =
-		"# Disk Descriptor File\r\n"
-		"version=1\r\n"
-		"encoding=\"UTF-8\"\r\n"
-		"CID=fffffffe\r\n"
-		"parentCID = 1A2b3C4d\r\n"
-		"isNativeSnapshot=\"no\"\r\n"
-		"createType=\"vmfsSparse\"\r\n"
-		"parentFileNameHint=\"/vmfs/volumes/ds/vm/vm.vmdk\"\r\n"
-		"# Extent description\r\n"
-		"RW 41943040 VMFSSPARSE \"vm-000001-delta.vmdk\"\r\n"
-		"\r\n"
-		"# Change Tracking File\r\n"
-		"changeTrackPath=\"vm-000001-ctk.vmdk\"\r\n"
-		"ddb.longContentID = \"abc\"\r\n"
-		"ddb.uuid = \"60 00 C2 9a\"\r\n";
+	    "# Disk Descriptor File\r\n"
+	    "version=1\r\n"
+	    "encoding=\"UTF-8\"\r\n"
+	    "CID=fffffffe\r\n"
+	    "parentCID = 1A2b3C4d\r\n"
+	    "isNativeSnapshot=\"no\"\r\n"
+	    "createType=\"vmfsSparse\"\r\n"
+	    "parentFileNameHint=\"/vmfs/volumes/ds/vm/vm.vmdk\"\r\n"
+	    "# Extent description\r\n"
+	    "RW 41943040 VMFSSPARSE \"vm-000001-delta.vmdk\"\r\n"
+	    "\r\n"
+	    "# Change Tracking File\r\n"
+	    "changeTrackPath=\"vm-000001-ctk.vmdk\"\r\n"
+	    "ddb.longContentID = \"abc\"\r\n"
+	    "ddb.uuid = \"60 00 C2 9a\"\r\n";
 
 	CHECK(parse(vmw, &d) == 0);
 	CHECK(d.version == 1);
@@ -51,7 +51,8 @@ static void accepted(void)
 		    "RW 100 FLAT \"a b.bin\" 7\n"
 		    "RDONLY 5 ZERO\n"
 		    "NOACCESS 3 VMFS bare.bin\n"
-		    "RW 8 SESPARSE \"x-sesparse.vmdk\"\n", &d) == 0);
+		    "RW 8 SESPARSE \"x-sesparse.vmdk\"\n",
+		    &d) == 0);
 	CHECK(d.nextents == 4);
 	CHECK(!strcmp(d.extents[0].file, "a b.bin") &&
 	      d.extents[0].offset == 7);
@@ -76,30 +77,31 @@ static void rejected(void)
 	static const struct {
 		const char *text, *word;
 	} cases[] = {
-		{"", "empty"},
-		{"hello\nCID=1\nRW 1 ZERO\n", "first line"},
-		{"# Disk DescriptorFile\nCID=1\n", "no extent"},
-		{"# Disk DescriptorFile\nRW 1 ZERO\n", "no CID"},
-		{"# Disk DescriptorFile\nCID=xyz\nRW 1 ZERO\n", "CID"},
-		{"# Disk DescriptorFile\nCID=123456789\nRW 1 ZERO\n", "CID"},
-		{"# Disk DescriptorFile\nCID=1\nversion=9\nRW 1 ZERO\n",
-		 "version"},
-		{"# Disk DescriptorFile\nCID=1\nRW 1 FOO \"a\"\n", "FOO"},
-		{"# Disk DescriptorFile\nCID=1\nRW abc FLAT \"a\"\n", "abc"},
-		{"# Disk DescriptorFile\nCID=1\nRW 0 FLAT \"a\"\n", "size"},
-		{"# Disk DescriptorFile\nCID=1\n"
-		 "RW 99999999999999999999 FLAT \"a\"\n", "size"},
-		{"# Disk DescriptorFile\nCID=1\nRW 10 FLAT \"a\n", "quote"},
-		{"# Disk DescriptorFile\nCID=1\nRW 10 FLAT\n", "no file"},
-		{"# Disk DescriptorFile\nCID=1\nRW 10 FLAT \"a\" x\n", "offset"},
-		{"# Disk DescriptorFile\nCID=1\nRW 10 SPARSE \"a\" 5\n",
-		 "unexpected"},
-		{"# Disk DescriptorFile\nCID=1\nparentCID=5\nRW 1 ZERO\n",
-		 "parentFileNameHint"},
-		{"# Disk DescriptorFile\nCID=1\njunk line\nRW 1 ZERO\n",
-		 "key=value"},
-		{"# Disk DescriptorFile\nCID=1\nRW 549755813888 ZERO\n"
-		 "RW 549755813888 ZERO\n", "more than"},
+	    {"", "empty"},
+	    {"hello\nCID=1\nRW 1 ZERO\n", "first line"},
+	    {"# Disk DescriptorFile\nCID=1\n", "no extent"},
+	    {"# Disk DescriptorFile\nRW 1 ZERO\n", "no CID"},
+	    {"# Disk DescriptorFile\nCID=xyz\nRW 1 ZERO\n", "CID"},
+	    {"# Disk DescriptorFile\nCID=123456789\nRW 1 ZERO\n", "CID"},
+	    {"# Disk DescriptorFile\nCID=1\nversion=9\nRW 1 ZERO\n", "version"},
+	    {"# Disk DescriptorFile\nCID=1\nRW 1 FOO \"a\"\n", "FOO"},
+	    {"# Disk DescriptorFile\nCID=1\nRW abc FLAT \"a\"\n", "abc"},
+	    {"# Disk DescriptorFile\nCID=1\nRW 0 FLAT \"a\"\n", "size"},
+	    {"# Disk DescriptorFile\nCID=1\n"
+	     "RW 99999999999999999999 FLAT \"a\"\n",
+	     "size"},
+	    {"# Disk DescriptorFile\nCID=1\nRW 10 FLAT \"a\n", "quote"},
+	    {"# Disk DescriptorFile\nCID=1\nRW 10 FLAT\n", "no file"},
+	    {"# Disk DescriptorFile\nCID=1\nRW 10 FLAT \"a\" x\n", "offset"},
+	    {"# Disk DescriptorFile\nCID=1\nRW 10 SPARSE \"a\" 5\n",
+	     "unexpected"},
+	    {"# Disk DescriptorFile\nCID=1\nparentCID=5\nRW 1 ZERO\n",
+	     "parentFileNameHint"},
+	    {"# Disk DescriptorFile\nCID=1\njunk line\nRW 1 ZERO\n",
+	     "key=value"},
+	    {"# Disk DescriptorFile\nCID=1\nRW 549755813888 ZERO\n"
+	     "RW 549755813888 ZERO\n",
+	     "more than"},
 	};
 	size_t i;
 

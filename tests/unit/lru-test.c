@@ -46,8 +46,8 @@ int main(void)
 	CHECK(lru_get(c, &owner, 1, 0, out, 1) == 0);
 	CHECK(lru_get(c, &owner, 0, 0, out, 1) == 1 && out[0] == 'a');
 	CHECK(lru_get(c, &owner, 3, 15, out, 1) == 1 && out[0] == 'd');
-	CHECK(lru_get(c, NULL, 3, 0, out, 1) == 0);	/* other owner */
-	CHECK(lru_get(c, &owner, 3, 10, out, 7) == 0);	/* out of block */
+	CHECK(lru_get(c, NULL, 3, 0, out, 1) == 0);    /* other owner */
+	CHECK(lru_get(c, &owner, 3, 10, out, 7) == 0); /* out of block */
 	lru_drop(c, &owner, UINT64_MAX);
 	CHECK(lru_get(c, &owner, 0, 0, out, 1) == 0);
 	CHECK(lru_get(c, &owner, 3, 0, out, 1) == 0);

@@ -1,0 +1,94 @@
+#!/bin/bash
+# The command line: names of the flat files, xattrs, --list-transports,
+# config file and -o keys through one table, log file and levels, the read
+# cache, fstab-style options, the kernel page cache on read-only mounts.
+. "$(dirname "$0")/lib.sh"
+need qemu-img getfattr
+
+cd "$WORK"
+random_raw r.raw 2
+mkdir d1 d2
+qemu-img convert -f raw -O vmdk -o subformat=monolithicSparse r.raw d1/a.vmdk
+cp d1/a.vmdk d2/a.vmdk
+cp d1/a.vmdk "my disk (1).VMDK"
+cp d1/a.vmdk -- "-x.vmdk"
+qemu-img convert -f raw -O vmdk -o subformat=streamOptimized r.raw s.vmdk
+
+[ "$("$VMDKFS" --list-transports)" = file ] || fail "--list-transports: $("$VMDKFS" --list-transports)"
+
+# Names: shell-safe, unique, documented in --help.
+mount_vmdkfs mnt -o ro,noatime,_netdev,nofail,x-systemd.automount,defaults \
+	d1/a.vmdk d2/a.vmdk "my disk (1).VMDK" -- -x.vmdk
+[ "$(ls mnt | tr '\n' ' ')" = "_x.raw a-2.raw a.raw my_disk__1_.raw " ] ||
+	fail "names: $(ls mnt | tr '\n' ' ')"
+for f in mnt/*.raw; do same "$f" r.raw "$f"; done
+echo "ok names"
+
+# Extended attributes.
+cid=$(sed -n 's/^CID=//p' <(head -c 4096 d1/a.vmdk | tr -d '\0'))
+[ "$(getfattr --only-values -n user.vmdkfs.transport mnt/a.raw)" = file ] || fail xattr transport
+[ "$(getfattr --only-values -n user.vmdkfs.path mnt/a-2.raw)" = "$WORK/d2/a.vmdk" ] || fail xattr path
+[ "$(getfattr --only-values -n user.vmdkfs.capacity mnt/a.raw)" = 2097152 ] || fail xattr capacity
+[ "$(getfattr --only-values -n user.vmdkfs.cid mnt/a.raw)" = "$cid" ] || fail "xattr cid"
+getfattr -d mnt/a.raw | grep -c 'user.vmdkfs' | grep -qx 4 || fail "listxattr"
+# Read-only: writes refused.
+if (echo x >>mnt/a.raw) 2>/dev/null; then fail "write to a read-only mount worked"; fi
+umount_vmdkfs mnt
+echo "ok xattrs"
+
+# Config file and -o keys: one table.
+mkdir logs
+cat >good.conf <<EOC
+# comment
+tmpDirectory=$WORK/logs
+vixDiskLib.transport.LogLevel = 6
+vixDiskLib.nfc.ReadTimeoutsMs=1000
+vixDiskLib.disklib.EnableCache=0
+EOC
+chmod 600 good.conf
+mount_vmdkfs mnt -o config=good.conf,vixDiskLib.disklib.EnableCache=1,cache_size=256K s.vmdk
+log=$(ls logs/vmdkfs-*.log)
+grep -q "s.raw: .*transport file" "$log" || fail "log file lacks the open message"
+same mnt/s.raw r.raw "EnableCache read"
+# Random reads through the cache, then the page cache check: a second full
+# read of the file is served by the kernel (no new reads reach vmdkfs).
+/usr/bin/python3 - mnt/s.raw r.raw <<'EOP'
+import os, random, sys
+fd = os.open(sys.argv[1], os.O_RDONLY); raw = open(sys.argv[2], 'rb').read()
+rng = random.Random(3)
+for _ in range(2000):
+    off = rng.randrange(len(raw)); n = rng.randrange(1, 70000)
+    assert os.pread(fd, n, off) == raw[off:off + n], (off, n)
+EOP
+cat mnt/s.raw >/dev/null
+before=$(grep -c ': read ' "$log")
+cat mnt/s.raw >/dev/null
+after=$(grep -c ': read ' "$log")
+[ "$before" -gt 0 ] || fail "LogLevel 6 logged no reads"
+[ "$before" = "$after" ] || fail "re-read reached vmdkfs ($before -> $after reads): page cache not kept"
+umount_vmdkfs mnt
+echo "ok config, log, cache, page cache"
+
+# Unknown keys warn, naming the key; bad values and bad files are errors.
+mount_vmdkfs mnt -o no.such.key=1 s.vmdk 2>err
+grep -q 'unknown option "no.such.key"' err || fail "unknown key: $(cat err)"
+umount_vmdkfs mnt
+chk() { # expect failure with a message matching $1
+	want=$1; shift
+	if "$VMDKFS" "$@" 2>err; then fail "$* succeeded"; fi
+	grep -q -- "$want" err || fail "$*: message: $(cat err)"
+}
+mkdir -p m2
+chk 'vixDiskLib.transport.LogLevel=9: expected a whole number from 0 to 6' -o vixDiskLib.transport.LogLevel=9 s.vmdk m2
+chk 'cache_size=lots' -o cache_size=lots s.vmdk m2
+printf '# x\nnot a pair\n' >bad.conf
+chmod 600 bad.conf
+chk 'bad.conf:2: expected name=value' -o config=bad.conf s.vmdk m2
+cp good.conf open.conf
+chmod 666 open.conf
+chk 'writable by group or others' -o config=open.conf s.vmdk m2
+chk 'no-such.vmdk: cannot open' no-such.vmdk m2
+chk 'not a transport of this build' -o transports=nbd s.vmdk m2
+chk 'unknown option --bogus' --bogus s.vmdk m2
+chk 'usage' s.vmdk
+echo "ok option errors"
