@@ -25,7 +25,8 @@ UNIT_TESTS = tests/unit/desc-test tests/unit/lru-test tests/unit/align-test
 FUZZERS = tests/fuzz/desc-fuzz tests/fuzz/vmdk4-fuzz tests/fuzz/cowd-fuzz \
 	tests/fuzz/sesparse-fuzz tests/fuzz/image-fuzz
 
-.PHONY: all clean check unit fuzz demo bench deps lab
+.PHONY: all clean check unit fuzz demo bench deps install
+PREFIX ?= /usr/local
 all: vmdkfs
 
 vmdkfs: $(OBJS)
@@ -78,6 +79,9 @@ bench:
 	scripts/install-deps.sh bench
 	$(MAKE) vmdkfs
 	scripts/bench.sh
+
+install: vmdkfs
+	install -D -m 755 vmdkfs $(DESTDIR)$(PREFIX)/bin/vmdkfs
 
 clean:
 	rm -rf build vmdkfs $(UNIT_TESTS) $(FUZZERS)

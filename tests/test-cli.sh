@@ -24,6 +24,14 @@ mount_vmdkfs mnt -o ro,noatime,_netdev,nofail,x-systemd.automount,defaults \
 for f in mnt/*.raw; do same "$f" r.raw "$f"; done
 echo "ok names"
 
+# fstab style, through mount.fuse3 (as /etc/fstab would).
+mkdir -p fstab
+mount -t fuse -o ro,nofail,noatime "$VMDKFS#$WORK/s.vmdk" "$WORK/fstab" || fail "mount -t fuse"
+MOUNTS="$MOUNTS $WORK/fstab"
+same fstab/s.raw r.raw "fstab-style mount"
+umount_vmdkfs "$WORK/fstab"
+echo "ok mount.fuse3"
+
 # Extended attributes.
 cid=$(sed -n 's/^CID=//p' <(head -c 4096 d1/a.vmdk | tr -d '\0'))
 [ "$(getfattr --only-values -n user.vmdkfs.transport mnt/a.raw)" = file ] || fail xattr transport
