@@ -8,18 +8,22 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -pthread
 LDLIBS = $(PKG_LIBS) -pthread
 
+# Objects go to $(BUILD); a sanitizer build keeps its own folder.
 ifdef SANITIZE
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
+BUILD ?= build-san
+else
+BUILD ?= build
 endif
 
 COMMON = common/err.c common/source.c common/lru.c
-VMDK = vmdk/desc.c vmdk/sparse.c vmdk/vmdk.c
+VMDK = vmdk/desc.c vmdk/sparse.c vmdk/vmdk.c vmdk/write.c
 TRANSPORTS = transports/align.c transports/transport.c transports/file.c
 FS = fs/main.c fs/config.c fs/info.c
 LIB_SRCS = $(COMMON) $(VMDK)
 
-OBJS = $(patsubst %.c,build/%.o,$(COMMON) $(VMDK) $(TRANSPORTS) $(FS))
+OBJS = $(patsubst %.c,$(BUILD)/%.o,$(COMMON) $(VMDK) $(TRANSPORTS) $(FS))
 
 UNIT_TESTS = tests/unit/desc-test tests/unit/lru-test tests/unit/align-test
 FUZZERS = tests/fuzz/desc-fuzz tests/fuzz/vmdk4-fuzz tests/fuzz/cowd-fuzz \
@@ -32,14 +36,14 @@ all: vmdkfs
 vmdkfs: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-build/%.o: %.c
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-tests/unit/align-test: tests/unit/align-test.c $(patsubst %.c,build/%.o,$(COMMON) transports/align.c)
+tests/unit/align-test: tests/unit/align-test.c $(patsubst %.c,$(BUILD)/%.o,$(COMMON) transports/align.c)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-tests/unit/%-test: tests/unit/%-test.c $(patsubst %.c,build/%.o,$(LIB_SRCS))
+tests/unit/%-test: tests/unit/%-test.c $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 unit: $(UNIT_TESTS)
@@ -84,6 +88,6 @@ install: vmdkfs
 	install -D -m 755 vmdkfs $(DESTDIR)$(PREFIX)/bin/vmdkfs
 
 clean:
-	rm -rf build vmdkfs $(UNIT_TESTS) $(FUZZERS)
+	rm -rf build build-san vmdkfs $(UNIT_TESTS) $(FUZZERS)
 
 -include $(OBJS:.o=.d)

@@ -21,6 +21,7 @@ struct lru {
 	struct lru_ent *ents;
 	struct lru_ent **buckets;
 	struct lru_ent head; /* sentinel of the recency list */
+	uint64_t gen;	     /* bumped by every patch and drop */
 	char *mem;
 };
 
@@ -121,7 +122,7 @@ static void unhash(struct lru *c, struct lru_ent *e)
 }
 
 int lru_get(struct lru *c, const void *owner, uint64_t key, size_t pos,
-	    void *out, size_t n)
+	    void *out, size_t n, uint64_t *gen)
 {
 	struct lru_ent *e;
 	int hit = 0;
@@ -133,16 +134,23 @@ int lru_get(struct lru *c, const void *owner, uint64_t key, size_t pos,
 		list_unlink(e);
 		list_push_front(c, e);
 		hit = 1;
+	} else if (gen) {
+		*gen = c->gen;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return hit;
 }
 
-void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data)
+void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data,
+	     const uint64_t *gen)
 {
 	struct lru_ent *e;
 
 	pthread_mutex_lock(&c->lock);
+	if (gen && *gen != c->gen) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
 	e = find(c, owner, key);
 	if (!e) {
 		e = c->head.prev; /* least recently used */
@@ -160,23 +168,46 @@ void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data)
 	pthread_mutex_unlock(&c->lock);
 }
 
+void lru_patch(struct lru *c, const void *owner, uint64_t key, size_t pos,
+	       const void *data, size_t n)
+{
+	struct lru_ent *e;
+
+	pthread_mutex_lock(&c->lock);
+	c->gen++;
+	e = find(c, owner, key);
+	if (e && pos <= c->block && n <= c->block - pos)
+		memcpy(e->data + pos, data, n);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Called with c->lock held: unhash E and make it the first to be reused. */
+static void forget(struct lru *c, struct lru_ent *e)
+{
+	unhash(c, e);
+	list_unlink(e);
+	e->prev = c->head.prev;
+	e->next = &c->head;
+	c->head.prev->next = e;
+	c->head.prev = e;
+}
+
 void lru_drop(struct lru *c, const void *owner, uint64_t key)
 {
+	struct lru_ent *e;
 	size_t i;
 
 	pthread_mutex_lock(&c->lock);
-	for (i = 0; i < c->count; i++) {
-		struct lru_ent *e = &c->ents[i];
-
-		if (e->used && e->owner == owner &&
-		    (key == UINT64_MAX || e->key == key)) {
-			unhash(c, e);
-			list_unlink(e);
-			/* Free entries go to the back, to be reused first. */
-			e->prev = c->head.prev;
-			e->next = &c->head;
-			c->head.prev->next = e;
-			c->head.prev = e;
+	c->gen++;
+	if (key != UINT64_MAX) {
+		e = find(c, owner, key);
+		if (e)
+			forget(c, e);
+	} else {
+		for (i = 0; i < c->count; i++) {
+			e = &c->ents[i];
+			if (e->used && e->owner == owner)
+				forget(c, e);
 		}
 	}
 	pthread_mutex_unlock(&c->lock);

@@ -16,14 +16,25 @@ int lru_new(size_t count, size_t block, struct lru **out);
 void lru_free(struct lru *c);
 
 /* On a hit copy N bytes from offset POS of the block into OUT and return 1;
- * return 0 on a miss. */
+ * return 0 on a miss, and then, if GEN is not NULL, the cache's generation
+ * in *GEN, to be given back to lru_put(). */
 int lru_get(struct lru *c, const void *owner, uint64_t key, size_t pos,
-	    void *out, size_t n);
+	    void *out, size_t n, uint64_t *gen);
 
-/* Store a whole block (BLOCK bytes from DATA), evicting the oldest. */
-void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data);
+/* Store a whole block (BLOCK bytes from DATA), evicting the oldest.  With
+ * GEN (from the lru_get() miss) the block is stored only if no lru_patch()
+ * or lru_drop() happened since: a block read from the file while a writer
+ * changed it is then never cached stale. */
+void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data,
+	     const uint64_t *gen);
 
-/* Drop one block, or (key == UINT64_MAX) every block of OWNER. */
+/* A writer changed N bytes at POS of a block: update the cached copy, if
+ * any, and bump the generation. */
+void lru_patch(struct lru *c, const void *owner, uint64_t key, size_t pos,
+	       const void *data, size_t n);
+
+/* Drop one block, or (key == UINT64_MAX) every block of OWNER; bumps the
+ * generation. */
 void lru_drop(struct lru *c, const void *owner, uint64_t key);
 
 size_t lru_block_size(const struct lru *c);

@@ -83,9 +83,12 @@ static const struct key keys[] = {
      "bytes of inflated streamOptimized grains kept per extent"},
     {"table_cache", K_BYTES, F(table_cache), 0, 0, "16M",
      "bytes of grain tables kept per disk"},
+    {"allow_parent_write", K_BOOL, F(allow_parent_write), 0, 1, "0",
+     "with rw: write a disk even though another disk in its folder is "
+     "its child (the child will no longer match it)"},
     {"ro", K_RO, F(rw), 0, 0, NULL, "read-only mount (the default)"},
     {"rw", K_RW, F(rw), 0, 0, NULL,
-     "read-write mount (writing: not in this build yet, refused)"},
+     "read-write mount"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -174,6 +177,8 @@ static int apply(struct config *c, const struct key *k, const char *value,
 	default:
 		break;
 	}
+	if (!value && k->kind == K_BOOL)
+		value = "1"; /* a bare word turns a switch on */
 	if (!value || parse_long(value, k->min, k->max, &v) < 0) {
 		vmdkfs_error("%s: %s=%s: expected a whole number from %ld to "
 			     "%ld",

@@ -24,6 +24,7 @@ struct config {
 	uint64_t grain_cache; /* bytes, inflated grains */
 	uint64_t table_cache; /* bytes, grain tables */
 	bool rw;
+	bool allow_parent_write;
 };
 
 void config_init(struct config *c);

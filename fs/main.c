@@ -146,8 +146,8 @@ static int vfs_open(const char *path, struct fuse_file_info *fi)
 		return -ENOENT;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY && !fs.cfg.rw)
 		return -EROFS;
-	if ((fi->flags & O_ACCMODE) != O_RDONLY)
-		return -EROFS; /* the write path is not implemented yet */
+	if (fi->flags & O_TRUNC)
+		return -EPERM; /* a disk cannot change size */
 	fi->fh = (uint64_t)(f - fs.files);
 	fi->keep_cache = !fs.cfg.rw;
 	return 0;
@@ -172,6 +172,94 @@ static int vfs_read(const char *path, char *buf, size_t size, off_t off,
 		vmdkfs_log(LOG_TRACE, "%s: read %zu bytes at %lld", f->name,
 			   size, (long long)off);
 	return (int)n;
+}
+
+static int vfs_write(const char *path, const char *buf, size_t size,
+		     off_t off, struct fuse_file_info *fi)
+{
+	struct flat_file *f = &fs.files[fi->fh];
+	ssize_t n;
+
+	(void)path;
+	vmdkfs_error_clear();
+	n = disk_pwrite(f->disk, buf, size, (uint64_t)off);
+	if (n < 0) {
+		log_error("%s: write of %zu bytes at %lld failed: %s (%s)",
+			  f->name, size, (long long)off, strerror((int)-n),
+			  vmdkfs_errmsg());
+		return n == -ENOSPC || n == -EROFS || n == -ENOMEM ? (int)n
+								   : -EIO;
+	}
+	if (vmdkfs_log_level() >= LOG_TRACE)
+		vmdkfs_log(LOG_TRACE, "%s: wrote %zu bytes at %lld", f->name,
+			   size, (long long)off);
+	return (int)n;
+}
+
+static int flush_file(struct flat_file *f)
+{
+	int r;
+
+	vmdkfs_error_clear();
+	r = disk_flush(f->disk);
+	if (r < 0) {
+		log_error("%s: flush failed: %s", f->name, vmdkfs_errmsg());
+		return -EIO;
+	}
+	return 0;
+}
+
+static int vfs_flush(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	return flush_file(&fs.files[fi->fh]);
+}
+
+static int vfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	(void)path, (void)datasync;
+	return flush_file(&fs.files[fi->fh]);
+}
+
+static int vfs_truncate(const char *path, off_t size,
+			struct fuse_file_info *fi)
+{
+	struct flat_file *f = lookup(path);
+
+	(void)fi;
+	if (!f)
+		return -ENOENT;
+	if (!fs.cfg.rw)
+		return -EROFS;
+	/* A disk keeps its capacity; "truncating" to it changes nothing. */
+	return (uint64_t)size == f->disk->size ? 0 : -EPERM;
+}
+
+/* SEEK_DATA / SEEK_HOLE from the disk's allocation map. */
+static off_t vfs_lseek(const char *path, off_t off, int whence,
+		       struct fuse_file_info *fi)
+{
+	struct flat_file *f = &fs.files[fi->fh];
+	uint64_t pos = (uint64_t)off, len;
+	bool data;
+	int r;
+
+	(void)path;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	if (off < 0 || pos >= f->disk->size)
+		return -ENXIO;
+	for (;;) {
+		r = disk_block_status(f->disk, pos, &data, &len);
+		if (r < 0)
+			return r == -ENXIO ? r : -EIO;
+		if (data == (whence == SEEK_DATA))
+			return (off_t)pos;
+		pos += len;
+		if (pos >= f->disk->size)
+			return whence == SEEK_HOLE ? (off_t)f->disk->size
+						   : -ENXIO;
+	}
 }
 
 static const char *const xattr_names[] = {
@@ -234,6 +322,11 @@ static const struct fuse_operations vfs_ops = {
     .readdir = vfs_readdir,
     .open = vfs_open,
     .read = vfs_read,
+    .write = vfs_write,
+    .flush = vfs_flush,
+    .fsync = vfs_fsync,
+    .truncate = vfs_truncate,
+    .lseek = vfs_lseek,
     .getxattr = vfs_getxattr,
     .listxattr = vfs_listxattr,
 };
@@ -435,9 +528,12 @@ static int open_disks(struct cmdline *c)
 		return -ENOMEM;
 	for (i = 0; i < fs.nfiles; i++) {
 		struct flat_file *f = &fs.files[i];
+		char *abspath = realpath(c->paths[i], NULL);
 		struct disk_spec spec = {
-		    .path = c->paths[i],
+		    /* Absolute: the daemon changes to / before serving. */
+		    .path = abspath ? abspath : c->paths[i],
 		    .readonly = !fs.cfg.rw,
+		    .allow_parent_write = fs.cfg.allow_parent_write,
 		    .table_cache_bytes = fs.cfg.table_cache,
 		    .grain_cache_bytes = fs.cfg.grain_cache,
 		};
@@ -447,11 +543,10 @@ static int open_disks(struct cmdline *c)
 		r = transport_open(fs.cfg.transports, &spec, &f->disk);
 		if (r < 0) {
 			fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
+			free(abspath);
 			return r;
 		}
-		f->abspath = realpath(c->paths[i], NULL);
-		if (!f->abspath)
-			f->abspath = strdup(c->paths[i]);
+		f->abspath = abspath ? abspath : strdup(c->paths[i]);
 		if (fs.cfg.enable_cache &&
 		    disk_enable_cache(f->disk, fs.cfg.cache_size) < 0)
 			return -ENOMEM;
@@ -558,12 +653,6 @@ int main(int argc, char **argv)
 	vmdkfs_log_stderr(c.debug ? LOG_DEBUG : LOG_WARN);
 	if (vmdkfs_log_open(fs.cfg.tmp_directory, fs.cfg.log_level) < 0)
 		fprintf(stderr, "vmdkfs: warning: %s\n", vmdkfs_errmsg());
-	if (fs.cfg.rw) {
-		fprintf(stderr, "vmdkfs: -o rw: writing is not implemented yet "
-				"(mount read-only)\n");
-		status = 2;
-		goto out;
-	}
 	fs.uid = getuid();
 	fs.gid = getgid();
 	fs.mount_time = time(NULL);

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -58,7 +59,9 @@ static int read_cached(struct disk *d, char *buf, size_t len, uint64_t off)
 		size_t pos = off % CACHE_BLOCK;
 		size_t n = CACHE_BLOCK - pos < len ? CACHE_BLOCK - pos : len;
 
-		if (!lru_get(d->cache, d, b, pos, buf, n)) {
+		uint64_t gen;
+
+		if (!lru_get(d->cache, d, b, pos, buf, n, &gen)) {
 			uint64_t start = b * CACHE_BLOCK;
 			uint64_t blen = d->size - start < CACHE_BLOCK
 					    ? d->size - start
@@ -71,7 +74,7 @@ static int read_cached(struct disk *d, char *buf, size_t len, uint64_t off)
 					 blen / d->sector_size);
 			if (r < 0)
 				break;
-			lru_put(d->cache, d, b, blk);
+			lru_put(d->cache, d, b, blk, &gen);
 			memcpy(buf, blk + pos, n);
 		}
 		buf += n;
@@ -197,4 +200,136 @@ void disk_close(struct disk *d)
 	c = d->cache;
 	d->ops->close(d);
 	lru_free(c);
+}
+
+/* ---- Writes ---- */
+
+#define RMW_LOCKS 64
+static pthread_mutex_t rmw_locks[RMW_LOCKS] = {
+	[0 ... RMW_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static int write_sectors(struct disk *d, const void *buf, uint64_t sector,
+			 uint64_t count)
+{
+	uint64_t max = d->max_io ? d->max_io / d->sector_size : count;
+	const char *p = buf;
+	int r;
+
+	if (max == 0)
+		max = 1;
+	while (count > 0) {
+		uint64_t n = count < max ? count : max;
+
+		r = d->ops->pwrite(d, p, sector, n);
+		if (r < 0)
+			return r;
+		p += n * d->sector_size;
+		sector += n;
+		count -= n;
+	}
+	return 0;
+}
+
+/* Read-modify-write LEN bytes at byte POS of SECTOR. */
+static int write_partial(struct disk *d, const char *buf, uint64_t sector,
+			 size_t pos, size_t len)
+{
+	pthread_mutex_t *m = &rmw_locks[sector % RMW_LOCKS];
+	char *b = bounce_alloc(d, d->sector_size);
+	int r;
+
+	if (!b)
+		return -ENOMEM;
+	pthread_mutex_lock(m);
+	r = read_sectors(d, b, sector, 1);
+	if (r == 0) {
+		memcpy(b + pos, buf, len);
+		r = write_sectors(d, b, sector, 1);
+	}
+	pthread_mutex_unlock(m);
+	free(b);
+	return r;
+}
+
+/* Drop cached blocks touched by a write of [OFF, OFF + LEN). */
+static void cache_forget(struct disk *d, uint64_t off, size_t len)
+{
+	uint64_t b;
+
+	for (b = off / CACHE_BLOCK; b * CACHE_BLOCK < off + len; b++)
+		lru_drop(d->cache, d, b);
+}
+
+ssize_t disk_pwrite(struct disk *d, const void *buf, size_t len, uint64_t off)
+{
+	uint64_t ss = d->sector_size;
+	const char *p = buf;
+	size_t done = 0;
+	int r = 0;
+
+	if (d->readonly)
+		return -EROFS;
+	if (off >= d->size)
+		return len ? -ENOSPC : 0;
+	if (len > d->size - off)
+		len = d->size - off;
+	while (done < len && r == 0) {
+		uint64_t at = off + done, sector = at / ss;
+		size_t pos = at % ss, n;
+
+		if (pos || len - done < ss) {
+			n = ss - pos < len - done ? ss - pos : len - done;
+			r = write_partial(d, p + done, sector, pos, n);
+		} else {
+			uint64_t count = (len - done) / ss;
+
+			n = count * ss;
+			if (d->mem_align > 1 &&
+			    (uintptr_t)(p + done) % d->mem_align) {
+				char *tmp;
+
+				if (n > (1u << 20))
+					n = 1u << 20;
+				tmp = bounce_alloc(d, n);
+				if (!tmp)
+					return -ENOMEM;
+				memcpy(tmp, p + done, n);
+				r = write_sectors(d, tmp, sector, n / ss);
+				free(tmp);
+			} else {
+				r = write_sectors(d, p + done, sector, count);
+			}
+		}
+		done += n;
+	}
+	if (d->cache)
+		cache_forget(d, off, len);
+	return r < 0 ? r : (ssize_t)len;
+}
+
+int disk_flush(struct disk *d)
+{
+	return d->readonly ? 0 : d->ops->flush(d);
+}
+
+int disk_block_status(struct disk *d, uint64_t off, bool *data, uint64_t *len)
+{
+	uint64_t ss = d->sector_size, sector = off / ss, run;
+	int kind, r;
+
+	if (off >= d->size)
+		return -ENXIO;
+	if (!d->ops->block_status) {
+		*data = true;
+		*len = d->size - off;
+		return 0;
+	}
+	r = d->ops->block_status(d, sector, (d->size - off + ss - 1) / ss,
+				 &kind, &run);
+	if (r < 0)
+		return r;
+	*data = kind == DISK_DATA;
+	*len = (sector + run) * ss - off;
+	return 0;
 }

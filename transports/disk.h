@@ -12,6 +12,9 @@
 struct disk;
 struct lru;
 
+/* Allocation kinds of block_status (the same values as enum vmdk_alloc). */
+enum disk_alloc { DISK_DATA, DISK_ZERO, DISK_HOLE };
+
 struct disk_ops {
 	/* COUNT sectors from SECTOR; BUF aligned to d->mem_align. */
 	int (*pread)(struct disk *d, void *buf, uint64_t sector,
@@ -20,7 +23,7 @@ struct disk_ops {
 		      uint64_t count);
 	int (*flush)(struct disk *d);
 	/* Allocation of sectors from SECTOR: *RUN of them share *KIND
-	 * (enum vmdk_alloc).  NULL: all data. */
+	 * (enum disk_alloc).  NULL: all data. */
 	int (*block_status)(struct disk *d, uint64_t sector, uint64_t count,
 			    int *kind, uint64_t *run);
 	void (*close)(struct disk *d);
@@ -42,6 +45,20 @@ struct disk {
 /* Read LEN bytes at byte OFF, any alignment.  Returns the number of bytes
  * read (short only at the end of the disk) or -errno. */
 ssize_t disk_pread(struct disk *d, void *buf, size_t len, uint64_t off);
+
+/* Write LEN bytes at byte OFF, any alignment: partial sectors are read,
+ * patched and written back (serialised per sector).  Returns the number of
+ * bytes written (short only at the end of the disk) or -errno; -ENOSPC at
+ * or past the end. */
+ssize_t disk_pwrite(struct disk *d, const void *buf, size_t len, uint64_t off);
+
+/* Make all writes durable. */
+int disk_flush(struct disk *d);
+
+/* Allocation of the disk from byte OFF: is it data (*DATA true) or a hole
+ * (unallocated, or known zeros), and for how many bytes (*LEN)? */
+int disk_block_status(struct disk *d, uint64_t off, bool *data,
+		      uint64_t *len);
 
 /* Turn on the read cache of BYTES bytes (64 KiB blocks). */
 int disk_enable_cache(struct disk *d, size_t bytes);

@@ -22,21 +22,29 @@ static int file_pread(struct disk *d, void *buf, uint64_t sector,
 static int file_pwrite(struct disk *d, const void *buf, uint64_t sector,
 		       uint64_t count)
 {
-	(void)d, (void)buf, (void)sector, (void)count;
-	return -EROFS;
+	struct file_disk *f = (struct file_disk *)d;
+	int r = vmdk_write(f->v, buf, sector, count);
+
+	d->cid = vmdk_descriptor(f->v)->cid; /* the first write changes it */
+	return r;
 }
 
 static int file_flush(struct disk *d)
 {
-	(void)d;
-	return 0;
+	return vmdk_flush(((struct file_disk *)d)->v);
 }
 
 static int file_block_status(struct disk *d, uint64_t sector, uint64_t count,
 			     int *kind, uint64_t *run)
 {
-	return vmdk_block_status(((struct file_disk *)d)->v, sector, count,
-				 kind, run);
+	int r = vmdk_block_status(((struct file_disk *)d)->v, sector, count,
+				  kind, run);
+
+	if (r == 0)
+		*kind = *kind == VMDK_ALLOC_DATA   ? DISK_DATA
+			: *kind == VMDK_ALLOC_ZERO ? DISK_ZERO
+						   : DISK_HOLE;
+	return r;
 }
 
 static void file_close(struct disk *d)

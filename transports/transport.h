@@ -13,6 +13,7 @@
 struct disk_spec {
 	const char *path; /* local: the .vmdk descriptor */
 	bool readonly;
+	bool allow_parent_write;
 	size_t table_cache_bytes, grain_cache_bytes;
 };
 

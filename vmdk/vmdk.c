@@ -17,68 +17,18 @@
 
 #include "../common/err.h"
 #include "../common/lru.h"
-#include "vmdk.h"
-
-#define TABLE_PAGE 4096u
-#define DEFAULT_TABLE_CACHE (16u << 20)
-#define DEFAULT_GRAIN_CACHE (32u << 20)
-#define MAX_DESCRIPTOR (1u << 20)
-
-enum extent_fmt { FMT_FLAT, FMT_ZERO, FMT_VMDK4, FMT_COWD, FMT_SESPARSE };
-
-enum map_kind { M_DATA, M_ZERO, M_UNALLOC, M_COMPRESSED, M_NOACCESS };
-
-struct map {
-	int kind;
-	uint64_t count; /* sectors */
-	uint64_t off;	/* bytes in the extent file (M_DATA, M_COMPRESSED) */
-	uint64_t grain; /* grain index (M_COMPRESSED) */
-};
-
-struct extent {
-	int access, type, fmt;
-	uint64_t start, sectors; /* in the disk */
-	char *path;
-	struct source *src;
-	uint64_t flat_off; /* bytes */
-	struct vmdk_sparse_info h;
-	struct lru *grains; /* inflated grains (compressed) */
-	struct vmdk *v;
-};
-
-struct vmdk {
-	char *path;
-	struct vmdk_desc desc;
-	struct extent *ext;
-	size_t next;
-	uint64_t sectors;
-	struct vmdk *parent;
-	struct lru *tables; /* shared along the chain, owned by the top */
-	bool owns_tables;
-	size_t grain_cache_bytes;
-};
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
+#include "internal.h"
 
 /* ---- Metadata entries, through the table cache ---- */
 
 /* Read the SIZE-byte (4 or 8) little-endian entry at byte OFF of E's file. */
-static int read_entry(struct extent *e, uint64_t off, unsigned size,
+int vmdk_read_entry(struct extent *e, uint64_t off, unsigned size,
 		      uint64_t *out)
 {
 	uint64_t page = off / TABLE_PAGE;
 	size_t pos = off % TABLE_PAGE;
 	uint8_t b[8], buf[TABLE_PAGE];
-	uint64_t len;
+	uint64_t len, gen;
 	int r;
 
 	if (off > e->src->size || size > e->src->size - off) {
@@ -89,7 +39,7 @@ static int read_entry(struct extent *e, uint64_t off, unsigned size,
 		    (unsigned long long)e->src->size);
 		return -EIO;
 	}
-	if (!lru_get(e->v->tables, e, page, pos, b, size)) {
+	if (!lru_get(e->v->tables, e, page, pos, b, size, &gen)) {
 		len = e->src->size - page * TABLE_PAGE;
 		if (len > TABLE_PAGE)
 			len = TABLE_PAGE;
@@ -97,7 +47,7 @@ static int read_entry(struct extent *e, uint64_t off, unsigned size,
 		r = source_pread(e->src, buf, len, page * TABLE_PAGE);
 		if (r < 0)
 			return r;
-		lru_put(e->v->tables, e, page, buf);
+		lru_put(e->v->tables, e, page, buf, &gen);
 		memcpy(b, buf + pos, size);
 	}
 	*out = size == 4 ? le32(b) : le64(b);
@@ -105,7 +55,7 @@ static int read_entry(struct extent *e, uint64_t off, unsigned size,
 }
 
 /* Map grain G of sparse extent E: kind and byte offset of the grain. */
-static int grain_lookup(struct extent *e, uint64_t g, int *kind, uint64_t *off)
+int vmdk_grain_lookup(struct extent *e, uint64_t g, int *kind, uint64_t *off)
 {
 	const struct vmdk_sparse_info *h = &e->h;
 	uint64_t gdi = g / h->gt_entries, gti = g % h->gt_entries;
@@ -117,7 +67,7 @@ static int grain_lookup(struct extent *e, uint64_t g, int *kind, uint64_t *off)
 			     e->path, (unsigned long long)g);
 		return -EIO;
 	}
-	r = read_entry(e, h->gd_offset + gdi * h->entry_size, h->entry_size,
+	r = vmdk_read_entry(e, h->gd_offset + gdi * h->entry_size, h->entry_size,
 		       &gde);
 	if (r < 0)
 		return r;
@@ -142,7 +92,7 @@ static int grain_lookup(struct extent *e, uint64_t g, int *kind, uint64_t *off)
 	} else {
 		gt = gde * 512;
 	}
-	r = read_entry(e, gt + gti * h->entry_size, h->entry_size, &gte);
+	r = vmdk_read_entry(e, gt + gti * h->entry_size, h->entry_size, &gte);
 	if (r < 0)
 		return r;
 
@@ -200,9 +150,11 @@ static int grain_lookup(struct extent *e, uint64_t g, int *kind, uint64_t *off)
 	return 0;
 }
 
-/* Map sectors [REL, REL + MAX) of extent E (REL relative to the extent). */
+/* Map sectors [REL, REL + MAX) of extent E (REL relative to the extent).
+ * With STATUS, runs of data grains are merged whether or not they lie
+ * together in the file, and compressed grains count as data. */
 static int extent_map(struct extent *e, uint64_t rel, uint64_t max,
-		      struct map *m)
+		      bool status, struct map *m)
 {
 	uint64_t grain, g, in, n, off = 0;
 	int kind, r;
@@ -227,12 +179,14 @@ static int extent_map(struct extent *e, uint64_t rel, uint64_t max,
 	g = rel / grain;
 	in = rel % grain;
 	n = grain - in < max ? grain - in : max;
-	r = grain_lookup(e, g, &kind, &off);
+	r = vmdk_grain_lookup(e, g, &kind, &off);
 	if (r < 0)
 		return r;
 	m->kind = kind;
 	m->grain = g;
 	m->off = off + in * 512;
+	if (kind == M_COMPRESSED && status)
+		m->kind = kind = M_DATA;
 	if (kind == M_COMPRESSED) {
 		m->off = off;
 		m->count = n;
@@ -243,9 +197,11 @@ static int extent_map(struct extent *e, uint64_t rel, uint64_t max,
 		uint64_t off2 = 0;
 		int kind2;
 
-		r = grain_lookup(e, g + 1, &kind2, &off2);
+		r = vmdk_grain_lookup(e, g + 1, &kind2, &off2);
+		if (status && kind2 == M_COMPRESSED)
+			kind2 = M_DATA;
 		if (r < 0 || kind2 != kind ||
-		    (kind == M_DATA && off2 != off + grain * 512))
+		    (kind == M_DATA && !status && off2 != off + grain * 512))
 			break;
 		g++;
 		off = off2;
@@ -331,14 +287,14 @@ static int read_compressed(struct extent *e, const struct map *m, uint64_t in,
 	uint8_t *grain;
 	int r;
 
-	if (lru_get(e->grains, e, m->grain, in * 512, buf, count * 512))
+	if (lru_get(e->grains, e, m->grain, in * 512, buf, count * 512, NULL))
 		return 0;
 	grain = malloc(gbytes);
 	if (!grain)
 		return -ENOMEM;
 	r = inflate_grain(e, m->grain, m->off, grain);
 	if (r == 0) {
-		lru_put(e->grains, e, m->grain, grain);
+		lru_put(e->grains, e, m->grain, grain, NULL);
 		memcpy(buf, grain + in * 512, count * 512);
 	}
 	free(grain);
@@ -347,7 +303,7 @@ static int read_compressed(struct extent *e, const struct map *m, uint64_t in,
 
 /* ---- Reading ---- */
 
-static struct extent *find_extent(struct vmdk *v, uint64_t sector)
+struct extent *vmdk_find_extent(struct vmdk *v, uint64_t sector)
 {
 	size_t lo = 0, hi = v->next;
 
@@ -362,7 +318,7 @@ static struct extent *find_extent(struct vmdk *v, uint64_t sector)
 	return &v->ext[lo];
 }
 
-static int read_parent(struct vmdk *p, void *buf, uint64_t sector,
+int vmdk_read_parent(struct vmdk *p, void *buf, uint64_t sector,
 		       uint64_t count)
 {
 	uint64_t n = 0;
@@ -386,13 +342,13 @@ int vmdk_read(struct vmdk *v, void *buf, uint64_t sector, uint64_t count)
 	if (sector > v->sectors || count > v->sectors - sector)
 		return -EINVAL;
 	while (count > 0) {
-		struct extent *e = find_extent(v, sector);
+		struct extent *e = vmdk_find_extent(v, sector);
 		uint64_t rel = sector - e->start;
 		uint64_t max =
 		    e->sectors - rel < count ? e->sectors - rel : count;
 		struct map m;
 
-		r = extent_map(e, rel, max, &m);
+		r = extent_map(e, rel, max, false, &m);
 		if (r < 0)
 			return r;
 		switch (m.kind) {
@@ -403,7 +359,7 @@ int vmdk_read(struct vmdk *v, void *buf, uint64_t sector, uint64_t count)
 			memset(p, 0, m.count * 512);
 			break;
 		case M_UNALLOC:
-			r = read_parent(v->parent, p, sector, m.count);
+			r = vmdk_read_parent(v->parent, p, sector, m.count);
 			break;
 		case M_COMPRESSED:
 			r = read_compressed(e, &m, rel % e->h.grain, m.count,
@@ -436,10 +392,10 @@ int vmdk_block_status(struct vmdk *v, uint64_t sector, uint64_t count,
 		return -EINVAL;
 	if (count > v->sectors - sector)
 		count = v->sectors - sector;
-	e = find_extent(v, sector);
+	e = vmdk_find_extent(v, sector);
 	rel = sector - e->start;
 	max = e->sectors - rel < count ? e->sectors - rel : count;
-	r = extent_map(e, rel, max, &m);
+	r = extent_map(e, rel, max, true, &m);
 	if (r < 0)
 		return r;
 	*run = m.count;
@@ -521,6 +477,15 @@ static int open_sparse(struct vmdk *v, struct extent *e)
 			r = source_pread(e->src, buf, 512, e->src->size - 1024);
 			if (r < 0)
 				return r;
+			if (le32(buf) != VMDK4_MAGIC) {
+				vmdkfs_error("%s: stream footer missing or "
+					     "damaged: the header puts the "
+					     "grain directory at the end, but "
+					     "there is no KDMV footer 1024 "
+					     "bytes before the end of the file",
+					     e->path);
+				return -EINVAL;
+			}
 			r = vmdk4_header_parse(buf, e->src->size, e->path,
 					       &e->h);
 			if (r == 0 && e->h.gd_offset == VMDK4_GD_AT_END) {
@@ -568,9 +533,12 @@ static int open_sparse(struct vmdk *v, struct extent *e)
 		return r;
 	if ((e->type == VMDK_SPARSE && e->fmt != FMT_VMDK4) ||
 	    (e->type == VMDK_SESPARSE && e->fmt != FMT_SESPARSE)) {
+		static const char *const found[] = {"", "", "KDMV", "COWD",
+						    "SEsparse"};
+
 		vmdkfs_error("%s: extent type %s does not match the file's "
-			     "header",
-			     e->path, vmdk_type_name(e->type));
+			     "header (%s)",
+			     e->path, vmdk_type_name(e->type), found[e->fmt]);
 		return -EINVAL;
 	}
 	if (e->h.capacity < e->sectors) {
@@ -643,7 +611,7 @@ static int open_extent(struct vmdk *v, const struct vmdk_options *o,
 /* Read the descriptor of PATH: a text file, or embedded in a sparse extent.
  * A COWD or SEsparse file opened directly gets a one-extent descriptor. */
 static int read_descriptor(const struct vmdk_options *o, const char *path,
-			   struct vmdk_desc *d)
+			   struct vmdk_desc *d, bool *embedded)
 {
 	struct vmdk_sparse_info h;
 	struct source *s = NULL;
@@ -679,6 +647,7 @@ static int read_descriptor(const struct vmdk_options *o, const char *path,
 		}
 		off = h.desc_offset * 512;
 		len = h.desc_size * 512;
+		*embedded = true;
 	} else if (le32(head) == COWD_MAGIC || le64(head) == SESPARSE_MAGIC) {
 		bool cowd = le32(head) == COWD_MAGIC;
 		char *copy = strdup(path);
@@ -766,6 +735,8 @@ static void close_one(struct vmdk *v)
 
 void vmdk_close(struct vmdk *v)
 {
+	if (v)
+		vmdk_write_close(v);
 	while (v) {
 		struct vmdk *p = v->parent;
 
@@ -792,7 +763,7 @@ static int open_one(const char *path, const struct vmdk_options *o,
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = read_descriptor(o, path, &v->desc);
+	r = read_descriptor(o, path, &v->desc, &v->embedded);
 	if (r < 0)
 		goto fail;
 	v->ext = calloc(v->desc.nextents, sizeof(*v->ext));
@@ -815,10 +786,30 @@ fail:
 	return r;
 }
 
+int vmdk_open_link(const char *path, const struct vmdk_options *opts,
+		   struct vmdk **out)
+{
+	struct vmdk_options o = *opts;
+	struct lru *tables;
+	int r;
+
+	r = lru_new(16, TABLE_PAGE, &tables);
+	if (r < 0)
+		return r;
+	o.writable = false;
+	r = open_one(path, &o, tables, out);
+	if (r < 0) {
+		lru_free(tables);
+		return r;
+	}
+	(*out)->owns_tables = true;
+	return 0;
+}
+
 /* Find the parent file named by V's parentFileNameHint.  An absolute hint
  * that does not exist here (a path on the ESXi host) is looked for by its
  * base name beside V; the CID check then guards the choice. */
-static char *parent_path(const struct vmdk *v)
+char *vmdk_parent_path(const struct vmdk *v)
 {
 	const char *hint = v->desc.parent_hint;
 	char *p = join_path(v->path, hint);
@@ -863,7 +854,7 @@ int vmdk_open(const char *path, const struct vmdk_options *opts,
 	o.writable = false;
 	for (cur = top; cur->desc.parent_cid != VMDK_NO_PARENT;
 	     cur = cur->parent) {
-		char *pp = parent_path(cur), *real;
+		char *pp = vmdk_parent_path(cur), *real;
 
 		if (!pp) {
 			r = -ENOMEM;
@@ -910,6 +901,13 @@ int vmdk_open(const char *path, const struct vmdk_options *opts,
 	}
 	for (i = 0; i < nseen; i++)
 		free(seen[i]);
+	if (opts->writable) {
+		r = vmdk_write_prepare(top, opts->allow_parent_write);
+		if (r < 0) {
+			vmdk_close(top);
+			return r;
+		}
+	}
 	*out = top;
 	return 0;
 fail:

@@ -123,7 +123,8 @@ struct vmdk;
 
 struct vmdk_options {
 	const struct source_opener *opener; /* NULL: local files */
-	bool writable;
+	bool writable;		 /* the top link; parents stay read-only */
+	bool allow_parent_write; /* write even if another disk's parent */
 	size_t table_cache_bytes; /* grain tables; 0: default */
 	size_t grain_cache_bytes; /* inflated grains; 0: default */
 };
@@ -141,6 +142,13 @@ struct vmdk *vmdk_parent(const struct vmdk *v);
 
 /* Read COUNT sectors from SECTOR (which must lie inside the disk). */
 int vmdk_read(struct vmdk *v, void *buf, uint64_t sector, uint64_t count);
+
+/* Write COUNT sectors at SECTOR (disk opened writable).  Hosted sparse
+ * extents allocate grains; flat extents are written in place. */
+int vmdk_write(struct vmdk *v, const void *buf, uint64_t sector,
+	       uint64_t count);
+/* Make every write so far durable (data and tables). */
+int vmdk_flush(struct vmdk *v);
 
 /* Allocation status of a run of sectors. */
 enum vmdk_alloc { VMDK_ALLOC_DATA, VMDK_ALLOC_ZERO, VMDK_ALLOC_HOLE };
