@@ -68,6 +68,7 @@ static int file_open(const struct disk_spec *spec, struct disk **out)
 {
 	struct vmdk_options o = {
 	    .writable = !spec->readonly,
+	    .allow_parent_write = spec->allow_parent_write,
 	    .table_cache_bytes = spec->table_cache_bytes,
 	    .grain_cache_bytes = spec->grain_cache_bytes,
 	};

@@ -1,0 +1,76 @@
+#!/bin/bash
+# SEEK_DATA / SEEK_HOLE on the flat files (FUSE lseek) must report the same
+# allocation as `qemu-img map --output=json` (data: true ranges), for hosted
+# sparse, stream, zeroed grains, COWD, SEsparse, flat and chains; and
+# `cp --sparse=always` of a mounted disk gives a sparse copy with the same
+# bytes.
+. "$(dirname "$0")/lib.sh"
+need qemu-img qemu-io
+
+cd "$WORK"
+head -c 16M /dev/zero >r.raw
+for o in 0 3 4 9 10 11 100 101 150 255; do   # scattered 64 KiB grains of data
+	head -c 65536 /dev/urandom | dd of=r.raw bs=64k seek=$o conv=notrunc status=none
+done
+head -c 5000 /dev/urandom | dd of=r.raw bs=1 seek=$((200 * 65536 + 300)) conv=notrunc status=none
+qemu-img convert -f raw -O vmdk -o subformat=monolithicSparse r.raw sparse.vmdk
+qemu-img convert -f raw -O vmdk -o subformat=streamOptimized r.raw stream.vmdk
+qemu-img convert -f raw -O vmdk -o subformat=monolithicFlat r.raw flat.vmdk
+qemu-img create -q -f vmdk -o zeroed_grain=on zg.vmdk 16M
+qemu-io -f vmdk -c 'write -P 1 0 1M' -c 'write -z 256k 256k' -c 'write -P 2 8M 64k' zg.vmdk >/dev/null
+$MKVMDK cowd r.raw cowd.vmdk --grain 8 --sparse-skip-zero >/dev/null
+$MKVMDK sesparse r.raw se.vmdk --map 4000:zero,4001:unmapped >/dev/null
+qemu-img create -q -f vmdk -b sparse.vmdk -F vmdk child.vmdk
+qemu-io -f vmdk -c 'write -P 9 12M 128k' -c 'write -P 8 640k 64k' child.vmdk >/dev/null
+$MKVMDK cowd r.raw delta.vmdk --parent zg.vmdk --map 100:data,2000:data >/dev/null
+
+disks="sparse stream flat zg cowd se child delta"
+mount_vmdkfs mnt $(for d in $disks; do echo $d.vmdk; done)
+for d in $disks; do
+	qemu-img map --output=json -f vmdk $d.vmdk >map-$d.json
+	/usr/bin/python3 - mnt/$d.raw map-$d.json <<'EOP' || fail "$d: SEEK_DATA/SEEK_HOLE disagree with qemu-img map"
+import json, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+size = os.fstat(fd).st_size
+got, pos = [], 0
+while pos < size:
+    try:
+        d = os.lseek(fd, pos, os.SEEK_DATA)
+    except OSError:
+        break
+    h = os.lseek(fd, d, os.SEEK_HOLE)
+    assert h > d, (d, h)
+    got.append([d, h])
+    pos = h
+want = []
+for e in json.load(open(sys.argv[2])):
+    if e['data']:
+        s, t = e['start'], e['start'] + e['length']
+        if want and want[-1][1] == s:
+            want[-1][1] = t
+        else:
+            want.append([s, t])
+if got != want:
+    print('vmdkfs:', got[:12], '\nqemu:  ', want[:12])
+    sys.exit(1)
+print(f'{len(got)} data ranges')
+EOP
+	echo "ok $d"
+done
+# A disk with no data at all: SEEK_DATA fails with ENXIO, SEEK_HOLE is 0.
+qemu-img create -q -f vmdk empty.vmdk 4M
+mount_vmdkfs mnt2 empty.vmdk
+/usr/bin/python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+assert os.lseek(fd, 0, os.SEEK_HOLE) == 0
+try:
+    os.lseek(fd, 0, os.SEEK_DATA); sys.exit("SEEK_DATA found data")
+except OSError as e:
+    assert e.errno == 6, e
+' mnt2/empty.raw || fail "empty disk"
+
+cp --sparse=always mnt/sparse.raw copy.raw
+same copy.raw r.raw "cp --sparse=always"
+[ "$(du -k copy.raw | cut -f1)" -lt 4096 ] || fail "copy is not sparse: $(du -k copy.raw)"
+echo "ok cp --sparse=always ($(du -k copy.raw | cut -f1) KiB on disk for 16 MiB)"
