@@ -51,6 +51,7 @@ for d in (rgd, gd):
 EOP
 qemu-img check -q nogt.vmdk || fail "nogt.vmdk setup is not a valid image"
 
+chmod 640 multi.vmdk
 disks="sparse.vmdk flat.vmdk empty.vmdk chain/child.vmdk multi.vmdk nogt.vmdk"
 for v in $disks; do
 	qemu-img convert -f vmdk -O raw "$v" "exp-$(basename "$v" .vmdk).raw"
@@ -79,6 +80,10 @@ done
 [ "$(md5sum <chain/base.vmdk)" = "$base_sum" ] || fail "the parent changed"
 # The child got a new CID, and still names its parent's.
 "$VMDKFS" info chain/child.vmdk >/dev/null || fail "chain no longer opens: $("$VMDKFS" info chain/child.vmdk 2>&1)"
+# A text descriptor gets its new CID by a rename that keeps its mode.
+grep -q '^CID=5ca1ab1e' multi.vmdk && fail "multi.vmdk: CID unchanged after writes"
+grep -Eq '^CID=[0-9a-f]{8}$' multi.vmdk || fail "multi.vmdk: CID line: $(grep CID multi.vmdk)"
+[ "$(stat -c %a multi.vmdk)" = 640 ] || fail "multi.vmdk: mode $(stat -c %a multi.vmdk)"
 echo "ok flags, CID, parent untouched"
 
 # Refused at mount, with a message naming the extent.

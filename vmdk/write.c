@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -228,6 +229,7 @@ static int write_cid(struct vmdk *v, uint32_t cid)
 	struct extent *self = NULL;
 	uint64_t off = 0, len = 0;
 	char *text = NULL, *out = NULL, *tmp = NULL;
+	struct stat st;
 	int r, fd = -1;
 
 	if (v->embedded)
@@ -277,8 +279,12 @@ static int write_cid(struct vmdk *v, uint32_t cid)
 		r = -EIO;
 		goto out;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, out, strlen(out)) != (ssize_t)strlen(out) ||
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* The new descriptor keeps the old one's mode and owner. */
+	if (fd < 0 || stat(v->path, &st) < 0 ||
+	    fchmod(fd, st.st_mode & 07777) < 0 ||
+	    (fchown(fd, st.st_uid, st.st_gid) < 0 && errno != EPERM) ||
+	    write(fd, out, strlen(out)) != (ssize_t)strlen(out) ||
 	    fsync(fd) < 0 || rename(tmp, v->path) < 0) {
 		vmdkfs_error("%s: cannot write the new CID: %m", v->path);
 		r = -EIO;
