@@ -83,6 +83,7 @@ bench:
 	scripts/install-deps.sh bench
 	$(MAKE) vmdkfs
 	scripts/bench.sh
+	scripts/bench-write.sh
 
 install: vmdkfs
 	install -D -m 755 vmdkfs $(DESTDIR)$(PREFIX)/bin/vmdkfs

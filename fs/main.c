@@ -235,6 +235,15 @@ static int vfs_truncate(const char *path, off_t size,
 	return (uint64_t)size == f->disk->size ? 0 : -EPERM;
 }
 
+/* The kernel's write-back cache sets times on write-back: the flat files
+ * have no times of their own to keep, so accept and ignore them. */
+static int vfs_utimens(const char *path, const struct timespec tv[2],
+		       struct fuse_file_info *fi)
+{
+	(void)tv, (void)fi;
+	return lookup(path) || strcmp(path, "/") == 0 ? 0 : -ENOENT;
+}
+
 /* SEEK_DATA / SEEK_HOLE from the disk's allocation map. */
 static off_t vfs_lseek(const char *path, off_t off, int whence,
 		       struct fuse_file_info *fi)
@@ -326,6 +335,7 @@ static const struct fuse_operations vfs_ops = {
     .flush = vfs_flush,
     .fsync = vfs_fsync,
     .truncate = vfs_truncate,
+    .utimens = vfs_utimens,
     .lseek = vfs_lseek,
     .getxattr = vfs_getxattr,
     .listxattr = vfs_listxattr,
