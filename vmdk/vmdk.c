@@ -541,6 +541,9 @@ static int open_sparse(struct vmdk *v, struct extent *e)
 			     e->path, vmdk_type_name(e->type), found[e->fmt]);
 		return -EINVAL;
 	}
+	if (e->h.unclean)
+		log_warn("%s: the unclean-shutdown flag is set: the last writer "
+			 "did not close it cleanly", e->path);
 	if (e->h.capacity < e->sectors) {
 		vmdkfs_error("%s: descriptor gives the extent %llu sectors but "
 			     "its header only %llu",
