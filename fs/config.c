@@ -83,6 +83,9 @@ static const struct key keys[] = {
      "bytes of inflated streamOptimized grains kept per extent"},
     {"table_cache", K_BYTES, F(table_cache), 0, 0, "16M",
      "bytes of grain tables kept per disk"},
+    {"readahead", K_INT, F(readahead_kb), 0, 65536, "1024",
+     "kernel readahead of the mount in KiB (set through sysfs, root "
+     "only; 0 keeps the kernel's 128 KiB)"},
     {"allow_parent_write", K_BOOL, F(allow_parent_write), 0, 1, "0",
      "with rw: write a disk even though another disk in its folder is "
      "its child (the child will no longer match it)"},
@@ -191,7 +194,7 @@ static int apply(struct config *c, const struct key *k, const char *value,
 	else if (k->kind == K_MS)
 		*(uint32_t *)base = (uint32_t)v;
 	else if (k->off == F(nfc_aio_buf_size_64k) ||
-		 k->off == F(nfc_aio_buf_count))
+		 k->off == F(nfc_aio_buf_count) || k->off == F(readahead_kb))
 		*(uint32_t *)base = (uint32_t)v;
 	else
 		*(int *)base = (int)v;

@@ -23,6 +23,7 @@ struct config {
 	uint64_t cache_size;  /* bytes, EnableCache's cache */
 	uint64_t grain_cache; /* bytes, inflated grains */
 	uint64_t table_cache; /* bytes, grain tables */
+	uint32_t readahead_kb;
 	bool rw;
 	bool allow_parent_write;
 };
