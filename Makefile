@@ -20,7 +20,7 @@ endif
 COMMON = common/err.c common/source.c common/lru.c
 VMDK = vmdk/desc.c vmdk/sparse.c vmdk/vmdk.c vmdk/write.c
 TRANSPORTS = transports/align.c transports/transport.c transports/file.c
-FS = fs/main.c fs/config.c fs/info.c
+FS = fs/main.c fs/tree.c fs/config.c fs/info.c
 LIB_SRCS = $(COMMON) $(VMDK)
 
 OBJS = $(patsubst %.c,$(BUILD)/%.o,$(COMMON) $(VMDK) $(TRANSPORTS) $(FS))

@@ -90,8 +90,7 @@ static const struct key keys[] = {
      "with rw: write a disk even though another disk in its folder is "
      "its child (the child will no longer match it)"},
     {"ro", K_RO, F(rw), 0, 0, NULL, "read-only mount (the default)"},
-    {"rw", K_RW, F(rw), 0, 0, NULL,
-     "read-write mount"},
+    {"rw", K_RW, F(rw), 0, 0, NULL, "read-write mount"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

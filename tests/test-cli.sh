@@ -42,7 +42,7 @@ cid=$(sed -n 's/^CID=//p' <(head -c 4096 d1/a.vmdk | tr -d '\0'))
 [ "$(getfattr --only-values -n user.vmdkfs.transport mnt/a.raw)" = file ] || fail xattr transport
 [ "$(getfattr --only-values -n user.vmdkfs.path mnt/a-2.raw)" = "$WORK/d2/a.vmdk" ] || fail xattr path
 [ "$(getfattr --only-values -n user.vmdkfs.capacity mnt/a.raw)" = 2097152 ] || fail xattr capacity
-[ "$(getfattr --only-values -n user.vmdkfs.cid mnt/a.raw)" = "$cid" ] || fail "xattr cid"
+[ "$(getfattr --only-values -n user.vmdkfs.cid mnt/a.raw)" = "$cid" ] || fail "xattr cid: $(getfattr --only-values -n user.vmdkfs.cid mnt/a.raw) != $cid"
 getfattr -d mnt/a.raw | grep -c 'user.vmdkfs' | grep -qx 4 || fail "listxattr"
 # Read-only: writes refused.
 if (echo x >>mnt/a.raw) 2>/dev/null; then fail "write to a read-only mount worked"; fi
