@@ -20,10 +20,11 @@ endif
 COMMON = common/err.c common/source.c common/lru.c
 VMDK = vmdk/desc.c vmdk/sparse.c vmdk/vmdk.c vmdk/write.c
 TRANSPORTS = transports/align.c transports/transport.c transports/file.c
-FS = fs/main.c fs/tree.c fs/config.c fs/info.c
+FS = fs/main.c fs/tree.c fs/config.c fs/info.c fs/vsmount.c
+VSPHERE = vsphere/soap.c vsphere/inventory.c
 LIB_SRCS = $(COMMON) $(VMDK)
 
-OBJS = $(patsubst %.c,$(BUILD)/%.o,$(COMMON) $(VMDK) $(TRANSPORTS) $(FS))
+OBJS = $(patsubst %.c,$(BUILD)/%.o,$(COMMON) $(VMDK) $(TRANSPORTS) $(VSPHERE) $(FS))
 
 UNIT_TESTS = tests/unit/desc-test tests/unit/lru-test tests/unit/align-test
 FUZZERS = tests/fuzz/desc-fuzz tests/fuzz/vmdk4-fuzz tests/fuzz/cowd-fuzz \

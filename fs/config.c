@@ -10,7 +10,7 @@
 #include "../common/err.h"
 #include "config.h"
 
-enum kind { K_STR, K_INT, K_BOOL, K_MS, K_BYTES, K_RO, K_RW };
+enum kind { K_STR, K_INT, K_BOOL, K_MS, K_BYTES, K_RO, K_RW, K_PREFIX };
 
 struct key {
 	const char *name;
@@ -89,6 +89,41 @@ static const struct key keys[] = {
     {"allow_parent_write", K_BOOL, F(allow_parent_write), 0, 1, "0",
      "with rw: write a disk even though another disk in its folder is "
      "its child (the child will no longer match it)"},
+    {"server", K_STR, F(server), 0, 0, NULL,
+     "vCenter or ESXi host: mount a VM's snapshot disks (no DISK "
+     "arguments then)"},
+    {"port", K_INT, F(port), 1, 65535, "443", "HTTPS port of server"},
+    {"user", K_STR, F(user), 0, 0, NULL, "vSphere user name"},
+    {"password_file", K_STR, F(password_file), 0, 0, NULL,
+     "file holding the password (not readable by group or others); or "
+     "set VMDKFS_PASSWORD"},
+    {"cookie", K_STR, F(cookie), 0, 0, NULL,
+     "an existing vmware_soap_session cookie instead of user/password "
+     "(config file or VMDKFS_COOKIE only, never on the command line)"},
+    {"thumbprint", K_STR, F(thumbprint), 0, 0, NULL,
+     "the server certificate's SHA-1 or SHA-256 thumbprint (pinned)"},
+    {"cafile", K_STR, F(cafile), 0, 0, NULL,
+     "CA bundle to verify the server with (default: the system's)"},
+    {"vm", K_STR, F(vm), 0, 0, NULL,
+     "the VM: moid=vm-42, uuid=BIOS-UUID, path=DC/vm/NAME, or a name"},
+    {"snapshot", K_STR, F(snapshot), 0, 0, NULL,
+     "snapshot moref (snapshot-47) or name, or \"new\" for a temporary "
+     "one removed at unmount"},
+    {"quiesce", K_BOOL, F(quiesce), 0, 1, "0",
+     "quiesce the guest for snapshot=new"},
+    {"prepare_access", K_STR, F(prepare_access), 0, 0, "optional",
+     "PrepareForAccess (disable Storage vMotion while mounted): "
+     "optional (warn if refused), required, or off"},
+    {"prepare_access_timeout", K_INT, F(prepare_access_timeout), 0, 86400,
+     "600",
+     "seconds to retry PrepareForAccess while the VM's "
+     "methods are already disabled"},
+    {"identity", K_STR, F(identity), 0, 0, NULL,
+     "who is accessing, for PrepareForAccess (at most 50 characters; "
+     "default vmdkfs@HOST pid N)"},
+    {"datastore.NAME", K_PREFIX, 0, 0, 0, NULL,
+     "local folder of datastore NAME (an NFS mount of it): its disks are "
+     "read with the file transport"},
     {"ro", K_RO, F(rw), 0, 0, NULL, "read-only mount (the default)"},
     {"rw", K_RW, F(rw), 0, 0, NULL, "read-write mount"},
 };
@@ -193,11 +228,41 @@ static int apply(struct config *c, const struct key *k, const char *value,
 	else if (k->kind == K_MS)
 		*(uint32_t *)base = (uint32_t)v;
 	else if (k->off == F(nfc_aio_buf_size_64k) ||
-		 k->off == F(nfc_aio_buf_count) || k->off == F(readahead_kb))
+		 k->off == F(nfc_aio_buf_count) || k->off == F(readahead_kb) ||
+		 k->off == F(prepare_access_timeout))
 		*(uint32_t *)base = (uint32_t)v;
 	else
 		*(int *)base = (int)v;
 	return 0;
+}
+
+static int add_datastore(struct config *c, const char *key, const char *value,
+			 const char *where)
+{
+	char **d, *s = NULL;
+
+	if (!value || !*value || !key[10]) {
+		vmdkfs_error("%s: %s: expected datastore.NAME=/local/folder",
+			     where, key);
+		return -EINVAL;
+	}
+	d = realloc(c->datastores, (c->ndatastores + 1) * sizeof(*d));
+	if (!d || asprintf(&s, "%s=%s", key + 10, value) < 0)
+		return -ENOMEM;
+	c->datastores = d;
+	d[c->ndatastores++] = s;
+	return 0;
+}
+
+const char *config_datastore(const struct config *c, const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = c->ndatastores; i-- > 0;)
+		if (strncmp(c->datastores[i], name, n) == 0 &&
+		    c->datastores[i][n] == '=')
+			return c->datastores[i] + n + 1;
+	return NULL;
 }
 
 int config_set(struct config *c, const char *key, const char *value,
@@ -205,6 +270,15 @@ int config_set(struct config *c, const char *key, const char *value,
 {
 	size_t i;
 
+	if (strncasecmp(key, "datastore.", 10) == 0)
+		return add_datastore(c, key, value, where);
+	if (strcmp(where, "-o") == 0 && strcasecmp(key, "cookie") == 0) {
+		vmdkfs_error(
+		    "-o cookie=...: a session cookie on the command line "
+		    "is visible to every user (ps); put it in the "
+		    "config file (mode 600) or VMDKFS_COOKIE");
+		return -EINVAL;
+	}
 	for (i = 0; i < NKEYS; i++)
 		if (strcasecmp(keys[i].name, key) == 0)
 			return apply(c, &keys[i], value, where);
@@ -220,7 +294,8 @@ void config_init(struct config *c)
 
 	memset(c, 0, sizeof(*c));
 	for (i = 0; i < NKEYS; i++)
-		if (keys[i].def && keys[i].kind != K_RO && keys[i].kind != K_RW)
+		if (keys[i].def && keys[i].kind != K_RO &&
+		    keys[i].kind != K_RW && keys[i].kind != K_PREFIX)
 			apply(c, &keys[i], keys[i].def, "default");
 	if (tmp && *tmp)
 		apply(c, &keys[0], tmp, "TMPDIR");
@@ -229,6 +304,14 @@ void config_init(struct config *c)
 void config_free(struct config *c)
 {
 	size_t i;
+
+	for (i = 0; i < c->ndatastores; i++)
+		free(c->datastores[i]);
+	free(c->datastores);
+	c->datastores = NULL;
+	c->ndatastores = 0;
+	if (c->cookie)
+		explicit_bzero(c->cookie, strlen(c->cookie));
 
 	for (i = 0; i < NKEYS; i++)
 		if (keys[i].kind == K_STR) {
@@ -270,6 +353,8 @@ int config_load(struct config *c, const char *path)
 		fclose(fp);
 		return -EPERM;
 	}
+	bool had_cookie = c->cookie != NULL;
+
 	while (fgets(line, sizeof(line), fp)) {
 		char *t = trim(line), *eq, *key, *val;
 
@@ -303,6 +388,12 @@ int config_load(struct config *c, const char *path)
 		r = 0;
 	}
 	fclose(fp);
+	if (r == 0 && !had_cookie && c->cookie && (st.st_mode & 077)) {
+		vmdkfs_error("%s: holds a session cookie but is readable by "
+			     "group or others; refusing it (chmod 600)",
+			     path);
+		r = -EPERM;
+	}
 	return r;
 }
 

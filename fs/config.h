@@ -24,6 +24,15 @@ struct config {
 	uint64_t grain_cache; /* bytes, inflated grains */
 	uint64_t table_cache; /* bytes, grain tables */
 	uint32_t readahead_kb;
+	/* vSphere mounts */
+	char *server, *user, *password_file, *cookie, *vm, *snapshot;
+	char *thumbprint, *cafile, *prepare_access, *identity;
+	int port;
+	uint32_t prepare_access_timeout; /* seconds */
+	bool quiesce;
+	char **datastores; /* "NAME=/local/path" */
+	size_t ndatastores;
+	bool secret_from_cmdline; /* set when -o gave a secret */
 	bool rw;
 	bool allow_parent_write;
 };
@@ -40,6 +49,9 @@ int config_set(struct config *c, const char *key, const char *value,
 /* Read a config file: name=value lines, '#' comments.  Returns 0 or -errno
  * (message in vmdkfs_errmsg()).  Refuses group/world-writable files. */
 int config_load(struct config *c, const char *path);
+
+/* The local folder of datastore NAME (datastore.NAME=), or NULL. */
+const char *config_datastore(const struct config *c, const char *name);
 
 /* Print every key with its default, as vmdkfs.conf does. */
 void config_print_keys(void);

@@ -38,6 +38,13 @@ struct fs_file *fs_add(const char *dir, const char *name_hint,
 /* Close every disk and empty the tree. */
 void fs_close_all(void);
 
+/* vSphere mounts (vsmount.c): connect, pick the VM and snapshot, add its
+ * disks to the tree; at the end remove a temporary snapshot, EndAccess,
+ * log out.  cleanup: vmdkfs cleanup. */
+int fs_vsphere_open(void);
+void fs_vsphere_close(void);
+int fs_vsphere_cleanup(void);
+
 /* Mount at MOUNTPOINT and serve until unmounted or signalled.  FARGS are
  * passed to libfuse.  Returns 0 or 1. */
 struct fuse_args;

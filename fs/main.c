@@ -139,8 +139,8 @@ static int apply_opts(struct cmdline *c, struct config *cfg)
 			continue;
 		snprintf(key, sizeof(key), "%.*s",
 			 (int)(eq ? (size_t)(eq - o) : strlen(o)), o);
-		if (in_list(fstab_noise, key) || strncmp(key, "x-", 2) == 0 ||
-		    strcmp(key, "comment") == 0)
+		if ((!eq && in_list(fstab_noise, key)) ||
+		    strncmp(key, "x-", 2) == 0 || strcmp(key, "comment") == 0)
 			continue;
 		if ((!eq && in_list(fuse_passthrough, key)) ||
 		    (eq && in_list(fuse_passthrough_val, key))) {
@@ -255,8 +255,15 @@ int main(int argc, char **argv)
 	struct cmdline c = {.fargs = FUSE_ARGS_INIT(0, NULL)};
 	int r, status = 1;
 
+	bool cleanup = false;
+
 	if (argc >= 2 && strcmp(argv[1], "info") == 0)
 		return fs_info_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "cleanup") == 0) {
+		cleanup = true;
+		argv++;
+		argc--;
+	}
 	if (argc >= 2 && strcmp(argv[1], "--list-transports") == 0) {
 		printf("%s\n", transport_list());
 		return 0;
@@ -279,22 +286,41 @@ int main(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
-	if (c.npaths < 2) {
-		usage(stderr);
+	if (apply_opts(&c, &fs_cfg) < 0) {
 		status = 2;
 		goto out;
 	}
-	if (apply_opts(&c, &fs_cfg) < 0) {
+	if (cleanup) {
+		if (!fs_cfg.server || c.npaths) {
+			fprintf(stderr, "usage: vmdkfs cleanup -o server=HOST,"
+					"user=...[,vm=...]\n");
+			status = 2;
+			goto out;
+		}
+		vmdkfs_log_open(fs_cfg.tmp_directory, fs_cfg.log_level);
+		status = fs_vsphere_cleanup();
+		goto out;
+	}
+	if (c.npaths < (fs_cfg.server ? 1u : 2u) ||
+	    (fs_cfg.server && c.npaths != 1)) {
+		if (fs_cfg.server)
+			fprintf(stderr, "vmdkfs: with server=, give only the "
+					"mount point\n");
+		usage(stderr);
 		status = 2;
 		goto out;
 	}
 	vmdkfs_log_stderr(c.debug ? LOG_DEBUG : LOG_WARN);
 	if (vmdkfs_log_open(fs_cfg.tmp_directory, fs_cfg.log_level) < 0)
 		fprintf(stderr, "vmdkfs: warning: %s\n", vmdkfs_errmsg());
-	if (open_local_disks(&c) == 0)
+	r = fs_cfg.server ? fs_vsphere_open() : open_local_disks(&c);
+	if (r == 0)
 		status = fs_serve(&c.fargs, c.paths[c.npaths - 1], c.foreground,
 				  c.single, c.debug);
+	/* Disks first, then the temporary snapshot, then EndAccess. */
 	fs_close_all();
+	if (fs_cfg.server)
+		fs_vsphere_close();
 out:
 	vmdkfs_log_close();
 	config_free(&fs_cfg);

@@ -1,0 +1,490 @@
+/* Mounting a VM's snapshot disks through vCenter or ESXi (ConnectEx
+ * semantics), PrepareForAccess/EndAccess, temporary snapshots, and
+ * `vmdkfs cleanup` (VixDiskLib_Cleanup).
+ *
+ * Data path in this build: the file transport, with each datastore mapped
+ * to a local folder by datastore.NAME=/path (an NFS datastore mounted on
+ * the proxy); vmdk/ then follows the snapshot's chain.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/err.h"
+#include "../transports/transport.h"
+#include "../vsphere/vsphere.h"
+#include "fs.h"
+
+#define SOURCE_ID "vmdkfs"
+#define TEMP_PREFIX "vmdkfs-"
+
+static struct {
+	struct vs_conn *conn;
+	struct vs_vm vm;
+	char *temp_snap; /* moref of snapshot=new's snapshot */
+	bool disabled;	 /* PrepareForAccess done: EndAccess owed */
+} vsm;
+
+/* ---- Credentials ---- */
+
+static int read_secret_file(const char *path, char **out)
+{
+	char buf[1024];
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		vmdkfs_error("password_file %s: %m", path);
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || (st.st_mode & 077)) {
+		vmdkfs_error("password_file %s: readable by group or others; "
+			     "refusing it (chmod 600)",
+			     path);
+		close(fd);
+		return -EPERM;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0) {
+		vmdkfs_error("password_file %s: %m", path);
+		return -errno;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0'; /* one line */
+	*out = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return *out ? 0 : -ENOMEM;
+}
+
+static int connect_server(struct vs_conn **conn)
+{
+	struct vs_config vc = {
+	    .server = fs_cfg.server,
+	    .port = fs_cfg.port,
+	    .user = fs_cfg.user,
+	    .cookie = fs_cfg.cookie ? fs_cfg.cookie : getenv("VMDKFS_COOKIE"),
+	    .verify = fs_cfg.verify_certificates,
+	    .cafile = fs_cfg.cafile,
+	    .thumbprint = fs_cfg.thumbprint,
+	};
+	char *password = NULL;
+	int r;
+
+	if (!vc.cookie) {
+		if (!fs_cfg.user) {
+			vmdkfs_error(
+			    "server=%s: give user= (with password_file= "
+			    "or VMDKFS_PASSWORD) or a cookie",
+			    fs_cfg.server);
+			return -EINVAL;
+		}
+		if (fs_cfg.password_file) {
+			r = read_secret_file(fs_cfg.password_file, &password);
+			if (r < 0)
+				return r;
+		} else if (getenv("VMDKFS_PASSWORD")) {
+			password = strdup(getenv("VMDKFS_PASSWORD"));
+		} else {
+			vmdkfs_error("server=%s: no password: give "
+				     "password_file= or set VMDKFS_PASSWORD",
+				     fs_cfg.server);
+			return -EINVAL;
+		}
+		vc.password = password;
+	}
+	r = vs_connect(&vc, conn);
+	if (password) {
+		explicit_bzero(password, strlen(password));
+		free(password);
+	}
+	return r;
+}
+
+/* ---- PrepareForAccess / EndAccess ---- */
+
+static bool is_host_agent(const char *msg)
+{
+	return strstr(msg, "HostAgent is not a VirtualCenter") != NULL;
+}
+
+static bool already_disabled(const char *msg)
+{
+	return strcasestr(msg, "already disabled") != NULL;
+}
+
+static int prepare_access(void)
+{
+	time_t until = time(NULL) + fs_cfg.prepare_access_timeout;
+	bool required = strcmp(fs_cfg.prepare_access, "required") == 0;
+	int r;
+
+	if (strcmp(fs_cfg.prepare_access, "off") == 0)
+		return 0;
+	for (;;) {
+		r = vs_disable_relocate(vsm.conn, vsm.vm.moref, SOURCE_ID);
+		if (r == 0) {
+			vsm.disabled = true;
+			log_info(
+			    "PrepareForAccess: RelocateVM_Task disabled on "
+			    "%s",
+			    vsm.vm.moref);
+			return 0;
+		}
+		if (is_host_agent(vmdkfs_errmsg())) {
+			fprintf(
+			    stderr,
+			    "vmdkfs: warning: PrepareForAccess: %s (a direct "
+			    "ESXi connection); going on\n",
+			    vmdkfs_errmsg());
+			return required ? -EOPNOTSUPP : 0;
+		}
+		if (!already_disabled(vmdkfs_errmsg()))
+			break;
+		if (time(NULL) >= until) {
+			vmdkfs_error(
+			    "PrepareForAccess: RelocateVM_Task on %s is "
+			    "still disabled by someone else after %u "
+			    "s (another backup, or a crashed vmdkfs: "
+			    "see vmdkfs cleanup)",
+			    vsm.vm.moref, fs_cfg.prepare_access_timeout);
+			return -EBUSY;
+		}
+		log_info("PrepareForAccess: methods already disabled on %s; "
+			 "retrying",
+			 vsm.vm.moref);
+		sleep(until - time(NULL) < 10 ? 1 : 10);
+	}
+	if (required)
+		return r;
+	fprintf(stderr,
+		"vmdkfs: warning: PrepareForAccess refused (%s); going on "
+		"(prepare_access=required makes this an error)\n",
+		vmdkfs_errmsg());
+	return 0;
+}
+
+static void end_access(void)
+{
+	if (!vsm.disabled)
+		return;
+	if (vs_enable_relocate(vsm.conn, vsm.vm.moref, SOURCE_ID) < 0)
+		fprintf(stderr,
+			"vmdkfs: warning: EndAccess: %s (run vmdkfs cleanup)\n",
+			vmdkfs_errmsg());
+	vsm.disabled = false;
+}
+
+/* ---- Which snapshot ---- */
+
+static int pick_snapshot(const char *want, const struct vs_snapshot **out)
+{
+	const struct vs_snapshot *hit = NULL;
+	size_t i, n = 0;
+
+	for (i = 0; i < vsm.vm.nsnaps; i++)
+		if (vsm.vm.snaps[i].moref &&
+		    strcmp(vsm.vm.snaps[i].moref, want) == 0) {
+			*out = &vsm.vm.snaps[i];
+			return 0;
+		}
+	for (i = 0; i < vsm.vm.nsnaps; i++)
+		if (vsm.vm.snaps[i].name &&
+		    strcmp(vsm.vm.snaps[i].name, want) == 0 && n++ == 0)
+			hit = &vsm.vm.snaps[i];
+	if (n == 1) {
+		*out = hit;
+		return 0;
+	}
+	if (n > 1)
+		vmdkfs_error("VM %s has %zu snapshots named \"%s\"; give its "
+			     "moref (snapshot=%s, ...)",
+			     vsm.vm.name, n, want, hit->moref);
+	else
+		vmdkfs_error("VM %s has no snapshot \"%s\" (%zu snapshots)",
+			     vsm.vm.name, want, vsm.vm.nsnaps);
+	return n > 1 ? -EINVAL : -ENOENT;
+}
+
+/* "[datastore] folder/file.vmdk" -> local path, through datastore.NAME. */
+static int local_path(const char *ds_path, char **out)
+{
+	const char *close = strchr(ds_path, ']');
+	const char *folder, *rel;
+	char name[256];
+
+	if (ds_path[0] != '[' || !close || (size_t)(close - ds_path) > 255) {
+		vmdkfs_error("disk file \"%s\" is not a datastore path",
+			     ds_path);
+		return -EINVAL;
+	}
+	snprintf(name, sizeof(name), "%.*s", (int)(close - ds_path - 1),
+		 ds_path + 1);
+	folder = config_datastore(&fs_cfg, name);
+	if (!folder) {
+		vmdkfs_error("datastore \"%s\" (of %s) is not mapped: give -o "
+			     "datastore.%s=/local/folder (the san, hotadd, nbd "
+			     "and nbdssl transports are not in this build yet)",
+			     name, ds_path, name);
+		return -ENOENT;
+	}
+	rel = close + 1;
+	while (*rel == ' ')
+		rel++;
+	return asprintf(out, "%s/%s", folder, rel) < 0 ? -ENOMEM : 0;
+}
+
+/* Open the disks of snapshot SNAP (NULL: the VM's current disks) into
+ * folder DIR. */
+static int add_disks(const char *snap, const char *snap_name, const char *dir)
+{
+	struct vs_disk *disks;
+	size_t n, i;
+	int r;
+
+	r = vs_disks(vsm.conn, vsm.vm.moref, snap, &disks, &n);
+	if (r < 0)
+		return r;
+	for (i = 0; i < n && r == 0; i++) {
+		struct disk_spec spec = {
+		    .readonly = !fs_cfg.rw,
+		    .table_cache_bytes = fs_cfg.table_cache,
+		    .grain_cache_bytes = fs_cfg.grain_cache,
+		};
+		struct fs_file *f;
+		struct disk *d;
+		char *path = NULL;
+
+		r = local_path(disks[i].file, &path);
+		if (r < 0)
+			break;
+		spec.path = path;
+		r = transport_open(fs_cfg.transports, &spec, &d);
+		if (r < 0) {
+			vmdkfs_error("%s (%s): %s", disks[i].file,
+				     disks[i].label ? disks[i].label : "disk",
+				     vmdkfs_errmsg());
+			free(path);
+			break;
+		}
+		f = fs_add(dir, disks[i].label ? disks[i].label : path, d,
+			   path);
+		if (!f) {
+			disk_close(d);
+			free(path);
+			r = -ENOMEM;
+			break;
+		}
+		f->ds_path = strdup(disks[i].file);
+		f->change_id =
+		    disks[i].change_id ? strdup(disks[i].change_id) : NULL;
+		f->device_key = disks[i].key;
+		f->vm = strdup(vsm.vm.moref);
+		f->snapshot = snap ? strdup(snap) : NULL;
+		(void)snap_name;
+	}
+	vs_disks_free(disks, n);
+	return r;
+}
+
+int fs_vsphere_open(void)
+{
+	const struct vs_snapshot *snap = NULL;
+	char *moref = NULL, dir[256];
+	bool powered_on;
+	int r;
+
+	if (!fs_cfg.vm) {
+		fprintf(stderr, "vmdkfs: server=%s: give vm=\n", fs_cfg.server);
+		return -EINVAL;
+	}
+	r = connect_server(&vsm.conn);
+	if (r == 0)
+		r = vs_find_vm(vsm.conn, fs_cfg.vm, &moref);
+	if (r == 0)
+		r = vs_vm_info(vsm.conn, moref, &vsm.vm);
+	free(moref);
+	if (r < 0)
+		goto fail;
+	powered_on = strcmp(vsm.vm.power_state, "poweredOff") != 0;
+	if (fs_cfg.rw && fs_cfg.snapshot) {
+		vmdkfs_error(
+		    "rw: vmdkfs writes only the current disks of a "
+		    "powered-off VM (a restore); a snapshot's links are "
+		    "read by the links made after it, so mount it "
+		    "read-only");
+		r = -EROFS;
+		goto fail;
+	}
+	if (fs_cfg.rw && powered_on) {
+		vmdkfs_error("rw: VM %s is %s; vmdkfs writes only the disks of "
+			     "a powered-off VM",
+			     vsm.vm.name, vsm.vm.power_state);
+		r = -EROFS;
+		goto fail;
+	}
+	if (!fs_cfg.snapshot && powered_on) {
+		vmdkfs_error(
+		    "VM %s is %s: its disks change while it runs; give "
+		    "snapshot=NAME or snapshot=new",
+		    vsm.vm.name, vsm.vm.power_state);
+		r = -EBUSY;
+		goto fail;
+	}
+	r = prepare_access();
+	if (r < 0)
+		goto fail;
+	if (fs_cfg.snapshot && strcmp(fs_cfg.snapshot, "new") == 0) {
+		char name[64];
+		struct tm tm;
+		time_t now = time(NULL);
+
+		gmtime_r(&now, &tm);
+		strftime(name, sizeof(name), TEMP_PREFIX "%Y%m%dT%H%M%SZ", &tm);
+		r = vs_create_snapshot(vsm.conn, vsm.vm.moref, name,
+				       fs_cfg.quiesce, &vsm.temp_snap);
+		if (r < 0)
+			goto fail;
+		log_info("temporary snapshot %s (%s) of %s", name,
+			 vsm.temp_snap, vsm.vm.moref);
+		/* Read the VM again: its snapshot tree has the new one. */
+		moref = strdup(vsm.vm.moref);
+		vs_vm_free(&vsm.vm);
+		r = moref ? vs_vm_info(vsm.conn, moref, &vsm.vm) : -ENOMEM;
+		free(moref);
+	}
+	if (r < 0)
+		goto fail;
+	if (fs_cfg.snapshot) {
+		r = pick_snapshot(
+		    vsm.temp_snap ? vsm.temp_snap : fs_cfg.snapshot, &snap);
+		if (r < 0)
+			goto fail;
+		fs_dir_name(snap->name ? snap->name : snap->moref, dir,
+			    sizeof(dir));
+		r = add_disks(snap->moref, snap->name, dir);
+	} else {
+		r = add_disks(NULL, NULL, "current");
+	}
+	if (r == 0)
+		return 0;
+fail:
+	fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
+	return r;
+}
+
+void fs_vsphere_close(void)
+{
+	if (!vsm.conn)
+		return;
+	if (vsm.temp_snap) {
+		if (vs_remove_snapshot(vsm.conn, vsm.temp_snap) < 0)
+			fprintf(stderr,
+				"vmdkfs: warning: removing the temporary "
+				"snapshot %s: %s (run vmdkfs cleanup)\n",
+				vsm.temp_snap, vmdkfs_errmsg());
+		else
+			log_info("temporary snapshot %s removed",
+				 vsm.temp_snap);
+		free(vsm.temp_snap);
+		vsm.temp_snap = NULL;
+	}
+	end_access();
+	vs_vm_free(&vsm.vm);
+	vs_disconnect(vsm.conn);
+	vsm.conn = NULL;
+}
+
+/* ---- vmdkfs cleanup ---- */
+
+static void cleanup_vm(const struct vs_vmref *ref, int *cleaned, int *remaining)
+{
+	struct vs_vm vm;
+	char **methods = NULL;
+	size_t i, n = 0;
+
+	if (vs_vm_info(vsm.conn, ref->moref, &vm) < 0) {
+		(*remaining)++;
+		return;
+	}
+	for (i = 0; i < vm.nsnaps; i++) {
+		const char *name = vm.snaps[i].name;
+
+		if (!name || strncmp(name, TEMP_PREFIX, strlen(TEMP_PREFIX)))
+			continue;
+		if (vs_remove_snapshot(vsm.conn, vm.snaps[i].moref) == 0) {
+			printf("removed snapshot %s (%s) of %s\n", name,
+			       vm.snaps[i].moref, vm.name);
+			(*cleaned)++;
+		} else {
+			printf("could not remove snapshot %s of %s: %s\n", name,
+			       vm.name, vmdkfs_errmsg());
+			(*remaining)++;
+		}
+	}
+	if (vs_disabled_methods(vsm.conn, ref->moref, &methods, &n) == 0) {
+		for (i = 0; i < n; i++) {
+			if (!methods[i] ||
+			    strcmp(methods[i], "RelocateVM_Task") != 0)
+				continue;
+			if (vs_enable_relocate(vsm.conn, ref->moref,
+					       SOURCE_ID) == 0) {
+				printf("re-enabled RelocateVM_Task on %s\n",
+				       vm.name);
+				(*cleaned)++;
+			} else {
+				printf("RelocateVM_Task on %s stays disabled: "
+				       "%s\n",
+				       vm.name, vmdkfs_errmsg());
+				(*remaining)++;
+			}
+		}
+	}
+	for (i = 0; i < n; i++)
+		free(methods[i]);
+	free(methods);
+	vs_vm_free(&vm);
+}
+
+int fs_vsphere_cleanup(void)
+{
+	struct vs_vmref *list = NULL, one;
+	size_t n = 0, i;
+	int r, cleaned = 0, remaining = 0;
+
+	r = connect_server(&vsm.conn);
+	if (r < 0)
+		goto fail;
+	if (fs_cfg.vm) {
+		one.name = fs_cfg.vm;
+		r = vs_find_vm(vsm.conn, fs_cfg.vm, &one.moref);
+		if (r < 0)
+			goto fail;
+		cleanup_vm(&one, &cleaned, &remaining);
+		free(one.moref);
+	} else {
+		r = vs_list_vms(vsm.conn, &list, &n);
+		if (r < 0)
+			goto fail;
+		for (i = 0; i < n; i++)
+			cleanup_vm(&list[i], &cleaned, &remaining);
+		vs_vmrefs_free(list, n);
+	}
+	printf("cleanup: %d cleaned, %d remaining\n", cleaned, remaining);
+	vs_disconnect(vsm.conn);
+	vsm.conn = NULL;
+	return remaining ? 1 : 0;
+fail:
+	fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
+	vs_disconnect(vsm.conn);
+	vsm.conn = NULL;
+	return 1;
+}

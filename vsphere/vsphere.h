@@ -1,0 +1,122 @@
+/* vsphere: the control plane.  A SOAP session with vCenter or ESXi over
+ * libcurl + libxml2: login, property retrieval, tasks, snapshots,
+ * PrepareForAccess/EndAccess.  Nothing here knows about FUSE.
+ *
+ * Functions return 0 or -errno; the message (with the SOAP fault's name and
+ * text) is in vmdkfs_errmsg().
+ */
+#ifndef VMDKFS_VSPHERE_H
+#define VMDKFS_VSPHERE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <libxml/tree.h>
+
+struct vs_conn;
+
+struct vs_config {
+	const char *server; /* host name or address */
+	int port;	    /* 0: 443 */
+	const char *user;
+	const char *password;	/* or NULL with a cookie */
+	const char *cookie;	/* an existing vmware_soap_session value */
+	bool verify;		/* vixDiskLib.linuxSSL.verifyCertificates */
+	const char *cafile;	/* CA bundle; NULL: the system's */
+	const char *thumbprint; /* pinned SHA-1 or SHA-256, hex, ':' optional */
+	const char *path;	/* URL path, default "/sdk" */
+};
+
+/* Connect, fetch the service content and log in. */
+int vs_connect(const struct vs_config *cfg, struct vs_conn **out);
+/* Log out (unless the session came from a cookie) and free. */
+void vs_disconnect(struct vs_conn *c);
+
+/* The service content's morefs and facts. */
+const char *vs_api_type(const struct vs_conn *c); /* "VirtualCenter"... */
+const char *vs_moref(const struct vs_conn *c, const char *name);
+
+/* Call METHOD on the object _this (TYPE:VALUE) with extra body XML (already
+ * escaped).  On success *OUT is the parsed response (free with
+ * xmlFreeDoc), whose body's first element is METHOD"Response". */
+int vs_call(struct vs_conn *c, const char *method, const char *this_type,
+	    const char *this_value, const char *body, xmlDocPtr *out);
+
+/* The same in another namespace (e.g. "urn:internalvim25"). */
+int vs_call_ns(struct vs_conn *c, const char *ns, const char *method,
+	       const char *this_type, const char *this_value, const char *body,
+	       xmlDocPtr *out);
+
+/* Escape S for XML text (malloc'd). */
+char *vs_xml_escape(const char *s);
+
+/* The first descendant element of N with local name NAME, or NULL. */
+xmlNodePtr vs_find(xmlNodePtr n, const char *name);
+/* Its text content (malloc'd), or NULL. */
+char *vs_text(xmlNodePtr n, const char *name);
+
+/* Wait for task TASK (moref value) to finish; progress on stderr if
+ * PROGRESS.  The task's result moref (if any) in *RESULT (malloc'd). */
+int vs_wait_task(struct vs_conn *c, const char *task, bool progress,
+		 char **result);
+
+/* SHA-1 / SHA-256 thumbprints of the server's certificate, as last seen
+ * ("AA:BB:..."), or "". */
+const char *vs_server_thumbprint(const struct vs_conn *c, bool sha256);
+
+#endif
+
+/* ---- Inventory, snapshots, access (inventory.c) ---- */
+
+struct vs_disk {
+	int key;	   /* device key */
+	char *label;	   /* deviceInfo.label, e.g. "Hard disk 1" */
+	char *file;	   /* backing fileName: "[datastore] dir/x.vmdk" */
+	char *change_id;   /* backing changeId, or NULL */
+	uint64_t capacity; /* bytes */
+};
+
+struct vs_snapshot {
+	char *moref, *name;
+};
+
+struct vs_vm {
+	char *moref, *name, *power_state;
+	struct vs_snapshot *snaps; /* depth-first order of the tree */
+	size_t nsnaps;
+};
+
+struct vs_vmref {
+	char *moref, *name;
+};
+
+/* Every VM (a container view, pages joined). */
+int vs_list_vms(struct vs_conn *c, struct vs_vmref **list, size_t *n);
+void vs_vmrefs_free(struct vs_vmref *list, size_t n);
+
+/* The VM's disabledMethod list (malloc'd strings). */
+int vs_disabled_methods(struct vs_conn *c, const char *vm, char ***methods,
+			size_t *n);
+
+/* Find a VM: SPEC is "moid=vm-42", "uuid=<BIOS UUID>", "path=<inventory
+ * path>" or "name=<name>" (a bare string is a name).  *MOREF malloc'd. */
+int vs_find_vm(struct vs_conn *c, const char *spec, char **moref);
+int vs_vm_info(struct vs_conn *c, const char *moref, struct vs_vm *vm);
+void vs_vm_free(struct vs_vm *vm);
+
+/* The virtual disks of snapshot SNAP (its config), or of the VM's current
+ * configuration when SNAP is NULL and VM is given. */
+int vs_disks(struct vs_conn *c, const char *vm, const char *snap,
+	     struct vs_disk **disks, size_t *n);
+void vs_disks_free(struct vs_disk *disks, size_t n);
+
+/* Take a snapshot (no memory) of VM; its moref in *SNAP. */
+int vs_create_snapshot(struct vs_conn *c, const char *vm, const char *name,
+		       bool quiesce, char **snap);
+int vs_remove_snapshot(struct vs_conn *c, const char *snap);
+
+/* PrepareForAccess / EndAccess: disable / enable RelocateVM_Task on VM
+ * through AuthorizationManager.DisableMethods/EnableMethods with SOURCE
+ * as the source id. */
+int vs_disable_relocate(struct vs_conn *c, const char *vm, const char *source);
+int vs_enable_relocate(struct vs_conn *c, const char *vm, const char *source);
