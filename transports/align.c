@@ -16,11 +16,10 @@
 #define CACHE_BLOCK (64u << 10)
 
 /* Whole sectors, split at d->max_io; BUF must suit d->mem_align. */
-static int read_sectors(struct disk *d, void *buf, uint64_t sector,
-			uint64_t count)
+static int sectors_io(struct disk *d, char *buf, uint64_t sector,
+		      uint64_t count, bool write)
 {
 	uint64_t max = d->max_io ? d->max_io / d->sector_size : count;
-	char *p = buf;
 	int r;
 
 	if (max == 0)
@@ -28,14 +27,27 @@ static int read_sectors(struct disk *d, void *buf, uint64_t sector,
 	while (count > 0) {
 		uint64_t n = count < max ? count : max;
 
-		r = d->ops->pread(d, p, sector, n);
+		r = write ? d->ops->pwrite(d, buf, sector, n)
+			  : d->ops->pread(d, buf, sector, n);
 		if (r < 0)
 			return r;
-		p += n * d->sector_size;
+		buf += n * d->sector_size;
 		sector += n;
 		count -= n;
 	}
 	return 0;
+}
+
+static int read_sectors(struct disk *d, void *buf, uint64_t sector,
+			uint64_t count)
+{
+	return sectors_io(d, buf, sector, count, false);
+}
+
+static int write_sectors(struct disk *d, const void *buf, uint64_t sector,
+			 uint64_t count)
+{
+	return sectors_io(d, (char *)buf, sector, count, true);
 }
 
 static void *bounce_alloc(struct disk *d, size_t len)
@@ -208,28 +220,6 @@ void disk_close(struct disk *d)
 static pthread_mutex_t rmw_locks[RMW_LOCKS] = {
 	[0 ... RMW_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER,
 };
-
-static int write_sectors(struct disk *d, const void *buf, uint64_t sector,
-			 uint64_t count)
-{
-	uint64_t max = d->max_io ? d->max_io / d->sector_size : count;
-	const char *p = buf;
-	int r;
-
-	if (max == 0)
-		max = 1;
-	while (count > 0) {
-		uint64_t n = count < max ? count : max;
-
-		r = d->ops->pwrite(d, p, sector, n);
-		if (r < 0)
-			return r;
-		p += n * d->sector_size;
-		sector += n;
-		count -= n;
-	}
-	return 0;
-}
 
 /* Read-modify-write LEN bytes at byte POS of SECTOR. */
 static int write_partial(struct disk *d, const char *buf, uint64_t sector,
