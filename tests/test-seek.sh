@@ -70,6 +70,20 @@ except OSError as e:
     assert e.errno == 6, e
 ' mnt2/empty.raw || fail "empty disk"
 
+# ZERO extents (qemu cannot map them): a hole between two flat extents.
+head -c 1M /dev/urandom >z.bin
+printf '# Disk DescriptorFile\nCID=1\nparentCID=ffffffff\nRW 1024 FLAT "z.bin"\nRW 4096 ZERO\nRW 1024 FLAT "z.bin" 1024\n' >zero.vmdk
+mount_vmdkfs mnt3 zero.vmdk
+/usr/bin/python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+K = 512
+assert os.lseek(fd, 0, os.SEEK_HOLE) == 1024 * K
+assert os.lseek(fd, 1024 * K, os.SEEK_DATA) == 5120 * K
+assert os.lseek(fd, 5120 * K, os.SEEK_HOLE) == 6144 * K
+' mnt3/zero.raw || fail "ZERO extent is not a hole"
+echo "ok ZERO extent"
+
 cp --sparse=always mnt/sparse.raw copy.raw
 same copy.raw r.raw "cp --sparse=always"
 [ "$(du -k copy.raw | cut -f1)" -lt 4096 ] || fail "copy is not sparse: $(du -k copy.raw)"
