@@ -30,7 +30,7 @@ UNIT_TESTS = tests/unit/desc-test tests/unit/lru-test tests/unit/align-test
 FUZZERS = tests/fuzz/desc-fuzz tests/fuzz/vmdk4-fuzz tests/fuzz/cowd-fuzz \
 	tests/fuzz/sesparse-fuzz tests/fuzz/image-fuzz
 
-.PHONY: all clean check unit fuzz demo bench deps install
+.PHONY: all clean check unit fuzz demo bench deps install lab
 PREFIX ?= /usr/local
 all: vmdkfs
 
@@ -79,6 +79,11 @@ demo:
 	scripts/install-deps.sh demo
 	$(MAKE) vmdkfs
 	scripts/demo.sh
+
+lab:
+	scripts/install-deps.sh test
+	$(MAKE) vmdkfs
+	scripts/lab.sh
 
 bench:
 	scripts/install-deps.sh bench

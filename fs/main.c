@@ -256,6 +256,7 @@ int main(int argc, char **argv)
 	int r, status = 1;
 
 	bool cleanup = false;
+	char *mountpoint = NULL;
 
 	if (argc >= 2 && strcmp(argv[1], "info") == 0)
 		return fs_info_main(argc - 1, argv + 1);
@@ -313,15 +314,23 @@ int main(int argc, char **argv)
 	vmdkfs_log_stderr(c.debug ? LOG_DEBUG : LOG_WARN);
 	if (vmdkfs_log_open(fs_cfg.tmp_directory, fs_cfg.log_level) < 0)
 		fprintf(stderr, "vmdkfs: warning: %s\n", vmdkfs_errmsg());
+	/* Absolute: libfuse changes to / before it unmounts. */
+	mountpoint = realpath(c.paths[c.npaths - 1], NULL);
+	if (!mountpoint) {
+		fprintf(stderr, "vmdkfs: mount point %s: %s\n",
+			c.paths[c.npaths - 1], strerror(errno));
+		goto out;
+	}
 	r = fs_cfg.server ? fs_vsphere_open() : open_local_disks(&c);
 	if (r == 0)
-		status = fs_serve(&c.fargs, c.paths[c.npaths - 1], c.foreground,
-				  c.single, c.debug);
+		status = fs_serve(&c.fargs, mountpoint, c.foreground, c.single,
+				  c.debug);
 	/* Disks first, then the temporary snapshot, then EndAccess. */
 	fs_close_all();
 	if (fs_cfg.server)
 		fs_vsphere_close();
 out:
+	free(mountpoint);
 	vmdkfs_log_close();
 	config_free(&fs_cfg);
 	free_cmdline(&c);

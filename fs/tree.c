@@ -554,5 +554,7 @@ int fs_serve(struct fuse_args *fargs, const char *mountpoint, bool foreground,
 	fuse_remove_signal_handlers(fuse_get_session(f));
 	fuse_unmount(f);
 	fuse_destroy(f);
-	return r == 0 ? 0 : 1;
+	/* A positive value is the signal (SIGTERM, SIGINT...) that ended the
+	 * loop: a requested, clean unmount. */
+	return r >= 0 ? 0 : 1;
 }

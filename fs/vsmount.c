@@ -161,7 +161,7 @@ static int prepare_access(void)
 		log_info("PrepareForAccess: methods already disabled on %s; "
 			 "retrying",
 			 vsm.vm.moref);
-		sleep(until - time(NULL) < 10 ? 1 : 10);
+		sleep(2);
 	}
 	if (required)
 		return r;

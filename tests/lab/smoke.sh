@@ -1,0 +1,267 @@
+#!/bin/bash
+# Smoke test of the vmdkfs lab (simulated vCenter and ESXi): builds it,
+# starts it, and talks to it with curl and hand-written SOAP.
+# Exit 0 pass, 1 fail, 77 skipped (Go, govmomi or a tool missing).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lab.sh
+. "$here/lab.sh"
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+for c in curl qemu-img qemu-io od; do
+	command -v $c >/dev/null 2>&1 || skip "$c is not installed"
+done
+command -v go >/dev/null 2>&1 || skip "Go is not installed (Debian package golang-go)"
+[ -d /usr/share/gocode/src/github.com/vmware/govmomi/simulator ] ||
+	skip "govmomi is not installed (Debian package golang-github-vmware-govmomi-dev)"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/vmdkfs-lab-smoke.XXXXXX")
+trap 'lab_stop; [ -n "${VMDKFS_LAB_KEEP:-}" ] && echo "# kept $work" || rm -rf "$work"' EXIT
+
+build_rc=0
+lab_build "${VMDKFS_LAB_OUT:-$work/bin}" || build_rc=$?
+case $build_rc in
+0) ;;
+77) skip "Go or govmomi missing" ;;
+*) echo "FAIL: building the lab"; exit 1 ;;
+esac
+
+pass=0 failn=0
+ok() { pass=$((pass + 1)); echo "ok - $*"; }
+nok() {
+	failn=$((failn + 1))
+	echo "not ok - $*"
+	[ -f "${LAB_RESP:-/nonexistent}" ] && head -c 1500 "$LAB_RESP" | sed 's/^/    /' && echo
+}
+check() {
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else nok "$what"; fi
+}
+has() { grep -q -- "$1" "$LAB_RESP"; }
+status() { [ "$LAB_HTTP" = "$1" ]; }
+fault() { status 500 && has "xsi:type=\"$1\""; }
+first4() { od -An -tx1 -N4 -j "${2:-0}" "$1" | tr -d ' \n'; }
+taskref() { sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP"; }
+task_result() { lab_props Task "$1" info.result && sed -n 's:.*type="VirtualMachineSnapshot">\([^<]*\)</val>.*:\1:p' "$LAB_RESP"; }
+vm_files() { lab_props VirtualMachine "$LAB_VM_MOREF" config.hardware.device && grep -o '<fileName>[^<]*</fileName>' "$LAB_RESP" | sed 's:</*fileName>::g'; }
+
+# ---------------------------------------------------------------- vCenter
+lab_start "$work/vpx" || { echo "FAIL: the lab did not start"; exit 1; }
+echo "# vCenter lab at $LAB_URL (control $LAB_CONTROL)"
+
+for k in LAB_URL LAB_HOST LAB_PORT LAB_CERT LAB_THUMBPRINT_SHA1 LAB_THUMBPRINT_SHA256 LAB_USER \
+	LAB_PASSWORD LAB_DATASTORE LAB_DATASTORE_DIR LAB_CONTROL LAB_PID LAB_VM LAB_VM_MOREF; do
+	[ -n "${!k:-}" ] || nok "env file has $k"
+done
+check "env: LAB_PID is the lab" [ "$LAB_PID" = "$LAB_PROC_PID" ]
+check "env: LAB_URL is https on loopback" [ "$LAB_URL" = "https://127.0.0.1:$LAB_PORT/sdk" ]
+check "env: thumbprints are colon-separated upper-case hex" \
+	bash -c '[[ $0 =~ ^([0-9A-F]{2}:){19}[0-9A-F]{2}$ && $1 =~ ^([0-9A-F]{2}:){31}[0-9A-F]{2}$ ]]' "$LAB_THUMBPRINT_SHA1" "$LAB_THUMBPRINT_SHA256"
+if command -v openssl >/dev/null 2>&1; then
+	fp=$(openssl x509 -in "$LAB_CERT" -noout -fingerprint -sha256 | sed 's/.*=//')
+	check "env: SHA-256 thumbprint matches the certificate" [ "$fp" = "$LAB_THUMBPRINT_SHA256" ]
+fi
+rc=0
+curl -sS -o /dev/null --max-time 10 "$LAB_URL" 2>/dev/null || rc=$?
+check "TLS: an unverified certificate is refused by curl (exit 60)" [ "$rc" = 60 ]
+
+lab_service_content
+check "RetrieveServiceContent: apiType VirtualCenter (TLS verified with LAB_CERT)" \
+	eval 'status 200 && has "<apiType>VirtualCenter</apiType>"'
+
+lab_props VirtualMachine "$LAB_VM_MOREF" name
+check "no session: RetrievePropertiesEx gives NotAuthenticated" fault NotAuthenticated
+lab_login "$LAB_USER" "wrong-$LAB_PASSWORD"
+check "Login with a wrong password gives InvalidLogin" fault InvalidLogin
+lab_login nobody@vsphere.local "$LAB_PASSWORD"
+check "Login with a wrong user gives InvalidLogin" fault InvalidLogin
+lab_login
+check "Login with LAB_USER/LAB_PASSWORD" eval 'status 200 && has "<userName>$LAB_USER</userName>"'
+
+vm=$LAB_VM
+dir=$LAB_DATASTORE_DIR/$vm
+files=$(vm_files)
+check "answers use xsi:type as vSphere does" eval 'has "<val xsi:type=\"ArrayOfVirtualDevice\">" && ! has XMLSchema-instance:'
+check "config.hardware.device shows the disk backing file" \
+	eval '[ "$(echo "$files" | head -1)" = "[$LAB_DATASTORE] $vm/$vm.vmdk" ]'
+check "disk: capacity, changeId and key 2000" \
+	eval 'has "<capacityInBytes>$((LAB_DISK_MIB << 20))</capacityInBytes>" && has "<changeId>52 " && has "<key>2000</key>"'
+check "disk files exist with real data (0x11 at 0)" eval '[ "$(first4 "$dir/$vm-flat.vmdk")" = 11111111 ]'
+check "base descriptor is ESXi-style (createType vmfs)" grep -q '^createType="vmfs"' "$dir/$vm.vmdk"
+
+url="https://$LAB_HOST:$LAB_PORT/folder/$vm/$vm-flat.vmdk?dcPath=$LAB_DATACENTER&dsName=$LAB_DATASTORE"
+got=$(curl -sS --cacert "$LAB_CERT" -b "$LAB_COOKIES" -r 5242880-5242883 "$url" | od -An -tx1 | tr -d ' \n')
+check "datastore HTTP GET with Range, with the session cookie" [ "$got" = eeeeeeee ]
+code=$(curl -s --cacert "$LAB_CERT" -o /dev/null -w '%{http_code}' "$url")
+check "datastore HTTP GET without a session: 401" [ "$code" = 401 ]
+
+# ---- snapshot
+lab_soap "<CreateSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$LAB_VM_MOREF</_this><name>smoke snap</name><description>lab smoke</description><memory>false</memory><quiesce>true</quiesce></CreateSnapshot_Task>"
+task=$(taskref)
+check "CreateSnapshot_Task returns a task" [ -n "$task" ]
+check "CreateSnapshot_Task succeeds" [ "$(lab_task_wait "$task")" = success ]
+snap=$(task_result "$task")
+check "the task's result is a snapshot moref ($snap)" eval '[[ $snap == snapshot-* ]]'
+files=$(vm_files)
+check "the VM's disk now runs on the delta, parent = the base" \
+	eval '[ "$(echo "$files" | sed -n 1,2p | tr "\n" " ")" = "[$LAB_DATASTORE] $vm/$vm-000001.vmdk [$LAB_DATASTORE] $vm/$vm.vmdk " ]'
+check "deltaDiskFormat redoLogFormat" has '<deltaDiskFormat>redoLogFormat</deltaDiskFormat>'
+check "the delta exists on disk" [ -f "$dir/$vm-000001.vmdk" ]
+pcid=$(sed -n 's/^CID=//p' "$dir/$vm.vmdk")
+ccid=$(grep -a -o 'parentCID=[0-9a-f]*' "$dir/$vm-000001.vmdk" | sed 's/.*=//')
+check "delta parentCID ($ccid) == parent CID ($pcid)" eval '[ -n "$pcid" ] && [ "$pcid" = "$ccid" ]'
+check "delta parentFileNameHint is the parent's relative name" grep -a -q "parentFileNameHint=\"$vm.vmdk\"" "$dir/$vm-000001.vmdk"
+check "qemu-img sees the chain" eval 'qemu-img info "$dir/$vm-000001.vmdk" | grep -q "backing file: $vm.vmdk"'
+lab_props VirtualMachineSnapshot "$snap" config.hardware.device
+check "the snapshot's config shows the disk as of the snapshot (the base)" \
+	eval '[ "$(grep -o "<fileName>[^<]*</fileName>" "$LAB_RESP" | head -1)" = "<fileName>[$LAB_DATASTORE] $vm/$vm.vmdk</fileName>" ] && ! has "$vm-000001.vmdk"'
+lab_props VirtualMachine "$LAB_VM_MOREF" layoutEx
+check "layoutEx lists the delta and the snapshot" eval 'has "$vm-000001.vmdk</name>" && has "<key type=\"VirtualMachineSnapshot\">$snap</key>"'
+lab_props VirtualMachine "$LAB_VM_MOREF" snapshot
+check "the VM's snapshot tree has it by name" eval 'has "<name>smoke snap</name>" && has "<currentSnapshot type=\"VirtualMachineSnapshot\">$snap</currentSnapshot>"'
+
+lab_ctl "write?vm=$vm&disk=0&offset=4096&length=8192&pattern=0xab" >/dev/null
+check "guest write goes to the delta" eval 'qemu-io -r -f vmdk -c "read -P 0xab 4096 8192" "$dir/$vm-000001.vmdk" | grep -q "^read 8192"'
+check "the base (snapshot view) is unchanged" eval '[ "$(first4 "$dir/$vm-flat.vmdk" 4096)" = 11111111 ]'
+
+# ---- DisableMethods / EnableMethods
+dm="<DisableMethods xmlns=\"urn:internalvim25\"><_this type=\"AuthorizationManager\">$LAB_AUTHZ</_this><entity type=\"VirtualMachine\">$LAB_VM_MOREF</entity><method><method>RelocateVM_Task</method><reasonId>backup</reasonId></method><sourceId>vmdkfs-smoke</sourceId></DisableMethods>"
+relocate="<RelocateVM_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$LAB_VM_MOREF</_this><spec></spec></RelocateVM_Task>"
+lab_soap "$dm"
+check "DisableMethods RelocateVM_Task" eval 'status 200 && has DisableMethodsResponse'
+lab_props VirtualMachine "$LAB_VM_MOREF" disabledMethod
+check "disabledMethod lists RelocateVM_Task" has '<string>RelocateVM_Task</string>'
+lab_soap "$relocate"
+check "RelocateVM_Task refused with MethodDisabled (source vmdkfs-smoke)" eval 'fault MethodDisabled && has "<source>vmdkfs-smoke</source>"'
+lab_soap "$dm"
+check "second DisableMethods gives MethodAlreadyDisabledFault" eval 'fault MethodAlreadyDisabledFault && has "<sourceId>vmdkfs-smoke</sourceId>"'
+st=$(lab_ctl state)
+check "/lab/state records the disabled method" eval 'echo "$st" | grep -q "\"sourceId\": \"vmdkfs-smoke\""'
+lab_soap "<EnableMethods xmlns=\"urn:internalvim25\"><_this type=\"AuthorizationManager\">$LAB_AUTHZ</_this><entity type=\"VirtualMachine\">$LAB_VM_MOREF</entity><method>RelocateVM_Task</method><sourceId>vmdkfs-smoke</sourceId></EnableMethods>"
+check "EnableMethods" eval 'status 200 && has EnableMethodsResponse'
+lab_soap "$relocate"
+check "RelocateVM_Task allowed again" eval 'status 200 && [ "$(lab_task_wait "$(taskref)")" = success ]'
+
+# ---- remove the snapshot: the delta is merged into the base
+lab_soap "<RemoveSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachineSnapshot\">$snap</_this><removeChildren>false</removeChildren><consolidate>true</consolidate></RemoveSnapshot_Task>"
+check "RemoveSnapshot_Task succeeds" eval 'status 200 && [ "$(lab_task_wait "$(taskref)")" = success ]'
+files=$(vm_files)
+check "the VM runs on its base disk again" eval '[ "$(echo "$files" | head -1)" = "[$LAB_DATASTORE] $vm/$vm.vmdk" ]'
+check "the delta is gone" [ ! -e "$dir/$vm-000001.vmdk" ]
+check "the guest write was merged into the base" eval '[ "$(first4 "$dir/$vm-flat.vmdk" 4096)" = abababab ]'
+lab_props VirtualMachine "$LAB_VM_MOREF" snapshot
+check "the snapshot left the tree" eval '! has "$snap"'
+
+# ---- a chain of snapshots on the second VM: remove the middle one, revert,
+# remove a root with a child, remove all
+vm2=$(echo "$LAB_VMS" | cut -d' ' -f2)
+lab_ctl state >"$work/state.json"
+vm2ref=$(sed -n "/\"name\": \"$vm2\"/{n;s/.*\"moref\": \"\\([^\"]*\\)\".*/\\1/p}" "$work/state.json")
+d2=$LAB_DATASTORE_DIR/$vm2
+snap_create() {
+	lab_soap "<CreateSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$vm2ref</_this><name>$1</name><memory>false</memory><quiesce>false</quiesce></CreateSnapshot_Task>"
+	local t
+	t=$(taskref)
+	[ "$(lab_task_wait "$t")" = success ] && task_result "$t"
+}
+snap_op() { # METHOD THIS-TYPE THIS [EXTRA-XML]
+	lab_soap "<$1 xmlns=\"urn:vim25\"><_this type=\"$2\">$3</_this>${4:-}</$1>"
+	[ "$(lab_task_wait "$(taskref)")" = success ]
+}
+reads() { # FILE "OFFSET PATTERN"...: qemu-io reads of the chain from FILE
+	local f=$1 a=()
+	shift
+	for p in "$@"; do a+=(-c "read -P ${p#* } ${p% *} 4096"); done
+	[ "$(qemu-io -r -f vmdk "${a[@]}" "$f" 2>&1 | grep -c '^read 4096/4096')" = $# ]
+}
+vm2chain() { lab_props VirtualMachine "$vm2ref" config.hardware.device && grep -o '<fileName>[^<]*</fileName>' "$LAB_RESP" | sed 's:</fileName>::; s:.*/::' | tr '\n' ' '; }
+s1=$(snap_create c1)
+lab_ctl "write?vm=$vm2&offset=0&length=4096&pattern=0xa1" >/dev/null
+s2=$(snap_create c2)
+lab_ctl "write?vm=$vm2&offset=8192&length=4096&pattern=0xa2" >/dev/null
+s3=$(snap_create c3)
+lab_ctl "write?vm=$vm2&offset=16384&length=4096&pattern=0xa3" >/dev/null
+check "chain: three snapshots, running on the third delta" \
+	eval '[ -n "$s3" ] && [ "$(vm2chain)" = "$vm2-000003.vmdk $vm2-000002.vmdk $vm2-000001.vmdk $vm2.vmdk " ]'
+check "chain: remove the middle snapshot" snap_op RemoveSnapshot_Task VirtualMachineSnapshot "$s2" "<removeChildren>false</removeChildren>"
+check "chain: its delta was merged into the previous one" \
+	eval '[ "$(vm2chain)" = "$vm2-000003.vmdk $vm2-000001.vmdk $vm2.vmdk " ] && [ ! -e "$d2/$vm2-000002.vmdk" ]'
+check "chain: data intact through the new chain" reads "$d2/$vm2-000003.vmdk" "0 0xa1" "8192 0xa2" "16384 0xa3" "20480 0x21"
+check "chain: the later snapshot's view keeps its data" reads "$d2/$vm2-000001.vmdk" "0 0xa1" "8192 0xa2" "16384 0x21"
+pcid=$(grep -a -o '^CID=[0-9a-f]*' "$d2/$vm2-000001.vmdk" | sed 's/.*=//')
+ccid=$(grep -a -o 'parentCID=[0-9a-f]*' "$d2/$vm2-000003.vmdk" | sed 's/.*=//')
+check "chain: the relinked delta's parentCID matches ($ccid)" eval '[ -n "$pcid" ] && [ "$pcid" = "$ccid" ]'
+check "chain: revert to the first snapshot" snap_op RevertToSnapshot_Task VirtualMachineSnapshot "$s1"
+check "chain: new running delta on the base, the abandoned one deleted" \
+	eval '[ "$(vm2chain)" = "$vm2-000002.vmdk $vm2.vmdk " ] && [ ! -e "$d2/$vm2-000003.vmdk" ] && reads "$d2/$vm2-000002.vmdk" "0 0x21"'
+check "chain: remove the (current, root) first snapshot that has a child" \
+	snap_op RemoveSnapshot_Task VirtualMachineSnapshot "$s1" "<removeChildren>false</removeChildren>"
+lab_props VirtualMachine "$vm2ref" snapshot
+check "chain: the child is a root now, no current snapshot" eval 'has "<name>c3</name>" && ! has "<name>c1</name>" && ! has currentSnapshot'
+lab_ctl "write?vm=$vm2&offset=4096&length=4096&pattern=0xc1" >/dev/null
+check "chain: RemoveAllSnapshots_Task" snap_op RemoveAllSnapshots_Task VirtualMachine "$vm2ref"
+check "chain: back on the base disk, no delta left" \
+	eval '[ "$(vm2chain)" = "$vm2.vmdk " ] && ! ls "$d2" | grep -q -- "-00000"'
+check "chain: the running delta was consolidated into the base" reads "$d2/$vm2.vmdk" "0 0x21" "4096 0xc1" "8192 0x21"
+
+# ---- injected faults, delays, drops
+lab_ctl "fault?method=RetrievePropertiesEx&fault=SystemError&count=1" >/dev/null
+lab_props VirtualMachine "$LAB_VM_MOREF" name
+check "injected SystemError on the next RetrievePropertiesEx" fault SystemError
+lab_props VirtualMachine "$LAB_VM_MOREF" name
+check "... only once" eval 'status 200 && has "<val xsi:type=\"xsd:string\">$vm</val>"'
+lab_ctl "delay?method=RetrievePropertiesEx&ms=700&count=1" >/dev/null
+t0=$(date +%s%N)
+lab_props VirtualMachine "$LAB_VM_MOREF" name
+t1=$(date +%s%N)
+check "injected delay of 700 ms" [ $(((t1 - t0) / 1000000)) -ge 650 ]
+lab_ctl "drop?count=1" >/dev/null
+rc=0
+curl -sS --cacert "$LAB_CERT" -o /dev/null --max-time 10 -d x "$LAB_URL" 2>/dev/null || rc=$?
+check "dropped connection: curl gets an empty reply (exit 52)" [ "$rc" = 52 ]
+lab_props VirtualMachine "$LAB_VM_MOREF" name
+check "... only once" status 200
+lab_ctl "drop?when=accept&count=1" >/dev/null
+rc=0
+curl -sS --cacert "$LAB_CERT" -o /dev/null --max-time 10 -d x "$LAB_URL" 2>/dev/null || rc=$?
+check "connection dropped at accept: the TLS handshake fails (curl exit 35)" [ "$rc" = 35 ]
+lab_ctl "fault?method=*&http=503&count=1" >/dev/null
+lab_props VirtualMachine "$LAB_VM_MOREF" name
+check "injected HTTP 503" status 503
+
+# ---- session expiry
+lab_ctl expire >/dev/null
+lab_props VirtualMachine "$LAB_VM_MOREF" name
+check "/lab/expire: the old cookie gets NotAuthenticated" fault NotAuthenticated
+check "/lab/state: no session left" eval 'lab_ctl state | grep -q "\"sessions\": 0"'
+lab_login
+lab_ctl "idle?ms=300" >/dev/null
+sleep 0.8
+lab_props VirtualMachine "$LAB_VM_MOREF" name
+check "idle timeout: NotAuthenticated after 300 ms idle" fault NotAuthenticated
+lab_ctl reset >/dev/null
+check "no panic in the lab's log" eval '! grep -q -e panic -e "DATA RACE" "$LAB_DIR/lab.log"'
+lab_stop
+
+# ---------------------------------------------------------------- ESXi
+lab_start "$work/esx" -esx || { echo "FAIL: the ESXi lab did not start"; exit 1; }
+echo "# ESXi lab at $LAB_URL"
+lab_service_content
+check "ESXi: apiType HostAgent" has '<apiType>HostAgent</apiType>'
+lab_login
+check "ESXi: Login as $LAB_USER" status 200
+lab_soap "<DisableMethods xmlns=\"urn:internalvim25\"><_this type=\"AuthorizationManager\">$LAB_AUTHZ</_this><entity type=\"VirtualMachine\">$LAB_VM_MOREF</entity><method><method>RelocateVM_Task</method></method><sourceId>vmdkfs-smoke</sourceId></DisableMethods>"
+check "ESXi: DisableMethods fails: HostAgent is not a VirtualCenter, cannot disable sVmotion" \
+	eval 'status 500 && has "<faultstring>HostAgent is not a VirtualCenter, cannot disable sVmotion</faultstring>"'
+lab_soap "<CreateSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$LAB_VM_MOREF</_this><name>esx</name><memory>false</memory><quiesce>false</quiesce></CreateSnapshot_Task>"
+check "ESXi: CreateSnapshot_Task succeeds" eval 'status 200 && [ "$(lab_task_wait "$(taskref)")" = success ]'
+check "ESXi: the delta exists" [ -f "$LAB_DATASTORE_DIR/$LAB_VM/$LAB_VM-000001.vmdk" ]
+check "ESXi: no panic in the lab's log" eval '! grep -q -e panic -e "DATA RACE" "$LAB_DIR/lab.log"'
+lab_stop
+
+echo "$pass passed, $failn failed"
+[ "$failn" = 0 ]

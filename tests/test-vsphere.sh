@@ -1,0 +1,184 @@
+#!/bin/bash
+# vSphere mounts against the lab (tests/lab: govmomi's vcsim, real; with
+# simulated parts marked there: real delta disks for snapshots,
+# DisableMethods/EnableMethods, session expiry, fault injection).  The data
+# path is the file transport over the lab's datastore folder, so every disk
+# read is checked against qemu-img's view of the same chain.
+. "$(dirname "$0")/lib.sh"
+. "$TESTS/lab/lab.sh"
+need qemu-img curl getfattr
+rc=0
+lab_build "$TOP/build/lab" || rc=$?
+[ $rc = 77 ] && skip "the lab cannot be built here (Go/govmomi missing)"
+[ $rc = 0 ] || fail "building the lab"
+trap 'lab_stop; cleanup' EXIT
+lab_start "$WORK/lab" || fail "lab did not start"
+lab_login >/dev/null
+
+cd "$WORK"
+printf '%s\n' "$LAB_PASSWORD" >pw
+chmod 600 pw
+base="server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$WORK/pw,datastore.$LAB_DATASTORE=$LAB_DATASTORE_DIR"
+pinned="$base,thumbprint=$LAB_THUMBPRINT_SHA256"
+VM=$LAB_VM
+state() { lab_ctl state; }
+py() { /usr/bin/python3 -c "$@"; }
+# Count things in /lab/state: snapshots named like $1 on VM $2, disabled
+# methods.
+nsnaps() { state | py "import json,sys; s=json.load(sys.stdin); print(sum(1 for v in s['vms'] for x in v.get('snapshots') or [] if x['name'].startswith('$1')))"; }
+ndisabled() { state | py "import json,sys; s=json.load(sys.stdin); print(len(s.get('disabled_methods') or []))"; }
+# The local file behind a datastore path xattr.
+local_of() { local p; p=$(getfattr --only-values -n user.vmdkfs.datastore_path "$1"); echo "$LAB_DATASTORE_DIR/${p#*] }"; }
+# The daemon tidies up (snapshot removal, EndAccess) after the unmount
+# returns: wait up to 10 s for no temporary snapshot and no disabled method.
+settled() {
+	local i
+	for i in $(seq 100); do
+		[ "$(nsnaps vmdkfs-)" = "${1:-0}" ] && [ "$(ndisabled)" = "${2:-0}" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+expect_fail() { # WANT ARGS...: vmdkfs must fail with WANT in its message
+	local want=$1
+	shift
+	if "$VMDKFS" "$@" 2>err; then fail "vmdkfs $* succeeded"; fi
+	grep -q -- "$want" err || fail "vmdkfs $*: wanted \"$want\", got: $(cat err)"
+}
+mkdir -p m0
+
+# --- Identity and credentials ---
+printf 'wrong\n' >badpw
+chmod 600 badpw
+expect_fail "InvalidLogin" -o "$pinned,password_file=$WORK/badpw,vm=$VM,snapshot=new" m0
+expect_fail "$LAB_THUMBPRINT_SHA256" -o "$base,thumbprint=$(printf '%064d' 0),vm=$VM,snapshot=new" m0
+grep -q "not trusted" err || fail "thumbprint mismatch message: $(cat err)"
+# No pin and no CA that knows the lab's certificate: refused, showing it.
+expect_fail "$LAB_THUMBPRINT_SHA256" -o "$base,vm=$VM,snapshot=new" m0
+chmod 644 pw
+expect_fail "readable by group or others" -o "$pinned,vm=$VM,snapshot=new" m0
+chmod 600 pw
+echo "ok wrong password, wrong thumbprint, unknown CA, open password file"
+
+# --- Unknown VM and snapshot ---
+expect_fail 'no virtual machine is named "no-such-vm"' -o "$pinned,vm=no-such-vm,snapshot=new" m0
+expect_fail 'no virtual machine has the moref "vm-999"' -o "$pinned,vm=moid=vm-999,snapshot=new" m0
+expect_fail 'has no snapshot "nope"' -o "$pinned,vm=$VM,snapshot=nope" m0
+[ "$(ndisabled)" = 0 ] || fail "a failed mount left methods disabled"
+echo "ok unknown VM and snapshot"
+
+# --- snapshot=new: PrepareForAccess, temporary snapshot, EndAccess ---
+# Also: a CA bundle instead of a pin, and the VM by inventory path.
+mount_vmdkfs m1 -o "$base,cafile=$LAB_CERT,vm=path=$LAB_DATACENTER/vm/$VM,snapshot=new"
+snapdir=$(ls m1)
+case $snapdir in vmdkfs-*) ;; *) fail "temporary snapshot folder: $snapdir" ;; esac
+[ "$(ls m1/"$snapdir")" = "$(printf 'Hard_disk_1.raw\nHard_disk_2.raw')" ] || fail "disks: $(ls m1/"$snapdir")"
+[ "$(nsnaps vmdkfs-)" = 1 ] || fail "no temporary snapshot on the server"
+state | py "import json,sys; s=json.load(sys.stdin); d=s['disabled_methods']; assert any(x['method']=='RelocateVM_Task' and x['sourceId']=='vmdkfs' for x in d), d" ||
+	fail "PrepareForAccess did not disable RelocateVM_Task"
+for d in 1 2; do
+	f=m1/$snapdir/Hard_disk_$d.raw
+	qemu-img convert -f vmdk -O raw "$(local_of "$f")" want$d.raw
+	same "$f" want$d.raw "snapshot=new disk $d vs qemu-img"
+done
+[ "$(getfattr --only-values -n user.vmdkfs.transport m1/"$snapdir"/Hard_disk_1.raw)" = file ] || fail "transport xattr"
+[ "$(getfattr --only-values -n user.vmdkfs.device_key m1/"$snapdir"/Hard_disk_2.raw)" = 2001 ] || fail "device key xattr"
+getfattr --only-values -n user.vmdkfs.change_id m1/"$snapdir"/Hard_disk_1.raw | grep -q . || fail "changeId xattr"
+# The guest writes on: the snapshot's view does not change.
+lab_ctl "write?vm=$VM&disk=0&offset=0&length=65536&pattern=0xee" >/dev/null
+same m1/"$snapdir"/Hard_disk_1.raw want1.raw "snapshot after a guest write"
+umount_vmdkfs m1
+settled || fail "temporary snapshot not removed, or methods not re-enabled, at unmount: $(nsnaps vmdkfs-) $(ndisabled)"
+echo "ok snapshot=new, PrepareForAccess/EndAccess, CA bundle, inventory path"
+
+# --- An existing snapshot, by name and by moref; SHA-1 pin ---
+lab_soap "<CreateSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$LAB_VM_MOREF</_this><name>nightly</name><memory>false</memory><quiesce>false</quiesce></CreateSnapshot_Task>"
+task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")
+[ "$(lab_task_wait "$task")" = success ] || fail "CreateSnapshot_Task"
+snapref=$(state | py "import json,sys; s=json.load(sys.stdin); print([x['moref'] for v in s['vms'] for x in v.get('snapshots') or [] if x['name']=='nightly'][0])")
+lab_ctl "write?vm=$VM&disk=0&offset=1048576&length=65536&pattern=0x99" >/dev/null
+mount_vmdkfs m2 -o "$base,thumbprint=$LAB_THUMBPRINT_SHA1,vm=$VM,snapshot=nightly"
+qemu-img convert -f vmdk -O raw "$(local_of m2/nightly/Hard_disk_1.raw)" nightly.raw
+same m2/nightly/Hard_disk_1.raw nightly.raw "snapshot by name"
+# The guest's write after the snapshot (0x99 at 1 MiB) is not in it.
+head -c $((1048576 + 65536)) m2/nightly/Hard_disk_1.raw | tail -c 65536 >at1m
+[ "$(tr -d '\231' <at1m | wc -c)" -gt 0 ] || fail "the snapshot shows the guest's later write"
+umount_vmdkfs m2
+mount_vmdkfs m2 -o "$pinned,vm=moid=$LAB_VM_MOREF,snapshot=$snapref"
+same m2/nightly/Hard_disk_1.raw nightly.raw "snapshot by moref"
+umount_vmdkfs m2
+echo "ok existing snapshot by name and moref, SHA-1 pin"
+
+# --- rw is refused for snapshots and for a powered-on VM ---
+expect_fail "writes only the current disks of a powered-off VM" -o "$pinned,vm=$VM,snapshot=nightly,rw" m0
+expect_fail "give snapshot=NAME or snapshot=new" -o "$pinned,vm=$VM" m0
+echo "ok rw and powered-on refusals"
+
+# --- PrepareForAccess while the method is already disabled ---
+dis() { lab_soap "<$1 xmlns=\"urn:internalvim25\"><_this type=\"AuthorizationManager\">$LAB_AUTHZ</_this><entity type=\"VirtualMachine\">$LAB_VM_MOREF</entity><method>RelocateVM_Task</method><sourceId>vmdkfs</sourceId></$1>"; }
+dis DisableMethods
+[ "$LAB_HTTP" = 200 ] || fail "DisableMethods: HTTP $LAB_HTTP"
+expect_fail "still disabled" -o "$pinned,vm=$VM,snapshot=new,prepare_access_timeout=3" m0
+[ "$(nsnaps vmdkfs-)" = 0 ] || fail "a snapshot was taken although PrepareForAccess failed"
+(sleep 1.5; dis EnableMethods) &
+enabler=$!
+mount_vmdkfs m3 -o "$pinned,vm=$VM,snapshot=new,prepare_access_timeout=30"
+wait $enabler
+umount_vmdkfs m3
+settled || fail "methods left disabled"
+echo "ok PrepareForAccess retried while already disabled"
+
+# --- Two VMs at once; session expiry mid-mount ---
+VM2=${LAB_VMS##* }
+mount_vmdkfs m4 -o "$pinned,vm=$VM,snapshot=new"
+mount_vmdkfs m5 -o "$pinned,vm=$VM2,snapshot=new"
+[ "$(nsnaps vmdkfs-)" = 2 ] || fail "two temporary snapshots expected"
+f=$(ls -d m5/*/Hard_disk_1.raw)
+qemu-img convert -f vmdk -O raw "$(local_of "$f")" vm2.raw
+same "$f" vm2.raw "second VM"
+lab_ctl expire >/dev/null
+umount_vmdkfs m4
+umount_vmdkfs m5
+settled || fail "after session expiry, snapshots or disabled methods left: $(nsnaps vmdkfs-) $(ndisabled)"
+echo "ok two VMs at once, session expiry mid-mount"
+
+# --- SIGTERM ends a mount cleanly; kill -9 leaves state for cleanup ---
+mkdir -p m6 m7
+"$VMDKFS" -f -o "$pinned,vm=$VM,snapshot=new" m6 2>/dev/null &
+pid=$!
+MOUNTS="$MOUNTS $WORK/m6"
+for i in $(seq 100); do mountpoint -q m6 && break; sleep 0.05; done
+mountpoint -q m6 || fail "foreground mount did not appear"
+kill -TERM $pid
+wait $pid || true
+settled || fail "SIGTERM: temporary snapshot or disabled method left"
+! mountpoint -q m6 || fail "SIGTERM: still mounted"
+"$VMDKFS" -f -o "$pinned,vm=$VM,snapshot=new" m6 2>err6 &
+pid=$!
+for i in $(seq 100); do mountpoint -q m6 && break; sleep 0.05; done
+mountpoint -q m6 || fail "foreground mount did not appear"
+kill -9 $pid
+wait $pid 2>/dev/null || true
+fusermount3 -u -z m6 2>/dev/null || true
+settled 1 1 || fail "kill -9 should leave a snapshot and a disabled method: $(nsnaps vmdkfs-) $(ndisabled) $(cat err6)"
+out=$("$VMDKFS" cleanup -o "$pinned") || fail "cleanup: $out"
+echo "$out" | grep -q "cleanup: 2 cleaned, 0 remaining" || fail "cleanup said: $out"
+[ "$(nsnaps vmdkfs-)" = 0 ] && [ "$(ndisabled)" = 0 ] || fail "cleanup left state"
+out=$("$VMDKFS" cleanup -o "$pinned") || fail "second cleanup: $out"
+echo "$out" | grep -q "cleanup: 0 cleaned, 0 remaining" || fail "second cleanup said: $out"
+echo "ok SIGTERM, kill -9 then cleanup (twice)"
+
+# --- A direct ESXi connection: PrepareForAccess is refused with a warning ---
+lab_stop
+lab_start "$WORK/esx" -esx || fail "ESXi lab did not start"
+printf '%s\n' "$LAB_PASSWORD" >pw
+esx="server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$WORK/pw,thumbprint=$LAB_THUMBPRINT_SHA256,datastore.$LAB_DATASTORE=$LAB_DATASTORE_DIR"
+"$VMDKFS" -o "$esx,vm=$LAB_VM,snapshot=new" m7 2>err || fail "ESXi mount: $(cat err)"
+MOUNTS="$MOUNTS $WORK/m7"
+grep -q "HostAgent is not a VirtualCenter" err || fail "ESXi: no PrepareForAccess warning: $(cat err)"
+f=$(ls -d m7/*/Hard_disk_1.raw)
+qemu-img convert -f vmdk -O raw "$(local_of "$f")" esx.raw
+same "$f" esx.raw "ESXi snapshot disk"
+umount_vmdkfs m7
+expect_fail "HostAgent is not a VirtualCenter" -o "$esx,vm=$LAB_VM,snapshot=new,prepare_access=required" m0
+echo "ok direct ESXi connection"
