@@ -72,6 +72,7 @@ mount_vmdkfs mnt3 ro.vmdk
 same mnt3/ro.raw v-flat.bin "RDONLY flat"
 
 # Raw device mappings: a clear "not supported".
+mkdir -p mnt4
 for t in VMFSRDM VMFSRAW; do
 	printf '# Disk DescriptorFile\nCID=1\nparentCID=ffffffff\ncreateType="vmfsRawDeviceMap"\nRW 2048 %s "v-flat.bin"\n' $t >rdm.vmdk
 	if "$VMDKFS" rdm.vmdk mnt4 2>err; then fail "$t mounted"; fi
