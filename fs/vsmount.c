@@ -121,16 +121,34 @@ static bool already_disabled(const char *msg)
 	return strcasestr(msg, "already disabled") != NULL;
 }
 
+/* Who is accessing: identity=, or vmdkfs@HOST pid N; at most 50
+ * characters, as VDDK's PrepareForAccess allows. */
+static void identity(char *out, size_t size)
+{
+	char host[64] = "";
+
+	if (fs_cfg.identity)
+		snprintf(out, size, "%s", fs_cfg.identity);
+	else {
+		gethostname(host, sizeof(host) - 1);
+		snprintf(out, size, "vmdkfs@%s pid %d", host, (int)getpid());
+	}
+	if (strlen(out) > 50)
+		out[50] = '\0';
+}
+
 static int prepare_access(void)
 {
 	time_t until = time(NULL) + fs_cfg.prepare_access_timeout;
 	bool required = strcmp(fs_cfg.prepare_access, "required") == 0;
+	char who[64];
 	int r;
 
+	identity(who, sizeof(who));
 	if (strcmp(fs_cfg.prepare_access, "off") == 0)
 		return 0;
 	for (;;) {
-		r = vs_disable_relocate(vsm.conn, vsm.vm.moref, SOURCE_ID);
+		r = vs_disable_relocate(vsm.conn, vsm.vm.moref, SOURCE_ID, who);
 		if (r == 0) {
 			vsm.disabled = true;
 			log_info(

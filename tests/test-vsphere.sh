@@ -142,6 +142,68 @@ umount_vmdkfs m5
 settled || fail "after session expiry, snapshots or disabled methods left: $(nsnaps vmdkfs-) $(ndisabled)"
 echo "ok two VMs at once, session expiry mid-mount"
 
+# --- Other credentials, the identity string, lookups, logs ---
+mkdir -p logs
+VMDKFS_PASSWORD=$LAB_PASSWORD mount_vmdkfs m8 -o "server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,thumbprint=$LAB_THUMBPRINT_SHA256,datastore.$LAB_DATASTORE=$LAB_DATASTORE_DIR,vm=$VM,snapshot=new,identity=nightly backup job 7,tmpDirectory=$WORK/logs,vixDiskLib.transport.LogLevel=6"
+state | py "import json,sys; s=json.load(sys.stdin); d=s['disabled_methods']; assert d and d[0]['reasonId']=='nightly backup job 7', d" ||
+	fail "the identity string is not the DisableMethods reason"
+umount_vmdkfs m8
+settled || fail "identity mount left state"
+grep -q "SOAP RetrievePropertiesEx request" logs/vmdkfs-*.log || fail "LogLevel 6 logged no SOAP"
+if grep -rqF "$LAB_PASSWORD" logs; then fail "the password is in the log"; fi
+# An existing session's cookie, from a private config file.
+lab_login >/dev/null
+cookie=$(awk '$6 == "vmware_soap_session" { print $7 }' "$LAB_COOKIES")
+[ -n "$cookie" ] || fail "no session cookie from the lab"
+printf 'cookie=%s\n' "$cookie" >cookie.conf
+chmod 644 cookie.conf
+expect_fail "readable by group or others" -o "config=$WORK/cookie.conf,server=$LAB_HOST,port=$LAB_PORT,thumbprint=$LAB_THUMBPRINT_SHA256,vm=$VM,snapshot=nightly,datastore.$LAB_DATASTORE=$LAB_DATASTORE_DIR" m0
+chmod 600 cookie.conf
+mount_vmdkfs m8 -o "config=$WORK/cookie.conf,server=$LAB_HOST,port=$LAB_PORT,thumbprint=$LAB_THUMBPRINT_SHA256,vm=$VM,snapshot=nightly,datastore.$LAB_DATASTORE=$LAB_DATASTORE_DIR"
+same m8/nightly/Hard_disk_1.raw nightly.raw "mount with a session cookie"
+umount_vmdkfs m8
+expect_fail "visible to every user" -o "cookie=$cookie,server=$LAB_HOST" m0
+# The VM by BIOS UUID, and verification off (a warning).
+lab_props VirtualMachine "$LAB_VM_MOREF" config.uuid
+uuid=$(sed -n 's:.*<val xsi\:type="xsd\:string">\([^<]*\)</val>.*:\1:p' "$LAB_RESP")
+[ -n "$uuid" ] || fail "no BIOS UUID from the lab"
+"$VMDKFS" -o "$base,vixDiskLib.linuxSSL.verifyCertificates=0,vm=uuid=$uuid,snapshot=nightly" m8 2>err ||
+	fail "mount by uuid without verification: $(cat err)"
+MOUNTS="$MOUNTS $WORK/m8"
+grep -q "verification is off" err || fail "no warning with verifyCertificates=0: $(cat err)"
+same m8/nightly/Hard_disk_1.raw nightly.raw "VM by BIOS UUID"
+umount_vmdkfs m8
+echo "ok VMDKFS_PASSWORD, cookie, identity, BIOS UUID, verification off, no password in logs"
+
+# --- PrepareForAccess refused for another reason: a warning, or an error
+# with prepare_access=required ---
+lab_ctl "fault?method=DisableMethods&fault=NoPermission&count=1" >/dev/null
+"$VMDKFS" -o "$pinned,vm=$VM,snapshot=nightly" m8 2>err || fail "mount after a refused PrepareForAccess: $(cat err)"
+MOUNTS="$MOUNTS $WORK/m8"
+grep -q "PrepareForAccess refused.*NoPermission" err || fail "no warning naming the fault: $(cat err)"
+umount_vmdkfs m8
+lab_ctl "fault?method=DisableMethods&fault=NoPermission&count=1" >/dev/null
+expect_fail "NoPermission" -o "$pinned,vm=$VM,snapshot=nightly,prepare_access=required" m0
+settled || fail "refused PrepareForAccess left state"
+echo "ok PrepareForAccess refused: warning, or error when required"
+
+# --- A restore: rw on the current disks of a powered-off VM ---
+lab_soap "<PowerOffVM_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$LAB_VM_MOREF</_this></PowerOffVM_Task>"
+task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")
+[ "$(lab_task_wait "$task")" = success ] || fail "PowerOffVM_Task"
+mount_vmdkfs m9 -o "$pinned,vm=$VM,rw"
+[ -f m9/current/Hard_disk_1.raw ] || fail "no current/ folder: $(ls -R m9)"
+head -c 70000 /dev/urandom >restore.bin
+dd if=restore.bin of=m9/current/Hard_disk_1.raw bs=4096 seek=100 conv=notrunc,fsync status=none || fail "restore write"
+umount_vmdkfs m9
+cur=$(state | py "import json,sys; s=json.load(sys.stdin); print([v['disks'][0]['local_chain'][0] for v in s['vms'] if v['name']=='$VM'][0])" 2>/dev/null) ||
+	cur=""
+[ -n "$cur" ] || fail "cannot find the VM's current disk in /lab/state"
+qemu-img convert -f vmdk -O raw "$cur" restored.raw
+cmp -s <(tail -c +$((409600 + 1)) restored.raw | head -c 70000) restore.bin || fail "restored bytes not in the current disk"
+lab_soap "<PowerOnVM_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$LAB_VM_MOREF</_this></PowerOnVM_Task>"
+echo "ok restore to a powered-off VM's current disk"
+
 # --- SIGTERM ends a mount cleanly; kill -9 leaves state for cleanup ---
 mkdir -p m6 m7
 "$VMDKFS" -f -o "$pinned,vm=$VM,snapshot=new" m6 2>/dev/null &

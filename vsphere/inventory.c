@@ -486,29 +486,41 @@ int vs_remove_snapshot(struct vs_conn *c, const char *snap)
 	return r;
 }
 
-static int access_methods(struct vs_conn *c, const char *method, const char *vm,
-			  const char *source)
+/* DisableMethods / EnableMethods on the internal AuthorizationManager, in
+ * the request shape of govmomi's object/authorization_manager_internal.go:
+ * DisableMethods takes <method><method>NAME</method><reasonId>WHY</reasonId>
+ * </method>, EnableMethods plain <method>NAME</method>. */
+static int access_methods(struct vs_conn *c, bool disable, const char *vm,
+			  const char *source, const char *reason)
 {
-	char body[1024], *e = vs_xml_escape(source), *m = vs_xml_escape(vm);
+	char *e = vs_xml_escape(source), *m = vs_xml_escape(vm);
+	char *why = vs_xml_escape(reason ? reason : "");
+	char body[1536];
 	xmlDocPtr doc = NULL;
 	int r = -ENOMEM;
 
-	if (e && m) {
-		snprintf(body, sizeof(body),
-			 "<entity type=\"VirtualMachine\">%s</entity>"
-			 "<method>RelocateVM_Task</method>%s"
-			 "<sourceId>%s</sourceId>",
-			 m,
-			 strcmp(method, "DisableMethods") == 0
-			     ? "<reason>vmdkfs is reading the disks</reason>"
-			     : "",
-			 e);
-		r = vs_call_ns(c, "urn:internalvim25", method,
+	if (e && m && why) {
+		if (disable)
+			snprintf(body, sizeof(body),
+				 "<entity type=\"VirtualMachine\">%s</entity>"
+				 "<method><method>RelocateVM_Task</method>"
+				 "<reasonId>%s</reasonId></method>"
+				 "<sourceId>%s</sourceId>",
+				 m, why, e);
+		else
+			snprintf(body, sizeof(body),
+				 "<entity type=\"VirtualMachine\">%s</entity>"
+				 "<method>RelocateVM_Task</method>"
+				 "<sourceId>%s</sourceId>",
+				 m, e);
+		r = vs_call_ns(c, "urn:internalvim25",
+			       disable ? "DisableMethods" : "EnableMethods",
 			       "AuthorizationManager",
 			       vs_moref(c, "authorizationManager"), body, &doc);
 	}
 	free(e);
 	free(m);
+	free(why);
 	if (doc)
 		xmlFreeDoc(doc);
 	return r;
@@ -545,14 +557,15 @@ int vs_disabled_methods(struct vs_conn *c, const char *vm, char ***methods,
 	return r;
 }
 
-int vs_disable_relocate(struct vs_conn *c, const char *vm, const char *source)
+int vs_disable_relocate(struct vs_conn *c, const char *vm, const char *source,
+			const char *identity)
 {
-	return access_methods(c, "DisableMethods", vm, source);
+	return access_methods(c, true, vm, source, identity);
 }
 
 int vs_enable_relocate(struct vs_conn *c, const char *vm, const char *source)
 {
-	return access_methods(c, "EnableMethods", vm, source);
+	return access_methods(c, false, vm, source, NULL);
 }
 
 /* ---- Tasks ---- */

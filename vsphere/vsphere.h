@@ -118,5 +118,6 @@ int vs_remove_snapshot(struct vs_conn *c, const char *snap);
 /* PrepareForAccess / EndAccess: disable / enable RelocateVM_Task on VM
  * through AuthorizationManager.DisableMethods/EnableMethods with SOURCE
  * as the source id. */
-int vs_disable_relocate(struct vs_conn *c, const char *vm, const char *source);
+int vs_disable_relocate(struct vs_conn *c, const char *vm, const char *source,
+			const char *identity);
 int vs_enable_relocate(struct vs_conn *c, const char *vm, const char *source);
