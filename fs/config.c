@@ -61,8 +61,7 @@ static const struct key keys[] = {
      "costs memory and a copy on sequential reads"},
     {"vixDiskLib.linuxSSL.verifyCertificates", K_BOOL, F(verify_certificates),
      0, 1, "1",
-     "verify the server's TLS identity (the seed's default was 0; vSphere "
-     "mounts: not in this build yet)"},
+     "verify the server's TLS identity (the seed's default was 0)"},
     {"vixDiskLib.transport.san.allowList", K_STR, F(san_allow_list), 0, 0, "",
      "LUNs the san transport may use (\"all\" or a list; san: not in "
      "this build yet)"},
