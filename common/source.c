@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -106,6 +107,18 @@ int fd_source_open(const char *path, bool writable, struct source **out)
 		e = errno;
 		vmdkfs_error("%s: cannot open: %s", path, strerror(e));
 		return -e;
+	}
+	/* A writer excludes every other opener of the file, through vmdkfs;
+	 * readers share.  (qemu's own locks are byte ranges and do not see
+	 * these.) */
+	if (flock(fd, (writable ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0 &&
+	    errno == EWOULDBLOCK) {
+		vmdkfs_error("%s: in use: another process has it open %s", path,
+			     writable ? "(vmdkfs writes only a disk that no "
+					"other vmdkfs has open)"
+				      : "for writing");
+		close(fd);
+		return -EBUSY;
 	}
 	if (fstat(fd, &st) < 0 ||
 	    !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {

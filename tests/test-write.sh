@@ -111,3 +111,17 @@ if truncate -s 1M m4/sparse.raw 2>/dev/null; then fail "truncate succeeded"; fi
 truncate -s "$(stat -c %s m4/sparse.raw)" m4/sparse.raw || fail "truncate to the same size"
 umount_vmdkfs m4
 echo "ok truncate"
+
+# A disk written by one mount cannot be opened by another vmdkfs.
+mount_vmdkfs m5 -o rw sparse.vmdk
+mkdir -p m6
+if "$VMDKFS" sparse.vmdk m6 2>err; then fail "a second mount of a disk being written"; fi
+grep -q "in use" err || fail "second mount: $(cat err)"
+umount_vmdkfs m5
+mount_vmdkfs m5 sparse.vmdk
+if "$VMDKFS" -o rw sparse.vmdk m6 2>err; then fail "rw mount of a disk another mount reads"; fi
+grep -q "in use" err || fail "rw mount over a reader: $(cat err)"
+mount_vmdkfs m6 sparse.vmdk
+umount_vmdkfs m5
+umount_vmdkfs m6
+echo "ok one writer or many readers"
