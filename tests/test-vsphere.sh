@@ -187,6 +187,21 @@ expect_fail "NoPermission" -o "$pinned,vm=$VM,snapshot=nightly,prepare_access=re
 settled || fail "refused PrepareForAccess left state"
 echo "ok PrepareForAccess refused: warning, or error when required"
 
+# --- Paged results (SIMULATED in the lab: vcsim never pages): with one
+# object a page, finding a VM by name and cleanup walk every page with
+# ContinueRetrievePropertiesEx ---
+lab_ctl "page?max=1" >/dev/null
+mount_vmdkfs m8 -o "$pinned,vm=$VM2,snapshot=new"
+ls m8/*/Hard_disk_1.raw >/dev/null || fail "paged: no disk"
+umount_vmdkfs m8
+settled || fail "paged: state left"
+out=$("$VMDKFS" cleanup -o "$pinned") || fail "paged cleanup: $out"
+echo "$out" | grep -q "cleanup: 0 cleaned, 0 remaining" || fail "paged cleanup said: $out"
+calls=$(state | py "import json,sys; print(json.load(sys.stdin)['calls'].get('ContinueRetrievePropertiesEx', 0))")
+[ "$calls" -gt 0 ] || fail "no ContinueRetrievePropertiesEx call was made"
+lab_ctl "page?max=0" >/dev/null
+echo "ok paged results ($calls ContinueRetrievePropertiesEx calls)"
+
 # --- A restore: rw on the current disks of a powered-off VM ---
 lab_soap "<PowerOffVM_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$LAB_VM_MOREF</_this></PowerOffVM_Task>"
 task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")

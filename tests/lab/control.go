@@ -246,9 +246,23 @@ func (l *Lab) controlHandler() http.Handler {
 		}
 		ok(w, nil)
 	})
+	mux.HandleFunc("/lab/page", func(w http.ResponseWriter, r *http.Request) {
+		// SIMULATED: vCenter may page RetrievePropertiesEx results even
+		// when the client set no maxObjects; this forces a page size.
+		n, err := intParam(r, "max", -1)
+		if err != nil || n < 0 || n > 1<<30 {
+			bad(w, "need max=N (objects per RetrievePropertiesEx result; 0: off)")
+			return
+		}
+		l.mu.Lock()
+		l.forcedPage = int(n)
+		l.mu.Unlock()
+		ok(w, map[string]interface{}{"page_size": n})
+	})
 	mux.HandleFunc("/lab/reset", func(w http.ResponseWriter, r *http.Request) {
 		l.mu.Lock()
 		l.faults, l.delays, l.drops, l.acceptDr, l.idle = nil, nil, nil, 0, 0
+		l.forcedPage = 0
 		if r.FormValue("calls") != "" {
 			l.calls = map[string]int{}
 		}
@@ -441,6 +455,11 @@ func (l *Lab) state() map[string]interface{} {
 	for k, v := range l.writes {
 		writes[k] = v
 	}
+	paged := []*pagedResult{}
+	for _, p := range l.paged {
+		paged = append(paged, p)
+	}
+	sort.Slice(paged, func(i, j int) bool { return paged[i].Time.Before(paged[j].Time) })
 	calls := map[string]int{}
 	for _, k := range sortedKeys(l.calls) {
 		calls[k] = l.calls[k]
@@ -462,6 +481,8 @@ func (l *Lab) state() map[string]interface{} {
 		"delays":           append([]*delayRule{}, l.delays...),
 		"drops":            append([]*dropRule{}, l.drops...),
 		"accept_drops":     l.acceptDr,
+		"page_size":        l.forcedPage,
+		"paged_results":    paged,
 		"calls":            calls,
 		"writes":           writes,
 	}

@@ -50,6 +50,9 @@ type Lab struct {
 	acceptDr int
 	calls    map[string]int
 	writes   map[string][]writeRec // datastore path -> data written by the lab
+
+	forcedPage int                     // /lab/page?max=N: RetrievePropertiesEx page size (0: off)
+	paged      map[string]*pagedResult // token -> rest of a RetrievePropertiesEx result
 }
 
 type labVM struct {
@@ -94,6 +97,7 @@ func newLab(esx bool, user, pass, descStyle string) *Lab {
 		byRef:     map[types.ManagedObjectReference]*labVM{},
 		calls:     map[string]int{},
 		writes:    map[string][]writeRec{},
+		paged:     map[string]*pagedResult{},
 	}
 }
 

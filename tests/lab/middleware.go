@@ -166,6 +166,15 @@ func (l *Lab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "ReconfigVM_Task":
 		l.reconfig(w, r, body, this)
 		return
+	case "RetrievePropertiesEx":
+		l.retrievePaged(w, r, body, this, session)
+		return
+	case "ContinueRetrievePropertiesEx":
+		l.continueRetrieve(w, body, this, session)
+		return
+	case "CancelRetrievePropertiesEx":
+		l.cancelRetrieve(w, body, this, session)
+		return
 	case "RefreshStorageInfo":
 		rec := l.forwardRecorded(r, body)
 		if v := l.byRef[this]; v != nil {
@@ -303,10 +312,11 @@ func (l *Lab) httpAuthorized(r *http.Request) bool {
 }
 
 // reaper expires idle sessions and drops session-scoped disabled methods
-// of sessions that ended.
+// and pending paged results of sessions that ended.
 func (l *Lab) reaper() {
 	for range time.Tick(200 * time.Millisecond) {
 		l.expireIdle()
+		seen := time.Now()
 		live := map[string]bool{}
 		for _, s := range l.sessionList() {
 			live[s.Key] = true
@@ -322,6 +332,7 @@ func (l *Lab) reaper() {
 		for _, e := range gone {
 			l.removeDisabled(e.Entity, e.Method, e.Source)
 		}
+		l.dropPaged(live, seen)
 	}
 }
 

@@ -49,6 +49,86 @@ taskref() { sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$L
 task_result() { lab_props Task "$1" info.result && sed -n 's:.*type="VirtualMachineSnapshot">\([^<]*\)</val>.*:\1:p' "$LAB_RESP"; }
 vm_files() { lab_props VirtualMachine "$LAB_VM_MOREF" config.hardware.device && grep -o '<fileName>[^<]*</fileName>' "$LAB_RESP" | sed 's:</*fileName>::g'; }
 
+# ---- PropertyCollector result paging (SIMULATED: vcsim has none):
+# RetrievePropertiesEx of every VM's name through a ContainerView with the
+# lab's page size forced to 1, then ContinueRetrievePropertiesEx until no
+# token; options.maxObjects; CancelRetrievePropertiesEx; bad tokens.
+# $1: label prefix.  Needs a session.
+token() { sed -n 's:.*<token>\([^<]*\)</token>.*:\1:p' "$LAB_RESP"; }
+names() { grep -o '<val xsi:type="xsd:string">[^<]*</val>' "$LAB_RESP" | sed 's:<[^>]*>::g'; }
+nobjects() { grep -o '<objects>' "$LAB_RESP" | wc -l; }
+pc_call() { # METHOD INNER-XML: a PropertyCollector call
+	lab_soap "<$1 xmlns=\"urn:vim25\"><_this type=\"PropertyCollector\">$LAB_PC</_this>$2</$1>"
+}
+paging_check() {
+	local p=$1 view spec tok first all pages=1 ok1=1 i want got
+	lab_soap '<RetrieveServiceContent xmlns="urn:vim25"><_this type="ServiceInstance">ServiceInstance</_this></RetrieveServiceContent>'
+	lab_soap "<CreateContainerView xmlns=\"urn:vim25\"><_this type=\"ViewManager\">$(lab_sc_ref viewManager)</_this><container type=\"Folder\">$(lab_sc_ref rootFolder)</container><type>VirtualMachine</type><recursive>true</recursive></CreateContainerView>"
+	view=$(sed -n 's:.*<returnval type="ContainerView">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")
+	check "$p: CreateContainerView of all VMs" [ -n "$view" ]
+	spec="<specSet><propSet><type>VirtualMachine</type><pathSet>name</pathSet></propSet><objectSet><obj type=\"ContainerView\">$view</obj><skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><name>v</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet></specSet>"
+	want=$(printf '%s\n' $LAB_VMS | sort | tr '\n' ' ')
+
+	pc_call RetrievePropertiesEx "$spec<options/>"
+	check "$p: without paging, RetrievePropertiesEx answers every VM and no token" \
+		eval 'status 200 && [ "$(names | sort | tr "\n" " ")" = "$want" ] && ! has "<token>"'
+	# the same as a plain multi-object spec (for another session)
+	spec2="<specSet><propSet><type>VirtualMachine</type><pathSet>name</pathSet></propSet>$(grep -o '<obj type="VirtualMachine">[^<]*</obj>' "$LAB_RESP" | sed 's:.*:<objectSet>&</objectSet>:' | tr -d '\n')</specSet>"
+	check "$p: /lab/page?max=1" eval 'lab_ctl "page?max=1" | grep "\"page_size\": 1" >/dev/null'
+	pc_call RetrievePropertiesEx "$spec<options/>"
+	tok=$(token)
+	check "$p: paged RetrievePropertiesEx: one object and a token, token first in returnval" \
+		eval 'status 200 && [ -n "$tok" ] && [ "$(nobjects)" = 1 ] && has "<RetrievePropertiesExResponse xmlns=\"urn:vim25\"><returnval><token>$tok</token><objects>"'
+	first=$tok
+	all=$(names)
+	for i in $(seq 1 20); do
+		[ -n "$tok" ] || break
+		pc_call ContinueRetrievePropertiesEx "<token>$tok</token>"
+		status 200 && has "<ContinueRetrievePropertiesExResponse xmlns=\"urn:vim25\"><returnval>" && [ "$(nobjects)" = 1 ] || ok1=0
+		pages=$((pages + 1))
+		all=$(printf '%s\n%s' "$all" "$(names)")
+		tok=$(token)
+	done
+	got=$(echo "$all" | sort | tr '\n' ' ')
+	check "$p: ContinueRetrievePropertiesEx pages, one object each, until no token" \
+		eval '[ "$ok1" = 1 ] && [ -z "$tok" ] && [ "$pages" = "$(echo $LAB_VMS | wc -w)" ]'
+	check "$p: the pages' union is every VM ($got)" [ "$got" = "$want" ]
+	pc_call ContinueRetrievePropertiesEx "<token>$first</token>"
+	check "$p: a used token gives InvalidArgument" eval 'fault InvalidArgument && has "<invalidProperty>token</invalidProperty>"'
+	pc_call ContinueRetrievePropertiesEx "<token>bogus-token</token>"
+	check "$p: a bogus token gives InvalidArgument" fault InvalidArgument
+
+	lab_ctl "page?max=0" >/dev/null
+	pc_call RetrievePropertiesEx "$spec<options><maxObjects>1</maxObjects></options>"
+	tok=$(token)
+	check "$p: options.maxObjects=1 pages too" eval 'status 200 && [ -n "$tok" ] && [ "$(nobjects)" = 1 ]'
+	local cookies=$LAB_COOKIES
+	LAB_COOKIES=$LAB_DIR/cookies2.txt
+	rm -f "$LAB_COOKIES"
+	lab_login >/dev/null
+	pc_call ContinueRetrievePropertiesEx "<token>$tok</token>"
+	check "$p: another session's token gives InvalidArgument" fault InvalidArgument
+	pc_call RetrievePropertiesEx "$spec2<options><maxObjects>1</maxObjects></options>"
+	check "$p: two sessions, two pending results" eval '[ -n "$(token)" ] && [ "$(lab_ctl state | grep -c "\"objects_left\"")" = 2 ]'
+	lab_soap "<Logout xmlns=\"urn:vim25\"><_this type=\"SessionManager\">$LAB_SM</_this></Logout>"
+	LAB_COOKIES=$cookies
+	sleep 0.5
+	check "$p: the pending result of a session that ended is gone" eval '[ "$(lab_ctl state | grep -c "\"objects_left\"")" = 1 ]'
+	pc_call CancelRetrievePropertiesEx "<token>$tok</token>"
+	check "$p: CancelRetrievePropertiesEx" eval 'status 200 && has "<CancelRetrievePropertiesExResponse xmlns=\"urn:vim25\">"'
+	pc_call ContinueRetrievePropertiesEx "<token>$tok</token>"
+	check "$p: a cancelled token gives InvalidArgument" fault InvalidArgument
+	pc_call CancelRetrievePropertiesEx "<token>$tok</token>"
+	check "$p: cancelling it again gives InvalidArgument" fault InvalidArgument
+
+	lab_ctl "page?max=1" >/dev/null
+	lab_ctl reset >/dev/null
+	pc_call RetrievePropertiesEx "$spec<options/>"
+	check "$p: /lab/reset turns the forced page size off" \
+		eval 'status 200 && ! has "<token>" && [ "$(nobjects)" = "$(echo $LAB_VMS | wc -w)" ] && lab_ctl state | grep "\"page_size\": 0" >/dev/null'
+	lab_soap "<DestroyView xmlns=\"urn:vim25\"><_this type=\"ContainerView\">$view</_this></DestroyView>"
+}
+
 # ---------------------------------------------------------------- vCenter
 lab_start "$work/vpx" || { echo "FAIL: the lab did not start"; exit 1; }
 echo "# vCenter lab at $LAB_URL (control $LAB_CONTROL)"
@@ -208,6 +288,9 @@ check "chain: back on the base disk, no delta left" \
 	eval '[ "$(vm2chain)" = "$vm2.vmdk " ] && ! ls "$d2" | grep -q -- "-00000"'
 check "chain: the running delta was consolidated into the base" reads "$d2/$vm2.vmdk" "0 0x21" "4096 0xc1" "8192 0x21"
 
+# ---- result paging
+paging_check paging
+
 # ---- injected faults, delays, drops
 lab_ctl "fault?method=RetrievePropertiesEx&fault=SystemError&count=1" >/dev/null
 lab_props VirtualMachine "$LAB_VM_MOREF" name
@@ -260,6 +343,7 @@ check "ESXi: DisableMethods fails: HostAgent is not a VirtualCenter, cannot disa
 lab_soap "<CreateSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$LAB_VM_MOREF</_this><name>esx</name><memory>false</memory><quiesce>false</quiesce></CreateSnapshot_Task>"
 check "ESXi: CreateSnapshot_Task succeeds" eval 'status 200 && [ "$(lab_task_wait "$(taskref)")" = success ]'
 check "ESXi: the delta exists" [ -f "$LAB_DATASTORE_DIR/$LAB_VM/$LAB_VM-000001.vmdk" ]
+paging_check "ESXi: paging"
 check "ESXi: no panic in the lab's log" eval '! grep -q -e panic -e "DATA RACE" "$LAB_DIR/lab.log"'
 lab_stop
 
