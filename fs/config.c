@@ -60,8 +60,7 @@ static const struct key keys[] = {
      "read cache of cache_size bytes: helps random and repeated reads, "
      "costs memory and a copy on sequential reads"},
     {"vixDiskLib.linuxSSL.verifyCertificates", K_BOOL, F(verify_certificates),
-     0, 1, "1",
-     "verify the server's TLS identity (the seed's default was 0)"},
+     0, 1, "1", "verify the server's TLS identity (the seed's default was 0)"},
     {"vixDiskLib.transport.san.allowList", K_STR, F(san_allow_list), 0, 0, "",
      "LUNs the san transport may use (\"all\" or a list; san: not in "
      "this build yet)"},
@@ -106,8 +105,8 @@ static const struct key keys[] = {
     {"vm", K_STR, F(vm), 0, 0, NULL,
      "the VM: moid=vm-42, uuid=BIOS-UUID, path=DC/vm/NAME, or a name"},
     {"snapshot", K_STR, F(snapshot), 0, 0, NULL,
-     "snapshot moref (snapshot-47) or name, or \"new\" for a temporary "
-     "one removed at unmount"},
+     "snapshot moref (snapshot-47) or name; \"new\" for a temporary "
+     "one removed at unmount; \"all\" for every snapshot, a folder each"},
     {"quiesce", K_BOOL, F(quiesce), 0, 1, "0",
      "quiesce the guest for snapshot=new"},
     {"prepare_access", K_STR, F(prepare_access), 0, 0, "optional",

@@ -35,6 +35,8 @@ void fs_dir_name(const char *name, char *out, size_t size);
  * The tree takes DISK and SOURCE.  Returns the new entry, or NULL. */
 struct fs_file *fs_add(const char *dir, const char *name_hint,
 		       struct disk *disk, char *source);
+/* Does folder DIR hold any file yet? */
+bool fs_dir_exists(const char *dir);
 /* Close every disk and empty the tree. */
 void fs_close_all(void);
 

@@ -110,6 +110,16 @@ static bool is_dir(const char *path)
 	return false;
 }
 
+bool fs_dir_exists(const char *dir)
+{
+	size_t i;
+
+	for (i = 0; i < fs.nfiles; i++)
+		if (strcmp(fs.files[i].dir, dir) == 0)
+			return true;
+	return false;
+}
+
 static bool name_taken(const char *dir, const char *name)
 {
 	size_t i;

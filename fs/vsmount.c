@@ -260,6 +260,18 @@ static int local_path(const char *ds_path, char **out)
 	return asprintf(out, "%s/%s", folder, rel) < 0 ? -ENOMEM : 0;
 }
 
+/* A folder name for NAME not used yet. */
+static void unique_dir(const char *name, char *out, size_t size)
+{
+	char base[200];
+	int k;
+
+	fs_dir_name(name, base, sizeof(base));
+	snprintf(out, size, "%s", base);
+	for (k = 2; fs_dir_exists(out); k++)
+		snprintf(out, size, "%s-%d", base, k);
+}
+
 /* Open the disks of snapshot SNAP (NULL: the VM's current disks) into
  * folder DIR. */
 static int add_disks(const char *snap, const char *snap_name, const char *dir)
@@ -381,7 +393,22 @@ int fs_vsphere_open(void)
 	}
 	if (r < 0)
 		goto fail;
-	if (fs_cfg.snapshot) {
+	if (fs_cfg.snapshot && strcmp(fs_cfg.snapshot, "all") == 0) {
+		size_t i;
+
+		if (vsm.vm.nsnaps == 0) {
+			vmdkfs_error("VM %s has no snapshots", vsm.vm.name);
+			r = -ENOENT;
+			goto fail;
+		}
+		/* Every snapshot, a folder each (names made unique). */
+		for (i = 0; i < vsm.vm.nsnaps && r == 0; i++) {
+			snap = &vsm.vm.snaps[i];
+			unique_dir(snap->name ? snap->name : snap->moref, dir,
+				   sizeof(dir));
+			r = add_disks(snap->moref, snap->name, dir);
+		}
+	} else if (fs_cfg.snapshot) {
 		r = pick_snapshot(
 		    vsm.temp_snap ? vsm.temp_snap : fs_cfg.snapshot, &snap);
 		if (r < 0)

@@ -107,11 +107,28 @@ umount_vmdkfs m2
 mount_vmdkfs m2 -o "$pinned,vm=moid=$LAB_VM_MOREF,snapshot=$snapref"
 same m2/nightly/Hard_disk_1.raw nightly.raw "snapshot by moref"
 umount_vmdkfs m2
-echo "ok existing snapshot by name and moref, SHA-1 pin"
+# Every snapshot at once: a folder each (two named "nightly": unique names).
+lab_soap "<CreateSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$LAB_VM_MOREF</_this><name>nightly</name><memory>false</memory><quiesce>false</quiesce></CreateSnapshot_Task>"
+task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")
+[ "$(lab_task_wait "$task")" = success ] || fail "second CreateSnapshot_Task"
+mount_vmdkfs m2 -o "$pinned,vm=$VM,snapshot=all"
+[ "$(ls m2 | tr '\n' ' ')" = "nightly nightly-2 " ] || fail "snapshot=all folders: $(ls m2)"
+same m2/nightly/Hard_disk_1.raw nightly.raw "snapshot=all, first"
+qemu-img convert -f vmdk -O raw "$(local_of m2/nightly-2/Hard_disk_1.raw)" nightly2.raw
+same m2/nightly-2/Hard_disk_1.raw nightly2.raw "snapshot=all, second"
+cmp -s nightly.raw nightly2.raw && fail "the two snapshots should differ (a guest write lies between them)"
+umount_vmdkfs m2
+expect_fail "has 2 snapshots named \"nightly\"" -o "$pinned,vm=$VM,snapshot=nightly" m0
+snap2=$(state | py "import json,sys; s=json.load(sys.stdin); print([x['moref'] for v in s['vms'] for x in v.get('snapshots') or [] if x['name']=='nightly' and x['moref']!='$snapref'][0])")
+lab_soap "<RemoveSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachineSnapshot\">$snap2</_this><removeChildren>false</removeChildren></RemoveSnapshot_Task>"
+task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")
+[ "$(lab_task_wait "$task")" = success ] || fail "RemoveSnapshot_Task"
+echo "ok existing snapshot by name and moref, SHA-1 pin, snapshot=all"
 
 # --- rw is refused for snapshots and for a powered-on VM ---
 expect_fail "writes only the current disks of a powered-off VM" -o "$pinned,vm=$VM,snapshot=nightly,rw" m0
 expect_fail "give snapshot=NAME or snapshot=new" -o "$pinned,vm=$VM" m0
+expect_fail "writes only the disks of a powered-off VM" -o "$pinned,vm=$VM,rw" m0
 echo "ok rw and powered-on refusals"
 
 # --- PrepareForAccess while the method is already disabled ---
@@ -186,6 +203,15 @@ lab_ctl "fault?method=DisableMethods&fault=NoPermission&count=1" >/dev/null
 expect_fail "NoPermission" -o "$pinned,vm=$VM,snapshot=nightly,prepare_access=required" m0
 settled || fail "refused PrepareForAccess left state"
 echo "ok PrepareForAccess refused: warning, or error when required"
+
+# --- A dropped connection: a clear error, and nothing left behind ---
+# (count=2: libcurl itself retries once on a reused connection that died.)
+lab_ctl "drop?count=2&method=CreateSnapshot_Task" >/dev/null
+expect_fail "vSphere CreateSnapshot_Task" -o "$pinned,vm=$VM,snapshot=new" m0
+settled || fail "a failed mount left state: $(nsnaps vmdkfs-) $(ndisabled)"
+lab_ctl "fault?method=RetrievePropertiesEx&fault=SystemError&count=1&message=injected" >/dev/null
+expect_fail "SystemError: injected" -o "$pinned,vm=$VM,snapshot=nightly" m0
+echo "ok dropped connection and SOAP fault"
 
 # --- Paged results (SIMULATED in the lab: vcsim never pages): with one
 # object a page, finding a VM by name and cleanup walk every page with
