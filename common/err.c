@@ -9,16 +9,20 @@
 
 #include "err.h"
 
-static __thread char errbuf[1024];
+static __thread char errbuf[2048];
 
 void vmdkfs_error(const char *fmt, ...)
 {
 	int saved = errno;
+	char tmp[sizeof(errbuf)];
 	va_list ap;
 
+	/* Through a copy: the arguments may include vmdkfs_errmsg() itself,
+	 * to add context to the message below. */
 	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
+	memcpy(errbuf, tmp, sizeof(errbuf));
 	errno = saved;
 }
 

@@ -73,8 +73,10 @@ static const struct key keys[] = {
      "yet)"},
     {"vixDiskLib.nfcAio.Session.BufCount", K_INT, F(nfc_aio_buf_count), 1, 64,
      "4", "NFC AIO buffer count (nbd/nbdssl: not in this build yet)"},
-    {"transports", K_STR, F(transports), 0, 0, "file",
-     "transport modes to try, in order, colon-separated"},
+    {"transports", K_STR, F(transports), 0, 0, NULL,
+     "transport modes to try, in order, colon-separated; default file "
+     "for local disks, file:san:hotadd:nbdssl:nbd for vSphere mounts "
+     "(file where the datastore is mapped; this build has only file)"},
     {"cache_size", K_BYTES, F(cache_size), 0, 0, "64M",
      "bytes of the EnableCache read cache"},
     {"grain_cache", K_BYTES, F(grain_cache), 0, 0, "32M",

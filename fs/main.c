@@ -229,7 +229,9 @@ static int open_local_disks(struct cmdline *c)
 		if (!abspath && !(abspath = strdup(c->paths[i])))
 			return -ENOMEM;
 		spec.path = abspath;
-		r = transport_open(fs_cfg.transports, &spec, &d);
+		r = transport_open(fs_cfg.transports ? fs_cfg.transports
+						     : TRANSPORTS_LOCAL,
+				   &spec, &d);
 		if (r < 0) {
 			fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
 			free(abspath);
@@ -314,6 +316,11 @@ int main(int argc, char **argv)
 	vmdkfs_log_stderr(c.debug ? LOG_DEBUG : LOG_WARN);
 	if (vmdkfs_log_open(fs_cfg.tmp_directory, fs_cfg.log_level) < 0)
 		fprintf(stderr, "vmdkfs: warning: %s\n", vmdkfs_errmsg());
+	if (fs_cfg.transports && transport_check_modes(fs_cfg.transports) < 0) {
+		fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
+		status = 2;
+		goto out;
+	}
 	/* Absolute: libfuse changes to / before it unmounts. */
 	mountpoint = realpath(c.paths[c.npaths - 1], NULL);
 	if (!mountpoint) {

@@ -232,28 +232,24 @@ static int pick_snapshot(const char *want, const struct vs_snapshot **out)
 	return n > 1 ? -EINVAL : -ENOENT;
 }
 
-/* "[datastore] folder/file.vmdk" -> local path, through datastore.NAME. */
+/* "[datastore] folder/file.vmdk" -> local path through datastore.NAME,
+ * or NULL in *OUT when that datastore is not mapped. */
 static int local_path(const char *ds_path, char **out)
 {
 	const char *close = strchr(ds_path, ']');
 	const char *folder, *rel;
 	char name[256];
 
+	*out = NULL;
 	if (ds_path[0] != '[' || !close || (size_t)(close - ds_path) > 255) {
-		vmdkfs_error("disk file \"%s\" is not a datastore path",
-			     ds_path);
+		vmdkfs_error("disk file \"%s\" is not a datastore path", ds_path);
 		return -EINVAL;
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)(close - ds_path - 1),
 		 ds_path + 1);
 	folder = config_datastore(&fs_cfg, name);
-	if (!folder) {
-		vmdkfs_error("datastore \"%s\" (of %s) is not mapped: give -o "
-			     "datastore.%s=/local/folder (the san, hotadd, nbd "
-			     "and nbdssl transports are not in this build yet)",
-			     name, ds_path, name);
-		return -ENOENT;
-	}
+	if (!folder)
+		return 0;
 	rel = close + 1;
 	while (*rel == ' ')
 		rel++;
@@ -297,7 +293,10 @@ static int add_disks(const char *snap, const char *snap_name, const char *dir)
 		if (r < 0)
 			break;
 		spec.path = path;
-		r = transport_open(fs_cfg.transports, &spec, &d);
+		spec.ds_path = disks[i].file;
+		r = transport_open(fs_cfg.transports ? fs_cfg.transports
+						     : TRANSPORTS_VSPHERE,
+				   &spec, &d);
 		if (r < 0) {
 			vmdkfs_error("%s (%s): %s", disks[i].file,
 				     disks[i].label ? disks[i].label : "disk",

@@ -101,7 +101,8 @@ cp good.conf open.conf
 chmod 666 open.conf
 chk 'writable by group or others' -o config=open.conf s.vmdk m2
 chk 'no-such.vmdk: cannot open' no-such.vmdk m2
-chk 'not a transport of this build' -o transports=nbd s.vmdk m2
+chk 'nbd: not in this build yet (it has: file)' -o transports=nbd s.vmdk m2
+chk 'is not a transport mode' -o transports=file:nfs s.vmdk m2
 chk 'unknown option --bogus' --bogus s.vmdk m2
 chk 'usage' s.vmdk
 echo "ok option errors"

@@ -2,6 +2,7 @@
  * system, read through vmdk/. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,7 +96,29 @@ static int file_open(const struct disk_spec *spec, struct disk **out)
 	return 0;
 }
 
+/* The file transport needs the disk on a local path: a local disk, or a
+ * vSphere disk whose datastore is mapped to a local folder. */
+static bool file_available(const struct disk_spec *spec, char *why,
+			   size_t size)
+{
+	const char *end;
+
+	if (spec->path)
+		return true;
+	end = spec->ds_path ? strchr(spec->ds_path, ']') : NULL;
+	if (spec->ds_path && spec->ds_path[0] == '[' && end)
+		snprintf(why, size,
+			 "datastore %.*s is not mapped to a local folder (give "
+			 "-o datastore.%.*s=/local/folder)",
+			 (int)(end - spec->ds_path - 1), spec->ds_path + 1,
+			 (int)(end - spec->ds_path - 1), spec->ds_path + 1);
+	else
+		snprintf(why, size, "no local path for this disk");
+	return false;
+}
+
 const struct transport file_transport = {
     .name = "file",
+    .available = file_available,
     .open_disk = file_open,
 };

@@ -11,7 +11,9 @@
 
 /* What to open and how. */
 struct disk_spec {
-	const char *path; /* local: the .vmdk descriptor */
+	const char *path;    /* the .vmdk descriptor on a local path, or NULL
+				when the disk's datastore is not mapped */
+	const char *ds_path; /* vSphere: "[datastore] folder/disk.vmdk" */
 	bool readonly;
 	bool allow_parent_write;
 	size_t table_cache_bytes, grain_cache_bytes;
@@ -19,8 +21,10 @@ struct disk_spec {
 
 struct transport {
 	const char *name;
-	/* Can this transport be used at all here?  If not, *WHY says so. */
-	bool (*available)(const char **why);
+	/* Can this transport reach SPEC?  If not, WHY (SIZE bytes) says so.
+	 * NULL: always. */
+	bool (*available)(const struct disk_spec *spec, char *why,
+			  size_t size);
 	int (*open_disk)(const struct disk_spec *spec, struct disk **out);
 };
 
@@ -28,6 +32,17 @@ extern const struct transport file_transport;
 
 /* Colon-separated names of the transports this build supports. */
 const char *transport_list(void);
+
+/* Check that every name in MODES is a VDDK transport mode (file, san,
+ * hotadd, nbd, nbdssl), whether or not this build has it.  0 or -EINVAL
+ * with a message. */
+int transport_check_modes(const char *modes);
+
+/* The default mode list: "file" for local disks; for a vSphere mount the
+ * network list san:hotadd:nbdssl:nbd, with file (a mapped datastore)
+ * ahead of it. */
+#define TRANSPORTS_LOCAL "file"
+#define TRANSPORTS_VSPHERE "file:san:hotadd:nbdssl:nbd"
 
 /* Open SPEC with the first transport of MODES (colon-separated) that
  * opens it.  On failure the message names each mode and why it failed. */
