@@ -19,7 +19,8 @@ endif
 
 COMMON = common/err.c common/source.c common/lru.c
 VMDK = vmdk/desc.c vmdk/sparse.c vmdk/vmdk.c vmdk/write.c
-TRANSPORTS = transports/align.c transports/transport.c transports/file.c
+TRANSPORTS = transports/align.c transports/transport.c transports/file.c \
+	transports/nfc.c
 FS = fs/main.c fs/tree.c fs/config.c fs/info.c fs/vsmount.c
 VSPHERE = vsphere/soap.c vsphere/inventory.c
 LIB_SRCS = $(COMMON) $(VMDK)

@@ -100,6 +100,8 @@ static const struct key keys[] = {
     {"cookie", K_STR, F(cookie), 0, 0, NULL,
      "an existing vmware_soap_session cookie instead of user/password "
      "(config file or VMDKFS_COOKIE only, never on the command line)"},
+    {"nfchostport", K_INT, F(nfc_host_port), 0, 65535, "0",
+     "authd port for nbd/nbdssl (0: the ticket's, usually 902)"},
     {"thumbprint", K_STR, F(thumbprint), 0, 0, NULL,
      "the server certificate's SHA-1 or SHA-256 thumbprint (pinned)"},
     {"cafile", K_STR, F(cafile), 0, 0, NULL,

@@ -242,7 +242,8 @@ static int local_path(const char *ds_path, char **out)
 
 	*out = NULL;
 	if (ds_path[0] != '[' || !close || (size_t)(close - ds_path) > 255) {
-		vmdkfs_error("disk file \"%s\" is not a datastore path", ds_path);
+		vmdkfs_error("disk file \"%s\" is not a datastore path",
+			     ds_path);
 		return -EINVAL;
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)(close - ds_path - 1),
@@ -284,6 +285,17 @@ static int add_disks(const char *snap, const char *snap_name, const char *dir)
 		    .readonly = !fs_cfg.rw,
 		    .table_cache_bytes = fs_cfg.table_cache,
 		    .grain_cache_bytes = fs_cfg.grain_cache,
+		    .vs = vsm.conn,
+		    .vm = vsm.vm.moref,
+		    .disk_key = disks[i].key,
+		    .nfc_port = fs_cfg.nfc_host_port,
+		    .nfc_timeout_ms = {fs_cfg.nfc_accept_timeout_ms,
+				       fs_cfg.nfc_request_timeout_ms,
+				       fs_cfg.nfc_read_timeout_ms,
+				       fs_cfg.nfc_write_timeout_ms},
+		    .nfc_log_level = fs_cfg.nfc_log_level,
+		    .nfc_buf_size = fs_cfg.nfc_aio_buf_size_64k * 65536u,
+		    .nfc_buf_count = fs_cfg.nfc_aio_buf_count,
 		};
 		struct fs_file *f;
 		struct disk *d;

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "disk.h"
 
@@ -16,6 +17,15 @@ struct disk_spec {
 	const char *ds_path; /* vSphere: "[datastore] folder/disk.vmdk" */
 	bool readonly;
 	bool allow_parent_write;
+	/* nbd/nbdssl: the vSphere session, the VM and the disk's key, and
+	 * the NFC settings (vixDiskLib.nfc.*). */
+	struct vs_conn *vs;
+	const char *vm;
+	int disk_key;
+	int nfc_port;	      /* 0: the ticket's */
+	uint32_t nfc_timeout_ms[4]; /* accept, request, read, write */
+	int nfc_log_level;
+	uint32_t nfc_buf_size, nfc_buf_count; /* bytes, count */
 	size_t table_cache_bytes, grain_cache_bytes;
 };
 
@@ -29,6 +39,8 @@ struct transport {
 };
 
 extern const struct transport file_transport;
+extern const struct transport nbd_transport;
+extern const struct transport nbdssl_transport;
 
 /* Colon-separated names of the transports this build supports. */
 const char *transport_list(void);

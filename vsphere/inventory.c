@@ -627,3 +627,69 @@ int vs_wait_task(struct vs_conn *c, const char *task, bool progress,
 			delay *= 2;
 	}
 }
+
+/* ---- NFC tickets ---- */
+
+int vs_nfc_ticket(struct vs_conn *c, const char *vm, int disk_key, bool rw,
+		  struct vs_ticket *t)
+{
+	xmlDocPtr doc = NULL;
+	xmlNodePtr rv;
+	char body[512], *svc, *port;
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	/* The NFC service is not in the public WSDL: take its reference from
+	 * RetrieveInternalContent, never assume its name. */
+	r = vs_call_ns(c, "urn:internalvim25", "RetrieveInternalContent",
+		       "ServiceInstance", "ServiceInstance", NULL, &doc);
+	if (r < 0)
+		return r;
+	svc = vs_text(xmlDocGetRootElement(doc), "nfcService");
+	xmlFreeDoc(doc);
+	doc = NULL;
+	if (!svc || !*svc) {
+		free(svc);
+		vmdkfs_error("RetrieveInternalContent: no NFC service");
+		return -EOPNOTSUPP;
+	}
+	snprintf(body, sizeof(body),
+		 "<vm type=\"VirtualMachine\">%s</vm>"
+		 "<diskDeviceKey>%d</diskDeviceKey>",
+		 vm, disk_key);
+	r = vs_call_ns(c, "urn:internalvim25",
+		       rw ? "NfcRandomAccessOpenDisk"
+			  : "NfcRandomAccessOpenReadonly",
+		       "NfcService", svc, body, &doc);
+	free(svc);
+	if (r < 0)
+		return r;
+	rv = vs_find(xmlDocGetRootElement(doc), "returnval");
+	t->host = rv ? vs_text(rv, "host") : NULL;
+	port = rv ? vs_text(rv, "port") : NULL;
+	t->port = port ? atoi(port) : 902;
+	free(port);
+	t->thumbprint = rv ? vs_text(rv, "sslThumbprint") : NULL;
+	t->service = rv ? vs_text(rv, "service") : NULL;
+	t->session = rv ? vs_text(rv, "sessionId") : NULL;
+	xmlFreeDoc(doc);
+	if (!t->session || !t->service) {
+		vmdkfs_error("NFC ticket for %s disk %d lacks a session or "
+			     "service",
+			     vm, disk_key);
+		vs_ticket_free(t);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+void vs_ticket_free(struct vs_ticket *t)
+{
+	free(t->host);
+	free(t->thumbprint);
+	free(t->service);
+	if (t->session)
+		explicit_bzero(t->session, strlen(t->session));
+	free(t->session);
+	memset(t, 0, sizeof(*t));
+}

@@ -485,6 +485,11 @@ static int read_service_content(struct vs_conn *c)
 	return 0;
 }
 
+const char *vs_host(const struct vs_conn *c)
+{
+	return c->host;
+}
+
 const char *vs_api_type(const struct vs_conn *c)
 {
 	return c->api_type ? c->api_type : "";

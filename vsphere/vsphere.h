@@ -121,3 +121,21 @@ int vs_remove_snapshot(struct vs_conn *c, const char *snap);
 int vs_disable_relocate(struct vs_conn *c, const char *vm, const char *source,
 			const char *identity);
 int vs_enable_relocate(struct vs_conn *c, const char *vm, const char *source);
+
+/* ---- NFC tickets (nfc.c's side of the control plane) ---- */
+
+struct vs_ticket {
+	char *host;	  /* NULL on a direct ESXi ticket: the server itself */
+	int port;	  /* authd, usually 902 */
+	char *thumbprint; /* SHA-1 of the authd certificate, "AA:BB:..." */
+	char *service;	  /* "vpxa-nfc" (vCenter) or "nfc" (ESXi) */
+	char *session;	  /* single use */
+};
+
+/* A ticket to open disk DISK_KEY of VM through the host's NFC service:
+ * NfcRandomAccessOpenReadonly, or NfcRandomAccessOpenDisk when RW. */
+int vs_nfc_ticket(struct vs_conn *c, const char *vm, int disk_key, bool rw,
+		  struct vs_ticket *t);
+void vs_ticket_free(struct vs_ticket *t);
+/* The server's host name, as given. */
+const char *vs_host(const struct vs_conn *c);

@@ -1,0 +1,921 @@
+/* nbd and nbdssl: VMware's NFC protocol to the ESXi host, through authd.
+ * Layout of every message: ../shared/notes/nfc-protocol.md (two public
+ * re-implementations; where they disagree the choice is marked CHOICE).
+ *
+ * One TCP connection per open disk.  Requests on it are serialised by the
+ * disk's lock (the connection is the disk's own); a read is split into
+ * requests of at most NFC_MAX_IO bytes and up to BufCount of them are sent
+ * before the replies are read, so several are in flight; reply fragments
+ * are placed by their offsets, in any order.  A dropped link or an expired
+ * ticket: a new ticket, a new connection, the request again, at most
+ * NFC_RETRIES times; then EIO with the reason logged.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "../common/err.h"
+#include "../vsphere/vsphere.h"
+#include "transport.h"
+
+#define AIO_MAGIC 0xA100DA7Au
+#define MSG_LEN 264
+/* CHOICE: the largest request.  One source reads at most 1 MiB per
+ * request (32 in flight), the other saw 2 MiB accepted and 16 MiB refused:
+ * 1 MiB is safe with both. */
+#define NFC_MAX_IO (1u << 20)
+#define NFC_RETRIES 3
+
+enum aio_type {
+	AIO_ERROR = 1,
+	AIO_OPEN_SESSION = 2,
+	AIO_CLOSE_SESSION = 3,
+	AIO_OPEN_FILE = 4,
+	AIO_CLOSE_FILE = 5,
+	AIO_IO = 7,
+};
+
+struct nfc_disk {
+	struct disk d;
+	pthread_mutex_t lock; /* the connection: one exchange at a time */
+	struct disk_spec spec;
+	char *vm, *ds_path;
+	bool ssl; /* nbdssl */
+	int fd;
+	SSL_CTX *ctx;
+	SSL *tls; /* nbdssl's second session, or NULL */
+	uint64_t handle;
+	uint32_t op;
+	uint32_t bufsize;
+};
+
+/* ---- Bytes on the link ---- */
+
+static int link_write(struct nfc_disk *n, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = n->tls ? SSL_write(n->tls, p, (int)len)
+				   : send(n->fd, p, len, MSG_NOSIGNAL);
+
+		if (w <= 0) {
+			if (!n->tls && w < 0 && errno == EINTR)
+				continue;
+			vmdkfs_error("%s: NFC: the link broke while sending",
+				     n->ds_path);
+			return -EPIPE;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int link_read(struct nfc_disk *n, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t r = n->tls ? SSL_read(n->tls, p, (int)len)
+				   : recv(n->fd, p, len, 0);
+
+		if (r <= 0) {
+			if (!n->tls && r < 0 && errno == EINTR)
+				continue;
+			if (!n->tls && r < 0 &&
+			    (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				vmdkfs_error(
+				    "%s: NFC: no answer within the read "
+				    "timeout (vixDiskLib.nfc."
+				    "ReadTimeoutMs)",
+				    n->ds_path);
+				return -ETIMEDOUT;
+			}
+			vmdkfs_error("%s: NFC: the host closed the link",
+				     n->ds_path);
+			return -ECONNRESET;
+		}
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16),
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+/* ---- authd ---- */
+
+static void thumb(X509 *cert, const EVP_MD *md, char *out, size_t size)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned len = 0, i;
+	size_t pos = 0;
+
+	out[0] = '\0';
+	if (!X509_digest(cert, md, d, &len))
+		return;
+	for (i = 0; i < len && pos + 4 < size; i++)
+		pos += (size_t)snprintf(out + pos, size - pos,
+					i ? ":%02X" : "%02X", d[i]);
+}
+
+/* Compare two thumbprints, ignoring case and separators. */
+static bool same_thumb(const char *a, const char *b)
+{
+	while (*a || *b) {
+		while (*a == ':' || *a == ' ')
+			a++;
+		while (*b == ':' || *b == ' ')
+			b++;
+		if ((*a | 0x20) != (*b | 0x20))
+			return false;
+		if (*a)
+			a++;
+		if (*b)
+			b++;
+	}
+	return true;
+}
+
+/* A TLS client session on N's socket whose certificate has SHA-1
+ * thumbprint SHA1 (from the ticket).  SHA256_OUT gets its SHA-256. */
+static int tls_start(struct nfc_disk *n, const char *sha1, SSL **out,
+		     char *sha256_out, size_t size)
+{
+	char seen[100];
+	X509 *cert;
+	SSL *s = SSL_new(n->ctx);
+
+	if (!s)
+		return -ENOMEM;
+	SSL_set_fd(s, n->fd);
+	if (SSL_connect(s) != 1) {
+		vmdkfs_error("%s: NFC: TLS handshake with authd failed",
+			     n->ds_path);
+		SSL_free(s);
+		return -ECONNREFUSED;
+	}
+	cert = SSL_get1_peer_certificate(s);
+	if (!cert) {
+		vmdkfs_error("%s: NFC: authd sent no certificate", n->ds_path);
+		SSL_free(s);
+		return -EACCES;
+	}
+	thumb(cert, EVP_sha1(), seen, sizeof(seen));
+	thumb(cert, EVP_sha256(), sha256_out, size);
+	X509_free(cert);
+	if (!sha1 || !same_thumb(seen, sha1)) {
+		vmdkfs_error("%s: NFC: authd's certificate (SHA-1 %s) is not "
+			     "the one the ticket names (%s)",
+			     n->ds_path, seen, sha1 ? sha1 : "none");
+		SSL_free(s);
+		return -EACCES;
+	}
+	*out = s;
+	return 0;
+}
+
+/* One line from the TLS session S (up to CRLF). */
+static int tls_line(struct nfc_disk *n, SSL *s, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	while (len + 1 < size) {
+		char c;
+
+		if (SSL_read(s, &c, 1) != 1) {
+			vmdkfs_error("%s: NFC: authd closed the link",
+				     n->ds_path);
+			return -ECONNRESET;
+		}
+		if (c == '\n')
+			break;
+		if (c != '\r')
+			buf[len++] = c;
+	}
+	buf[len] = '\0';
+	return 0;
+}
+
+static int tls_say(SSL *s, const char *line)
+{
+	int len = (int)strlen(line);
+
+	return SSL_write(s, line, len) == len ? 0 : -EPIPE;
+}
+
+static int connect_tcp(struct nfc_disk *n, const char *host, int port)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai, *a;
+	char ps[16];
+	int fd = -1, one = 1, r;
+
+	snprintf(ps, sizeof(ps), "%d", port);
+	r = getaddrinfo(host, ps, &hints, &ai);
+	if (r != 0) {
+		vmdkfs_error("NFC: %s: %s", host, gai_strerror(r));
+		return -EHOSTUNREACH;
+	}
+	for (a = ai; a; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC,
+			    a->ai_protocol);
+		if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			break;
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	if (fd < 0) {
+		vmdkfs_error("NFC: cannot connect to authd at %s:%d: %m", host,
+			     port);
+		return -ECONNREFUSED;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	n->fd = fd;
+	return 0;
+}
+
+static void set_timeouts(int fd, uint32_t read_ms, uint32_t write_ms)
+{
+	struct timeval rt = {read_ms / 1000, (read_ms % 1000) * 1000};
+	struct timeval wt = {write_ms / 1000, (write_ms % 1000) * 1000};
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rt, sizeof(rt));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wt, sizeof(wt));
+}
+
+/* authd: greeting, TLS, SESSION, BANNER, THUMBPRINT_SHA2, PROXY; then
+ * NFC in clear (nbd) or in a second TLS session (nbdssl). */
+static int authd(struct nfc_disk *n, const struct vs_ticket *t)
+{
+	char line[512], sha256[100], cmd[600];
+	SSL *first = NULL;
+	const char *host = t->host ? t->host : vs_host(n->spec.vs);
+	int port = n->spec.nfc_port ? n->spec.nfc_port : t->port;
+	size_t len = 0;
+	int r;
+
+	r = connect_tcp(n, host, port);
+	if (r < 0)
+		return r;
+	/* Accept timeout: for the whole handshake. */
+	set_timeouts(n->fd, n->spec.nfc_timeout_ms[0],
+		     n->spec.nfc_timeout_ms[0]);
+	while (len + 1 < sizeof(line)) { /* the greeting, in clear */
+		char c;
+
+		if (recv(n->fd, &c, 1, 0) != 1) {
+			vmdkfs_error("%s: NFC: authd at %s:%d sent no greeting",
+				     n->ds_path, host, port);
+			return -ECONNRESET;
+		}
+		if (c == '\n')
+			break;
+		if (c != '\r')
+			line[len++] = c;
+	}
+	line[len] = '\0';
+	if (strncmp(line, "220 ", 4) != 0) {
+		vmdkfs_error("%s: NFC: unexpected authd greeting \"%.80s\"",
+			     n->ds_path, line);
+		return -EPROTO;
+	}
+	r = tls_start(n, t->thumbprint, &first, sha256, sizeof(sha256));
+	if (r < 0)
+		return r;
+	snprintf(cmd, sizeof(cmd), "SESSION %s\r\n", t->session);
+	r = tls_say(first, cmd);
+	explicit_bzero(cmd, sizeof(cmd));
+	if (r == 0)
+		r = tls_say(first, "BANNER \r\n");
+	if (r == 0)
+		r = tls_line(n, first, line, sizeof(line));
+	if (r == 0 && strncmp(line, "220", 3) != 0) {
+		vmdkfs_error("%s: NFC: authd refused the ticket: \"%.120s\"",
+			     n->ds_path, line);
+		r = -EACCES;
+	}
+	if (r == 0)
+		r = tls_say(first, "THUMBPRINT_SHA2 vmdkfs\r\n");
+	if (r == 0)
+		r = tls_line(n, first, line, sizeof(line));
+	if (r == 0 &&
+	    (strncmp(line, "200 ", 4) != 0 || !same_thumb(line + 4, sha256))) {
+		vmdkfs_error("%s: NFC: authd's SHA-256 thumbprint \"%.120s\" "
+			     "does not match its certificate (%s)",
+			     n->ds_path, line, sha256);
+		r = -EACCES;
+	}
+	if (r == 0) {
+		snprintf(cmd, sizeof(cmd), "PROXY %s%s\r\n", t->service,
+			 n->ssl ? "ssl" : "");
+		r = tls_say(first, cmd);
+	}
+	if (r == 0)
+		r = tls_line(n, first, line, sizeof(line));
+	if (r == 0 && strncmp(line, "200 Connect", 11) != 0) {
+		vmdkfs_error("%s: NFC: authd's answer to PROXY: \"%.120s\"",
+			     n->ds_path, line);
+		r = -EPROTO;
+	}
+	/* The first TLS session is abandoned, without close_notify. */
+	SSL_free(first);
+	if (r < 0)
+		return r;
+	if (n->ssl) {
+		char sha256b[100];
+
+		r = tls_start(n, t->thumbprint, &n->tls, sha256b,
+			      sizeof(sha256b));
+		if (r == 0 && strcmp(sha256b, sha256) != 0) {
+			vmdkfs_error("%s: NFC: the second TLS session shows "
+				     "another certificate",
+				     n->ds_path);
+			r = -EACCES;
+		}
+	}
+	return r;
+}
+
+/* ---- The NFC handshake (264-byte messages) ---- */
+
+static int msg_send(struct nfc_disk *n, uint32_t type, uint32_t a4, uint32_t a8,
+		    const void *extra, size_t extra_at, size_t extra_len)
+{
+	uint8_t m[MSG_LEN];
+
+	memset(m, 0, sizeof(m));
+	put32(m, type);
+	put32(m + 4, a4);
+	put32(m + 8, a8);
+	if (extra && extra_at + extra_len <= sizeof(m))
+		memcpy(m + extra_at, extra, extra_len);
+	return link_write(n, m, sizeof(m));
+}
+
+static int msg_expect(struct nfc_disk *n, uint32_t type, uint8_t *m)
+{
+	int r = link_read(n, m, MSG_LEN);
+
+	if (r < 0)
+		return r;
+	if (get32(m) != type) {
+		vmdkfs_error("%s: NFC handshake: expected message %u, got %u",
+			     n->ds_path, type, get32(m));
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int nfc_handshake(struct nfc_disk *n)
+{
+	static const char name[] = "vmdkfs", op[] = "nbdmode";
+	uint8_t m[MSG_LEN], both[64];
+	int r;
+
+	r = msg_send(n, 43, 0, 0, name, 4, sizeof(name) - 1);
+	if (r == 0)
+		r = msg_send(n, 33, 0, 0, NULL, 0, 0);
+	if (r == 0)
+		r = msg_send(n, 51, 11, 0, NULL, 0, 0);
+	if (r == 0)
+		r = msg_expect(n, 36, m);
+	if (r == 0)
+		r = msg_expect(n, 51, m);
+	memcpy(both, name, sizeof(name) - 1);
+	memcpy(both + sizeof(name) - 1, op, sizeof(op) - 1);
+	if (r == 0)
+		r = msg_send(n, 54, sizeof(name) - 1, sizeof(op) - 1, both, 12,
+			     sizeof(name) + sizeof(op) - 2);
+	if (r == 0)
+		r = msg_send(n, 55, 3, 0, NULL, 0, 0);
+	if (r == 0)
+		r = msg_send(n, 52, 0, 0, NULL, 0, 0);
+	if (r == 0)
+		r = msg_expect(n, 52, m);
+	return r;
+}
+
+/* ---- AIO messages ---- */
+
+struct aio_msg {
+	uint32_t type, size, op;
+	uint8_t payload[256];
+	uint8_t *extra; /* malloc'd, or NULL */
+	uint32_t elen;
+};
+
+static int aio_send(struct nfc_disk *n, uint32_t type, const void *payload,
+		    uint32_t plen, const void *extra, uint32_t elen,
+		    uint32_t *op)
+{
+	uint8_t h[16];
+	int r;
+
+	put32(h, AIO_MAGIC);
+	put32(h + 4, type);
+	put32(h + 8, plen);
+	put32(h + 12, ++n->op);
+	if (op)
+		*op = n->op;
+	r = link_write(n, h, sizeof(h));
+	if (r == 0 && plen)
+		r = link_write(n, payload, plen);
+	if (r == 0 && elen)
+		r = link_write(n, extra, elen);
+	return r;
+}
+
+/* The host's ERROR record as the thread's message; -errno. */
+static int aio_error(struct nfc_disk *n, const struct aio_msg *m)
+{
+	uint64_t code = get64(m->payload);
+
+	vmdkfs_error("%s: NFC error %llu from the host: %.*s", n->ds_path,
+		     (unsigned long long)code, (int)m->elen,
+		     m->extra ? (const char *)m->extra : "");
+	log_error("%s", vmdkfs_errmsg());
+	return code == 11 ? -EACCES : -EIO;
+}
+
+static int aio_recv(struct nfc_disk *n, struct aio_msg *m)
+{
+	uint8_t h[16];
+	int r;
+
+	m->extra = NULL;
+	m->elen = 0;
+	r = link_read(n, h, sizeof(h));
+	if (r < 0)
+		return r;
+	if (get32(h) != AIO_MAGIC) {
+		vmdkfs_error("%s: NFC: bad message magic %08x", n->ds_path,
+			     get32(h));
+		return -EPROTO;
+	}
+	m->type = get32(h + 4);
+	m->size = get32(h + 8);
+	m->op = get32(h + 12);
+	if (m->size > sizeof(m->payload)) {
+		vmdkfs_error("%s: NFC: message of %u bytes is too large",
+			     n->ds_path, m->size);
+		return -EPROTO;
+	}
+	memset(m->payload, 0, sizeof(m->payload));
+	r = link_read(n, m->payload, m->size);
+	if (r < 0)
+		return r;
+	if (m->type == AIO_ERROR)
+		m->elen = get32(m->payload + 12);
+	else if (m->type == AIO_IO)
+		m->elen = get32(m->payload + 36);
+	if (m->elen > 64u << 20) {
+		vmdkfs_error("%s: NFC: extra of %u bytes is impossible",
+			     n->ds_path, m->elen);
+		return -EPROTO;
+	}
+	if (m->elen) {
+		m->extra = malloc(m->elen + 1);
+		if (!m->extra)
+			return -ENOMEM;
+		r = link_read(n, m->extra, m->elen);
+		m->extra[m->elen] = 0;
+		if (r < 0) {
+			free(m->extra);
+			m->extra = NULL;
+			return r;
+		}
+	}
+	if (m->type == AIO_ERROR) {
+		r = aio_error(n, m);
+		free(m->extra);
+		m->extra = NULL;
+		return r;
+	}
+	return 0;
+}
+
+/* Send a request and take its one reply (of the same type). */
+static int aio_call(struct nfc_disk *n, uint32_t type, const void *payload,
+		    uint32_t plen, const void *extra, uint32_t elen,
+		    struct aio_msg *reply)
+{
+	int r = aio_send(n, type, payload, plen, extra, elen, NULL);
+
+	if (r == 0)
+		r = aio_recv(n, reply);
+	if (r == 0 && reply->type != type) {
+		vmdkfs_error("%s: NFC: reply of type %u to a request of type "
+			     "%u",
+			     n->ds_path, reply->type, type);
+		free(reply->extra);
+		reply->extra = NULL;
+		r = -EPROTO;
+	}
+	return r;
+}
+
+/* ---- Connecting and opening ---- */
+
+static void link_close(struct nfc_disk *n)
+{
+	if (n->tls)
+		SSL_free(n->tls);
+	n->tls = NULL;
+	if (n->fd >= 0)
+		close(n->fd);
+	n->fd = -1;
+}
+
+/* A new ticket, authd, the NFC handshake, the AIO session, OPEN_FILE. */
+static int link_open(struct nfc_disk *n)
+{
+	struct vs_ticket t;
+	struct aio_msg m;
+	uint8_t p[60];
+	int r;
+
+	r = vs_nfc_ticket(n->spec.vs, n->vm, n->spec.disk_key,
+			  !n->spec.readonly, &t);
+	if (r < 0)
+		return r;
+	r = authd(n, &t);
+	vs_ticket_free(&t);
+	if (r == 0)
+		r = nfc_handshake(n);
+	if (r < 0)
+		goto fail;
+	set_timeouts(n->fd, n->spec.nfc_timeout_ms[2],
+		     n->spec.nfc_timeout_ms[3]);
+	memset(p, 0, sizeof(p));
+	put32(p + 4, n->bufsize);
+	put32(p + 8, n->spec.nfc_buf_count);
+	r = aio_call(n, AIO_OPEN_SESSION, p, 12, NULL, 0, &m);
+	if (r < 0)
+		goto fail;
+	memset(p, 0, sizeof(p));
+	put32(p, (uint32_t)strlen(n->ds_path));
+	put32(p + 16, 2); /* a disk */
+	put32(p + 20, n->spec.readonly ? 0x1e : 0x1a);
+	r = aio_call(n, AIO_OPEN_FILE, p, 60, n->ds_path,
+		     (uint32_t)strlen(n->ds_path), &m);
+	if (r < 0)
+		goto fail;
+	if (get64(m.payload) != 0) {
+		vmdkfs_error("%s: NFC: OPEN_FILE status %llu", n->ds_path,
+			     (unsigned long long)get64(m.payload));
+		r = -EIO;
+		goto fail;
+	}
+	n->handle = get64(m.payload + 8);
+	if (!n->d.size) {
+		n->d.size = get64(m.payload + 28);
+		if (get32(m.payload + 36) && get32(m.payload + 36) != 512) {
+			vmdkfs_error("%s: NFC: sector size %u not supported",
+				     n->ds_path, get32(m.payload + 36));
+			r = -EOPNOTSUPP;
+			goto fail;
+		}
+	} else if (get64(m.payload + 28) != n->d.size) {
+		vmdkfs_error("%s: NFC: the disk's size changed on reconnect",
+			     n->ds_path);
+		r = -EIO;
+		goto fail;
+	}
+	log_info("%s: NFC %s: opened, %llu bytes", n->ds_path,
+		 n->ssl ? "nbdssl" : "nbd", (unsigned long long)n->d.size);
+	return 0;
+fail:
+	link_close(n);
+	return r;
+}
+
+/* ---- Reading and writing ---- */
+
+/* One IO request's 44-byte payload. */
+static void io_payload(uint8_t *p, uint64_t handle, bool read, uint64_t off,
+		       uint64_t len)
+{
+	memset(p, 0, 44);
+	put64(p, handle);
+	put64(p + 8, read ? 1 : 0); /* direction; compression 0: none */
+	put64(p + 16, off);
+	put64(p + 24, len);
+	put32(p + 32, (uint32_t)len);
+	put32(p + 36, (uint32_t)len);
+}
+
+/* Read LEN bytes at OFF into BUF: requests of at most NFC_MAX_IO, up to
+ * BufCount in flight, fragments placed by their offsets.  Called with
+ * n->lock held. */
+static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
+{
+	uint64_t sent = 0, got = 0;
+	uint32_t window = n->spec.nfc_buf_count ? n->spec.nfc_buf_count : 4;
+	uint32_t inflight = 0;
+	int r = 0;
+
+	while (got < len && r == 0) {
+		while (sent < len && inflight < window && r == 0) {
+			uint64_t l =
+			    len - sent < NFC_MAX_IO ? len - sent : NFC_MAX_IO;
+			uint8_t p[44];
+
+			io_payload(p, n->handle, true, off + sent, l);
+			r = aio_send(n, AIO_IO, p, 44, NULL, 0, NULL);
+			sent += l;
+			inflight++;
+		}
+		while (r == 0 && got < sent) {
+			struct aio_msg m;
+			uint64_t req, at;
+			uint32_t total, frag;
+
+			r = aio_recv(n, &m);
+			if (r < 0)
+				break;
+			req = get64(m.payload + 16);
+			total = get32(m.payload + 24);
+			frag = get32(m.payload + 28);
+			at = req - off + frag;
+			if (m.type != AIO_IO || get64(m.payload) != 0 ||
+			    req < off || at + m.elen > len || total == 0) {
+				vmdkfs_error(
+				    "%s: NFC: bad read reply (type %u, "
+				    "status %llu, offset %llu + %u, "
+				    "%u bytes)",
+				    n->ds_path, m.type,
+				    (unsigned long long)get64(m.payload),
+				    (unsigned long long)req, frag, m.elen);
+				free(m.extra);
+				r = -EIO;
+				break;
+			}
+			memcpy(buf + at, m.extra, m.elen);
+			free(m.extra);
+			got += m.elen;
+			if (frag + m.elen >= total)
+				inflight--; /* that request is complete */
+			if (inflight < window && sent < len)
+				break;
+		}
+	}
+	return r;
+}
+
+/* Write LEN bytes: per request the IO header, then its data in fragments
+ * of at most the session buffer, laid out like read replies; one
+ * acknowledgement each.  Called with n->lock held. */
+static int write_once(struct nfc_disk *n, const char *buf, uint64_t off,
+		      uint64_t len)
+{
+	uint64_t done = 0;
+	int r = 0;
+
+	while (done < len && r == 0) {
+		uint64_t l = len - done < NFC_MAX_IO ? len - done : NFC_MAX_IO;
+		uint64_t f = 0;
+		uint8_t p[44];
+		struct aio_msg m;
+
+		io_payload(p, n->handle, false, off + done, l);
+		r = aio_send(n, AIO_IO, p, 44, NULL, 0, NULL);
+		while (r == 0 && f < l) {
+			uint32_t fl =
+			    (uint32_t)(l - f < n->bufsize ? l - f : n->bufsize);
+
+			memset(p, 0, sizeof(p));
+			put64(p + 16, off + done);
+			put32(p + 24, (uint32_t)l);
+			put32(p + 28, (uint32_t)f);
+			put32(p + 32, fl);
+			put32(p + 36, fl);
+			r = aio_send(n, AIO_IO, p, 44, buf + done + f, fl,
+				     NULL);
+			f += fl;
+		}
+		if (r == 0)
+			r = aio_recv(n, &m);
+		if (r == 0) {
+			free(m.extra);
+			if (m.type != AIO_IO || get64(m.payload) != 0) {
+				vmdkfs_error(
+				    "%s: NFC: write at %llu not "
+				    "acknowledged (status %llu)",
+				    n->ds_path,
+				    (unsigned long long)(off + done),
+				    (unsigned long long)get64(m.payload));
+				r = -EIO;
+			}
+		}
+		done += l;
+	}
+	return r;
+}
+
+static bool retryable(int r)
+{
+	return r == -EPIPE || r == -ECONNRESET || r == -ETIMEDOUT ||
+	       r == -EPROTO;
+}
+
+/* Run one exchange; on a broken link reconnect (new ticket) and retry. */
+static int with_retries(struct nfc_disk *n, bool read, char *buf, uint64_t off,
+			uint64_t len)
+{
+	int r = -EIO, attempt;
+
+	pthread_mutex_lock(&n->lock);
+	for (attempt = 0; attempt <= NFC_RETRIES; attempt++) {
+		if (n->fd < 0) {
+			r = link_open(n);
+			if (r < 0) {
+				log_warn("%s: NFC reconnect %d failed: %s",
+					 n->ds_path, attempt, vmdkfs_errmsg());
+				continue;
+			}
+		}
+		r = read ? read_once(n, buf, off, len)
+			 : write_once(n, buf, off, len);
+		if (r == 0 || !retryable(r))
+			break;
+		log_warn("%s: NFC %s at %llu failed (%s); reconnecting",
+			 n->ds_path, read ? "read" : "write",
+			 (unsigned long long)off, vmdkfs_errmsg());
+		link_close(n);
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (r < 0)
+		log_error("%s: NFC %s at %llu: giving up: %s", n->ds_path,
+			  read ? "read" : "write", (unsigned long long)off,
+			  vmdkfs_errmsg());
+	return r < 0 ? (r == -EACCES || r == -ENOMEM ? r : -EIO) : 0;
+}
+
+static int nfc_pread(struct disk *d, void *buf, uint64_t sector, uint64_t count)
+{
+	return with_retries((struct nfc_disk *)d, true, buf, sector * 512,
+			    count * 512);
+}
+
+static int nfc_pwrite(struct disk *d, const void *buf, uint64_t sector,
+		      uint64_t count)
+{
+	return with_retries((struct nfc_disk *)d, false, (char *)buf,
+			    sector * 512, count * 512);
+}
+
+static int nfc_flush(struct disk *d)
+{
+	(void)d; /* each write is acknowledged by the host */
+	return 0;
+}
+
+static void nfc_close(struct disk *d)
+{
+	struct nfc_disk *n = (struct nfc_disk *)d;
+
+	if (n->fd >= 0) {
+		uint8_t p[16];
+		struct aio_msg m;
+
+		memset(p, 0, sizeof(p));
+		put64(p, n->handle);
+		/* CHOICE: CLOSE_FILE with 16 bytes (vectura; OpenVixDiskLib
+		 * sends 8) and CLOSE_SESSION with 4 (OpenVixDiskLib; vectura
+		 * 16). */
+		if (aio_call(n, AIO_CLOSE_FILE, p, 16, NULL, 0, &m) == 0)
+			free(m.extra);
+		memset(p, 0, sizeof(p));
+		if (aio_send(n, AIO_CLOSE_SESSION, p, 4, NULL, 0, NULL) == 0 &&
+		    aio_recv(n, &m) == 0)
+			free(m.extra);
+	}
+	link_close(n);
+	SSL_CTX_free(n->ctx);
+	pthread_mutex_destroy(&n->lock);
+	free(n->vm);
+	free(n->ds_path);
+	free(d->path);
+	free(n);
+}
+
+static const struct disk_ops nfc_ops = {
+    .pread = nfc_pread,
+    .pwrite = nfc_pwrite,
+    .flush = nfc_flush,
+    .close = nfc_close,
+};
+
+static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
+{
+	struct nfc_disk *n = calloc(1, sizeof(*n));
+	int r;
+
+	if (!n)
+		return -ENOMEM;
+	n->spec = *spec;
+	n->ssl = ssl;
+	n->fd = -1;
+	n->vm = strdup(spec->vm);
+	n->ds_path = strdup(spec->ds_path);
+	n->bufsize = spec->nfc_buf_size ? spec->nfc_buf_size : 65536;
+	n->ctx = SSL_CTX_new(TLS_client_method());
+	pthread_mutex_init(&n->lock, NULL);
+	if (!n->vm || !n->ds_path || !n->ctx) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	/* Identity is checked by thumbprint against the ticket. */
+	SSL_CTX_set_verify(n->ctx, SSL_VERIFY_NONE, NULL);
+	r = link_open(n);
+	if (r < 0)
+		goto fail;
+	n->d.ops = &nfc_ops;
+	n->d.transport = ssl ? "nbdssl" : "nbd";
+	n->d.path = strdup(spec->ds_path);
+	n->d.sector_size = 512;
+	n->d.mem_align = 1;
+	n->d.max_io = (uint64_t)NFC_MAX_IO *
+		      (spec->nfc_buf_count ? spec->nfc_buf_count : 4);
+	n->d.readonly = spec->readonly;
+	*out = &n->d;
+	return 0;
+fail:
+	link_close(n);
+	SSL_CTX_free(n->ctx);
+	pthread_mutex_destroy(&n->lock);
+	free(n->vm);
+	free(n->ds_path);
+	free(n);
+	return r;
+}
+
+static bool nfc_available(const struct disk_spec *spec, char *why, size_t size)
+{
+	if (spec->vs && spec->vm && spec->ds_path && spec->disk_key >= 0)
+		return true;
+	snprintf(why, size, "needs a vSphere mount (server=, vm=)");
+	return false;
+}
+
+static int nbd_open(const struct disk_spec *spec, struct disk **out)
+{
+	return nfc_open(spec, false, out);
+}
+
+static int nbdssl_open(const struct disk_spec *spec, struct disk **out)
+{
+	return nfc_open(spec, true, out);
+}
+
+const struct transport nbd_transport = {
+    .name = "nbd",
+    .available = nfc_available,
+    .open_disk = nbd_open,
+};
+
+const struct transport nbdssl_transport = {
+    .name = "nbdssl",
+    .available = nfc_available,
+    .open_disk = nbdssl_open,
+};
