@@ -32,30 +32,27 @@ static const struct key keys[] = {
      "tmpDirectory/vmdkfs-PID.log"},
     {"vixDiskLib.nfc.LogLevel", K_INT, F(nfc_log_level), 0, 4, "1",
      "NFC log level 0 none, 1 error, 2 warning, 3 info, 4 debug "
-     "(nbd/nbdssl: not in this build yet)"},
+     "(nbd/nbdssl)"},
     {"vixDiskLib.nfc.AcceptTimeoutMs", K_MS, F(nfc_accept_timeout_ms), 0,
-     MS_MAX, "0",
-     "NFC accept timeout, ms, 0 = none (nbd/nbdssl: not in this build yet)"},
+     MS_MAX, "0", "NFC accept timeout, ms, 0 = none (nbd/nbdssl)"},
     {"vixDiskLib.nfc.RequestTimeoutMs", K_MS, F(nfc_request_timeout_ms), 0,
-     MS_MAX, "0",
-     "NFC request timeout, ms, 0 = none (nbd/nbdssl: not in this build yet)"},
+     MS_MAX, "0", "NFC request timeout, ms, 0 = none (nbd/nbdssl)"},
     {"vixDiskLib.nfc.ReadTimeoutMs", K_MS, F(nfc_read_timeout_ms), 0, MS_MAX,
-     "0", "NFC read timeout, ms, 0 = none (nbd/nbdssl: not in this build yet)"},
+     "0", "NFC read timeout, ms, 0 = none (nbd/nbdssl)"},
     {"vixDiskLib.nfc.ReadTimeoutsMs", K_MS, F(nfc_read_timeout_ms), 0, MS_MAX,
      NULL, "newer spelling of ReadTimeoutMs"},
     {"vixDiskLib.nfc.WriteTimeoutMs", K_MS, F(nfc_write_timeout_ms), 0, MS_MAX,
-     "0",
-     "NFC write timeout, ms, 0 = none (nbd/nbdssl: not in this build yet)"},
+     "0", "NFC write timeout, ms, 0 = none (nbd/nbdssl)"},
     {"vixDiskLib.nfc.WriteTimeoutsMs", K_MS, F(nfc_write_timeout_ms), 0, MS_MAX,
      NULL, "newer spelling of WriteTimeoutMs"},
     {"vixDiskLib.nfcFssrvr.TimeoutMs", K_MS, F(nfc_fssrvr_timeout_ms), 0,
      MS_MAX, "0",
      "NFC file session idle timeout, ms, 0 = wait forever "
-     "(nbd/nbdssl: not in this build yet)"},
+     "(nbd/nbdssl)"},
     {"vixDiskLib.nfcFssrvrWrite.TimeoutMs", K_MS,
      F(nfc_fssrvr_write_timeout_ms), 0, MS_MAX, "0",
-     "NFC file-system write timeout, ms, 0 = none (nbd/nbdssl: "
-     "not in this build yet)"},
+     "NFC write timeout of read-write opens, ms, 0 = WriteTimeoutMs "
+     "(nbd/nbdssl)"},
     {"vixDiskLib.disklib.EnableCache", K_BOOL, F(enable_cache), 0, 1, "0",
      "read cache of cache_size bytes: helps random and repeated reads, "
      "costs memory and a copy on sequential reads"},
@@ -69,14 +66,15 @@ static const struct key keys[] = {
      "not in this build yet)"},
     {"vixDiskLib.nfcAio.Session.BufSizeIn64KB", K_INT, F(nfc_aio_buf_size_64k),
      1, 16, "1",
-     "NFC AIO buffer size, in 64 KiB units (nbd/nbdssl: not in this build "
-     "yet)"},
+     "NFC AIO buffer size, in 64 KiB units: the largest data fragment "
+     "(nbd/nbdssl)"},
     {"vixDiskLib.nfcAio.Session.BufCount", K_INT, F(nfc_aio_buf_count), 1, 64,
-     "4", "NFC AIO buffer count (nbd/nbdssl: not in this build yet)"},
+     "4", "NFC AIO buffer count: requests in flight per disk (nbd/nbdssl)"},
     {"transports", K_STR, F(transports), 0, 0, NULL,
      "transport modes to try, in order, colon-separated; default file "
      "for local disks, file:san:hotadd:nbdssl:nbd for vSphere mounts "
-     "(file where the datastore is mapped; this build has only file)"},
+     "(file where the datastore is mapped; san and hotadd are not in "
+     "this build)"},
     {"cache_size", K_BYTES, F(cache_size), 0, 0, "64M",
      "bytes of the EnableCache read cache"},
     {"grain_cache", K_BYTES, F(grain_cache), 0, 0, "32M",

@@ -292,7 +292,9 @@ static int add_disks(const char *snap, const char *snap_name, const char *dir)
 		    .nfc_timeout_ms = {fs_cfg.nfc_accept_timeout_ms,
 				       fs_cfg.nfc_request_timeout_ms,
 				       fs_cfg.nfc_read_timeout_ms,
-				       fs_cfg.nfc_write_timeout_ms},
+				       fs_cfg.nfc_write_timeout_ms,
+				       fs_cfg.nfc_fssrvr_timeout_ms,
+				       fs_cfg.nfc_fssrvr_write_timeout_ms},
 		    .nfc_log_level = fs_cfg.nfc_log_level,
 		    .nfc_buf_size = fs_cfg.nfc_aio_buf_size_64k * 65536u,
 		    .nfc_buf_count = fs_cfg.nfc_aio_buf_count,
@@ -314,6 +316,13 @@ static int add_disks(const char *snap, const char *snap_name, const char *dir)
 				     disks[i].label ? disks[i].label : "disk",
 				     vmdkfs_errmsg());
 			free(path);
+			break;
+		}
+		/* The source: the local descriptor, or the datastore path
+		 * when the disk is reached over the network. */
+		if (!path && !(path = strdup(disks[i].file))) {
+			disk_close(d);
+			r = -ENOMEM;
 			break;
 		}
 		f = fs_add(dir, disks[i].label ? disks[i].label : path, d,

@@ -22,12 +22,14 @@
 #include <openssl/x509.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/err.h"
@@ -62,8 +64,28 @@ struct nfc_disk {
 	SSL *tls; /* nbdssl's second session, or NULL */
 	uint64_t handle;
 	uint32_t op;
+	time_t last_use;
 	uint32_t bufsize;
 };
+
+/* vixDiskLib.nfc.LogLevel, per disk: 1 error, 2 warning, 3 info,
+ * 4 debug; messages go to the log file like the rest. */
+static void nfc_log(const struct nfc_disk *n, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void nfc_log(const struct nfc_disk *n, int level, const char *fmt, ...)
+{
+	static const int to_vmdkfs[] = {0, LOG_ERROR, LOG_WARN, LOG_INFO,
+					LOG_DEBUG};
+	char msg[1024];
+	va_list ap;
+
+	if (level > n->spec.nfc_log_level || level < 1 || level > 4)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vmdkfs_log(to_vmdkfs[level], "%s", msg);
+}
 
 /* ---- Bytes on the link ---- */
 
@@ -93,19 +115,21 @@ static int link_read(struct nfc_disk *n, void *buf, size_t len)
 	char *p = buf;
 
 	while (len > 0) {
-		ssize_t r = n->tls ? SSL_read(n->tls, p, (int)len)
-				   : recv(n->fd, p, len, 0);
+		ssize_t r;
 
+		errno = 0;
+		r = n->tls ? SSL_read(n->tls, p, (int)len)
+			   : recv(n->fd, p, len, 0);
 		if (r <= 0) {
 			if (!n->tls && r < 0 && errno == EINTR)
 				continue;
-			if (!n->tls && r < 0 &&
-			    (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* SO_RCVTIMEO expired, in clear or under TLS. */
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				vmdkfs_error(
 				    "%s: NFC: no answer within the read "
 				    "timeout (vixDiskLib.nfc."
-				    "ReadTimeoutMs)",
-				    n->ds_path);
+				    "ReadTimeoutMs=%u)",
+				    n->ds_path, n->spec.nfc_timeout_ms[2]);
 				return -ETIMEDOUT;
 			}
 			vmdkfs_error("%s: NFC: the host closed the link",
@@ -297,7 +321,8 @@ static int authd(struct nfc_disk *n, const struct vs_ticket *t)
 	r = connect_tcp(n, host, port);
 	if (r < 0)
 		return r;
-	/* Accept timeout: for the whole handshake. */
+	/* AcceptTimeoutMs: until authd has greeted us and TLS is up;
+	 * RequestTimeoutMs: each later request/reply of the handshakes. */
 	set_timeouts(n->fd, n->spec.nfc_timeout_ms[0],
 		     n->spec.nfc_timeout_ms[0]);
 	while (len + 1 < sizeof(line)) { /* the greeting, in clear */
@@ -322,6 +347,8 @@ static int authd(struct nfc_disk *n, const struct vs_ticket *t)
 	r = tls_start(n, t->thumbprint, &first, sha256, sizeof(sha256));
 	if (r < 0)
 		return r;
+	set_timeouts(n->fd, n->spec.nfc_timeout_ms[1],
+		     n->spec.nfc_timeout_ms[1]);
 	snprintf(cmd, sizeof(cmd), "SESSION %s\r\n", t->session);
 	r = tls_say(first, cmd);
 	explicit_bzero(cmd, sizeof(cmd));
@@ -421,11 +448,15 @@ static int nfc_handshake(struct nfc_disk *n)
 		r = msg_expect(n, 36, m);
 	if (r == 0)
 		r = msg_expect(n, 51, m);
+	/* The client name and the operation follow the message as raw
+	 * bytes, their lengths in its arguments. */
 	memcpy(both, name, sizeof(name) - 1);
 	memcpy(both + sizeof(name) - 1, op, sizeof(op) - 1);
 	if (r == 0)
-		r = msg_send(n, 54, sizeof(name) - 1, sizeof(op) - 1, both, 12,
-			     sizeof(name) + sizeof(op) - 2);
+		r = msg_send(n, 54, sizeof(name) - 1, sizeof(op) - 1, NULL, 0,
+			     0);
+	if (r == 0)
+		r = link_write(n, both, sizeof(name) + sizeof(op) - 2);
 	if (r == 0)
 		r = msg_send(n, 55, 3, 0, NULL, 0, 0);
 	if (r == 0)
@@ -444,9 +475,10 @@ struct aio_msg {
 	uint32_t elen;
 };
 
-static int aio_send(struct nfc_disk *n, uint32_t type, const void *payload,
-		    uint32_t plen, const void *extra, uint32_t elen,
-		    uint32_t *op)
+/* Send one message with opId OP, or (OP 0) the next one. */
+static int aio_send_op(struct nfc_disk *n, uint32_t type, const void *payload,
+		       uint32_t plen, const void *extra, uint32_t elen,
+		       uint32_t op)
 {
 	uint8_t h[16];
 	int r;
@@ -454,14 +486,23 @@ static int aio_send(struct nfc_disk *n, uint32_t type, const void *payload,
 	put32(h, AIO_MAGIC);
 	put32(h + 4, type);
 	put32(h + 8, plen);
-	put32(h + 12, ++n->op);
-	if (op)
-		*op = n->op;
+	put32(h + 12, op ? op : ++n->op);
 	r = link_write(n, h, sizeof(h));
 	if (r == 0 && plen)
 		r = link_write(n, payload, plen);
 	if (r == 0 && elen)
 		r = link_write(n, extra, elen);
+	return r;
+}
+
+static int aio_send(struct nfc_disk *n, uint32_t type, const void *payload,
+		    uint32_t plen, const void *extra, uint32_t elen,
+		    uint32_t *op)
+{
+	int r = aio_send_op(n, type, payload, plen, extra, elen, 0);
+
+	if (op)
+		*op = n->op;
 	return r;
 }
 
@@ -473,7 +514,7 @@ static int aio_error(struct nfc_disk *n, const struct aio_msg *m)
 	vmdkfs_error("%s: NFC error %llu from the host: %.*s", n->ds_path,
 		     (unsigned long long)code, (int)m->elen,
 		     m->extra ? (const char *)m->extra : "");
-	log_error("%s", vmdkfs_errmsg());
+	nfc_log(n, 1, "%s", vmdkfs_errmsg());
 	return code == 11 ? -EACCES : -EIO;
 }
 
@@ -584,8 +625,12 @@ static int link_open(struct nfc_disk *n)
 		r = nfc_handshake(n);
 	if (r < 0)
 		goto fail;
+	/* ReadTimeoutMs and WriteTimeoutMs for the data; a read-write
+	 * open uses nfcFssrvrWrite.TimeoutMs for writes when it is set. */
 	set_timeouts(n->fd, n->spec.nfc_timeout_ms[2],
-		     n->spec.nfc_timeout_ms[3]);
+		     !n->spec.readonly && n->spec.nfc_timeout_ms[5]
+			 ? n->spec.nfc_timeout_ms[5]
+			 : n->spec.nfc_timeout_ms[3]);
 	memset(p, 0, sizeof(p));
 	put32(p + 4, n->bufsize);
 	put32(p + 8, n->spec.nfc_buf_count);
@@ -621,8 +666,8 @@ static int link_open(struct nfc_disk *n)
 		r = -EIO;
 		goto fail;
 	}
-	log_info("%s: NFC %s: opened, %llu bytes", n->ds_path,
-		 n->ssl ? "nbdssl" : "nbd", (unsigned long long)n->d.size);
+	nfc_log(n, 3, "%s: NFC %s: opened, %llu bytes", n->ds_path,
+		n->ssl ? "nbdssl" : "nbd", (unsigned long long)n->d.size);
 	return 0;
 fail:
 	link_close(n);
@@ -640,45 +685,61 @@ static void io_payload(uint8_t *p, uint64_t handle, bool read, uint64_t off,
 	put64(p + 8, read ? 1 : 0); /* direction; compression 0: none */
 	put64(p + 16, off);
 	put64(p + 24, len);
-	put32(p + 32, (uint32_t)len);
-	put32(p + 36, (uint32_t)len);
 }
 
 /* Read LEN bytes at OFF into BUF: requests of at most NFC_MAX_IO, up to
- * BufCount in flight, fragments placed by their offsets.  Called with
- * n->lock held. */
+ * BufCount in flight, fragments placed by their offsets in any order.
+ * Every sector must arrive exactly once: a fragment that overlaps one
+ * already received, or lies outside its request, fails the read (the
+ * caller drops the link), so a confused host can never give wrong bytes.
+ * Called with n->lock held. */
 static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
 {
-	uint64_t sent = 0, got = 0;
 	uint32_t window = n->spec.nfc_buf_count ? n->spec.nfc_buf_count : 4;
+	uint64_t nreq = (len + NFC_MAX_IO - 1) / NFC_MAX_IO, next = 0, done = 0;
+	uint64_t *left = calloc(nreq, sizeof(*left));
+	uint8_t *seen = calloc(len / 512 / 8 + 1, 1);
 	uint32_t inflight = 0;
 	int r = 0;
 
-	while (got < len && r == 0) {
-		while (sent < len && inflight < window && r == 0) {
+	if (!left || !seen) {
+		free(left);
+		free(seen);
+		return -ENOMEM;
+	}
+	while (done < nreq && r == 0) {
+		while (next < nreq && inflight < window && r == 0) {
+			uint64_t at = next * NFC_MAX_IO;
 			uint64_t l =
-			    len - sent < NFC_MAX_IO ? len - sent : NFC_MAX_IO;
+			    len - at < NFC_MAX_IO ? len - at : NFC_MAX_IO;
 			uint8_t p[44];
 
-			io_payload(p, n->handle, true, off + sent, l);
+			io_payload(p, n->handle, true, off + at, l);
 			r = aio_send(n, AIO_IO, p, 44, NULL, 0, NULL);
-			sent += l;
+			left[next++] = l;
 			inflight++;
 		}
-		while (r == 0 && got < sent) {
+		while (r == 0 && inflight > 0) {
 			struct aio_msg m;
-			uint64_t req, at;
-			uint32_t total, frag;
+			uint64_t req, at, i, s;
+			uint32_t frag;
+			bool bad;
 
 			r = aio_recv(n, &m);
 			if (r < 0)
 				break;
 			req = get64(m.payload + 16);
-			total = get32(m.payload + 24);
 			frag = get32(m.payload + 28);
 			at = req - off + frag;
-			if (m.type != AIO_IO || get64(m.payload) != 0 ||
-			    req < off || at + m.elen > len || total == 0) {
+			i = (req - off) / NFC_MAX_IO;
+			bad = m.type != AIO_IO || get64(m.payload) != 0 ||
+			      req < off || (req - off) % NFC_MAX_IO ||
+			      i >= next || at + m.elen > len ||
+			      m.elen > left[i] || at % 512 ||
+			      (m.elen % 512 && at + m.elen != len);
+			for (s = at / 512; !bad && s * 512 < at + m.elen; s++)
+				bad = seen[s / 8] & (1u << (s % 8));
+			if (bad) {
 				vmdkfs_error(
 				    "%s: NFC: bad read reply (type %u, "
 				    "status %llu, offset %llu + %u, "
@@ -687,24 +748,33 @@ static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
 				    (unsigned long long)get64(m.payload),
 				    (unsigned long long)req, frag, m.elen);
 				free(m.extra);
-				r = -EIO;
+				r = -EPROTO;
 				break;
 			}
+			for (s = at / 512; s * 512 < at + m.elen; s++)
+				seen[s / 8] |= (uint8_t)(1u << (s % 8));
 			memcpy(buf + at, m.extra, m.elen);
 			free(m.extra);
-			got += m.elen;
-			if (frag + m.elen >= total)
-				inflight--; /* that request is complete */
-			if (inflight < window && sent < len)
-				break;
+			left[i] -= m.elen;
+			if (left[i] == 0) { /* that request is complete */
+				inflight--;
+				done++;
+				if (next < nreq)
+					break; /* send the next one */
+			}
 		}
 	}
+	free(left);
+	free(seen);
 	return r;
 }
 
-/* Write LEN bytes: per request the IO header, then its data in fragments
- * of at most the session buffer, laid out like read replies; one
- * acknowledgement each.  Called with n->lock held. */
+/* Write LEN bytes: each request of at most NFC_MAX_IO goes as fragments
+ * of at most the session buffer, laid out like read replies and sharing
+ * one opId: [8] direction 0, [16] the request's offset, [24] its length,
+ * [28] the fragment's offset in it, [32] the fragment's length, [36] the
+ * wire length of the data that follows.  One acknowledgement each.
+ * Called with n->lock held. */
 static int write_once(struct nfc_disk *n, const char *buf, uint64_t off,
 		      uint64_t len)
 {
@@ -713,24 +783,24 @@ static int write_once(struct nfc_disk *n, const char *buf, uint64_t off,
 
 	while (done < len && r == 0) {
 		uint64_t l = len - done < NFC_MAX_IO ? len - done : NFC_MAX_IO;
+		uint32_t op = ++n->op;
 		uint64_t f = 0;
-		uint8_t p[44];
 		struct aio_msg m;
 
-		io_payload(p, n->handle, false, off + done, l);
-		r = aio_send(n, AIO_IO, p, 44, NULL, 0, NULL);
 		while (r == 0 && f < l) {
 			uint32_t fl =
 			    (uint32_t)(l - f < n->bufsize ? l - f : n->bufsize);
+			uint8_t p[44];
 
 			memset(p, 0, sizeof(p));
+			put64(p, n->handle);
 			put64(p + 16, off + done);
 			put32(p + 24, (uint32_t)l);
 			put32(p + 28, (uint32_t)f);
 			put32(p + 32, fl);
 			put32(p + 36, fl);
-			r = aio_send(n, AIO_IO, p, 44, buf + done + f, fl,
-				     NULL);
+			r = aio_send_op(n, AIO_IO, p, 44, buf + done + f, fl,
+					op);
 			f += fl;
 		}
 		if (r == 0)
@@ -765,29 +835,45 @@ static int with_retries(struct nfc_disk *n, bool read, char *buf, uint64_t off,
 	int r = -EIO, attempt;
 
 	pthread_mutex_lock(&n->lock);
+	/* nfcFssrvr.TimeoutMs: the host drops a file session idle longer
+	 * than that; start a new one rather than find it dead. */
+	if (n->fd >= 0 && n->spec.nfc_timeout_ms[4] &&
+	    (uint64_t)(time(NULL) - n->last_use) * 1000 >=
+		n->spec.nfc_timeout_ms[4]) {
+		nfc_log(n, 3,
+			"%s: NFC: idle for longer than "
+			"nfcFssrvr.TimeoutMs; reconnecting",
+			n->ds_path);
+		link_close(n);
+	}
 	for (attempt = 0; attempt <= NFC_RETRIES; attempt++) {
 		if (n->fd < 0) {
 			r = link_open(n);
 			if (r < 0) {
-				log_warn("%s: NFC reconnect %d failed: %s",
-					 n->ds_path, attempt, vmdkfs_errmsg());
+				nfc_log(n, 2, "%s: NFC reconnect %d failed: %s",
+					n->ds_path, attempt, vmdkfs_errmsg());
 				continue;
 			}
 		}
 		r = read ? read_once(n, buf, off, len)
 			 : write_once(n, buf, off, len);
-		if (r == 0 || !retryable(r))
+		n->last_use = time(NULL);
+		if (r == 0)
 			break;
-		log_warn("%s: NFC %s at %llu failed (%s); reconnecting",
-			 n->ds_path, read ? "read" : "write",
-			 (unsigned long long)off, vmdkfs_errmsg());
+		/* Replies to the other requests in flight may still come: a
+		 * link that failed is never reused. */
 		link_close(n);
+		if (!retryable(r))
+			break;
+		nfc_log(n, 2, "%s: NFC %s at %llu failed (%s); reconnecting",
+			n->ds_path, read ? "read" : "write",
+			(unsigned long long)off, vmdkfs_errmsg());
 	}
 	pthread_mutex_unlock(&n->lock);
 	if (r < 0)
-		log_error("%s: NFC %s at %llu: giving up: %s", n->ds_path,
-			  read ? "read" : "write", (unsigned long long)off,
-			  vmdkfs_errmsg());
+		nfc_log(n, 1, "%s: NFC %s at %llu: giving up: %s", n->ds_path,
+			read ? "read" : "write", (unsigned long long)off,
+			vmdkfs_errmsg());
 	return r < 0 ? (r == -EACCES || r == -ENOMEM ? r : -EIO) : 0;
 }
 

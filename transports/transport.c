@@ -9,6 +9,8 @@
 
 static const struct transport *const registry[] = {
     &file_transport,
+    &nbd_transport,
+    &nbdssl_transport,
 };
 
 #define NREG (sizeof(registry) / sizeof(registry[0]))

@@ -23,7 +23,9 @@ struct disk_spec {
 	const char *vm;
 	int disk_key;
 	int nfc_port;	      /* 0: the ticket's */
-	uint32_t nfc_timeout_ms[4]; /* accept, request, read, write */
+	/* ms, 0 = none: accept, request, read, write, file-session idle,
+	 * file-system write (vixDiskLib.nfc*.Timeout*Ms) */
+	uint32_t nfc_timeout_ms[6];
 	int nfc_log_level;
 	uint32_t nfc_buf_size, nfc_buf_count; /* bytes, count */
 	size_t table_cache_bytes, grain_cache_bytes;

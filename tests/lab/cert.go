@@ -23,8 +23,16 @@ import (
 // ::1 and localhost) and reused afterwards, so that a lab restarted on the
 // same DIR keeps its thumbprint.
 func loadOrCreateCert(dir string) (tls.Certificate, string, error) {
-	certFile := filepath.Join(dir, "lab-cert.pem")
-	keyFile := filepath.Join(dir, "lab-key.pem")
+	return loadOrCreateCertNamed(dir, "lab", "vmdkfs-lab simulated vCenter")
+}
+
+// loadOrCreateCertNamed is loadOrCreateCert for DIR/NAME-cert.pem and
+// DIR/NAME-key.pem, with OU as the subject's organizational unit (the NFC
+// server has a certificate of its own, as an ESXi host's port 902 has
+// another certificate than vCenter's 443).
+func loadOrCreateCertNamed(dir, name, ou string) (tls.Certificate, string, error) {
+	certFile := filepath.Join(dir, name+"-cert.pem")
+	keyFile := filepath.Join(dir, name+"-key.pem")
 	if c, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil {
 		return c, certFile, nil
 	}
@@ -38,7 +46,7 @@ func loadOrCreateCert(dir string) (tls.Certificate, string, error) {
 		Subject: pkix.Name{
 			CommonName:         "127.0.0.1",
 			Organization:       []string{"vmdkfs lab"},
-			OrganizationalUnit: []string{"vmdkfs-lab simulated vCenter"},
+			OrganizationalUnit: []string{ou},
 		},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().AddDate(10, 0, 0),

@@ -267,9 +267,18 @@ func (l *Lab) controlHandler() http.Handler {
 			l.calls = map[string]int{}
 		}
 		l.mu.Unlock()
+		if l.nfc != nil {
+			l.nfc.mu.Lock()
+			l.nfc.knobs = defaultNFCKnobs()
+			if r.FormValue("calls") != "" {
+				l.nfc.stats = nfcStats{}
+			}
+			l.nfc.mu.Unlock()
+		}
 		ok(w, nil)
 	})
 	mux.HandleFunc("/lab/write", l.handleWrite)
+	mux.HandleFunc("/lab/nfc", l.handleNFC)
 	return mux
 }
 
@@ -442,6 +451,10 @@ func (l *Lab) state() map[string]interface{} {
 		vms = append(vms, vs)
 	}
 
+	var nfc map[string]interface{}
+	if l.nfc != nil {
+		nfc = l.nfc.state()
+	}
 	sessions := l.sessionList()
 	var sess []map[string]interface{}
 	for _, s := range sessions {
@@ -485,5 +498,6 @@ func (l *Lab) state() map[string]interface{} {
 		"paged_results":    paged,
 		"calls":            calls,
 		"writes":           writes,
+		"nfc":              nfc,
 	}
 }

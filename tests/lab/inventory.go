@@ -39,6 +39,7 @@ type Lab struct {
 	byRef map[types.ManagedObjectReference]*labVM
 
 	inner http.Handler       // the simulator's own HTTP handler
+	nfc   *nfcServer         // authd + NFC (nfc.go)
 	ictx  *simulator.Context // context for calling simulator methods in-process
 
 	mu       sync.Mutex // guards everything below
@@ -80,7 +81,8 @@ type snapRec struct {
 
 // writeRec is data the lab wrote into a disk file: Length bytes at Offset,
 // every byte = Pattern ("0x11"), or Pattern "lba-label": each 512-byte sector
-// holds the text "<vm> disk<N> lba <LBA>\n" then zeros.
+// holds the text "<vm> disk<N> lba <LBA>\n" then zeros, or Pattern "nfc":
+// whatever a client wrote through NFC.
 type writeRec struct {
 	Offset  int64  `json:"offset"`
 	Length  int64  `json:"length"`

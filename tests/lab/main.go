@@ -44,6 +44,7 @@ func main() {
 	esx := flag.Bool("esx", false, "serve an ESXi host (HostAgent) instead of vCenter")
 	listen := flag.String("listen", "127.0.0.1:0", "SDK listen address (loopback only)")
 	controlAddr := flag.String("control", "127.0.0.1:0", "control endpoint listen address (plain HTTP, loopback only)")
+	nfcAddr := flag.String("nfc", "127.0.0.1:0", "authd/NFC listen address (TLS, loopback only; ESXi's port 902)")
 	envFile := flag.String("env", "", "env file to write once listening (default DIR/lab.env)")
 	user := flag.String("user", "", "the one user accepted (default "+defaultVCUser+", or "+defaultESXUser+" with -esx)")
 	password := flag.String("password", defaultPassword, "the one password accepted")
@@ -70,7 +71,7 @@ func main() {
 	if *descStyle != "vmfs" && *descStyle != "monolithicFlat" {
 		log.Fatal("-descriptor must be vmfs or monolithicFlat")
 	}
-	for _, a := range []string{*listen, *controlAddr} {
+	for _, a := range []string{*listen, *controlAddr, *nfcAddr} {
 		if err := checkLoopback(a); err != nil {
 			log.Fatal(err)
 		}
@@ -134,6 +135,10 @@ func main() {
 		log.Fatalf("certificate: %v", err)
 	}
 	lab.certFile = certFile
+	sha1, sha256 := thumbprints(cert.Certificate[0])
+	if lab.nfc, err = lab.startNFC(abs, *nfcAddr, sha256); err != nil {
+		log.Fatalf("NFC server: %v", err)
+	}
 
 	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *password)}
@@ -169,7 +174,6 @@ func main() {
 	lab.sdkURL = fmt.Sprintf("https://%s/sdk", net.JoinHostPort(host, strconv.Itoa(sdkAddr.Port)))
 	lab.controlURL = fmt.Sprintf("http://%s/lab", cl.Addr().String())
 
-	sha1, sha256 := thumbprints(cert.Certificate[0])
 	var names []string
 	for _, v := range lab.vms {
 		names = append(names, v.name)
@@ -195,6 +199,10 @@ func main() {
 		{"LAB_VM", first.name},
 		{"LAB_VM_MOREF", first.ref.Value},
 		{"LAB_DISK_MIB", strconv.Itoa(*diskMiB)},
+		{"LAB_NFC_PORT", strconv.Itoa(lab.nfc.port)},
+		{"LAB_NFC_CERT", lab.nfc.certFile},
+		{"LAB_NFC_THUMBPRINT_SHA1", lab.nfc.sha1},
+		{"LAB_NFC_THUMBPRINT_SHA256", lab.nfc.sha256},
 	}
 	if err = writeEnv(*envFile, env); err != nil {
 		log.Fatalf("env file: %v", err)

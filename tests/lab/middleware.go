@@ -146,6 +146,12 @@ func (l *Lab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	switch name {
+	case "RetrieveInternalContent":
+		l.retrieveInternalContent(w)
+		return
+	case "NfcRandomAccessOpenReadonly", "NfcRandomAccessOpenDisk", "NfcGetVmFiles":
+		l.nfcTicketCall(w, body, name, this)
+		return
 	case "DisableMethods":
 		l.disableMethods(w, body, this, session)
 		return
@@ -175,6 +181,10 @@ func (l *Lab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "CancelRetrievePropertiesEx":
 		l.cancelRetrieve(w, body, this, session)
 		return
+	case "PowerOnVM_Task":
+		if v := l.byRef[this]; v != nil && l.nfcLocked(w, v, name) {
+			return
+		}
 	case "RefreshStorageInfo":
 		rec := l.forwardRecorded(r, body)
 		if v := l.byRef[this]; v != nil {

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Smoke test of the vmdkfs lab (simulated vCenter and ESXi): builds it,
-# starts it, and talks to it with curl and hand-written SOAP.
+# starts it, and talks to it with curl and hand-written SOAP, and to its
+# authd/NFC server with nfc_client.py (the lab's own client).
 # Exit 0 pass, 1 fail, 77 skipped (Go, govmomi or a tool missing).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,6 +16,7 @@ for c in curl qemu-img qemu-io od; do
 	command -v $c >/dev/null 2>&1 || skip "$c is not installed"
 done
 command -v go >/dev/null 2>&1 || skip "Go is not installed (Debian package golang-go)"
+[ -x /usr/bin/python3 ] || skip "/usr/bin/python3 is not installed (Debian package python3)"
 [ -d /usr/share/gocode/src/github.com/vmware/govmomi/simulator ] ||
 	skip "govmomi is not installed (Debian package golang-github-vmware-govmomi-dev)"
 
@@ -127,6 +129,47 @@ paging_check() {
 	check "$p: /lab/reset turns the forced page size off" \
 		eval 'status 200 && ! has "<token>" && [ "$(nobjects)" = "$(echo $LAB_VMS | wc -w)" ] && lab_ctl state | grep "\"page_size\": 0" >/dev/null'
 	lab_soap "<DestroyView xmlns=\"urn:vim25\"><_this type=\"ContainerView\">$view</_this></DestroyView>"
+}
+
+# ---- NFC (SIMULATED: tickets, authd, the NFC server; nfc_client.py is the
+# lab's own client, stdlib Python)
+nfc() { # ARGS...: run nfc_client.py, its JSON line in $work/nfc.json
+	/usr/bin/python3 "$here/nfc_client.py" --env "$LAB_DIR/lab.env" "$@" >"$work/nfc.json" 2>&1
+}
+nj() { # PYTHON-EXPR on nfc_client.py's JSON line as j
+	/usr/bin/python3 -c "import json; j=json.load(open('$work/nfc.json')); print($1)" 2>/dev/null
+}
+ns() { # PYTHON-EXPR on /lab/state as s
+	lab_ctl state | /usr/bin/python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"
+}
+nfc_show() { sed 's/^/    /' "$work/nfc.json"; }
+nfc_check() {
+	local p=$1 vmref=$2 link=$3 local=$4
+	nfc --vm "$vmref" --path "$link" --out "$work/nfc-nbd.raw"
+	check "$p: nbd: ticket, authd, handshake, whole-disk read of a snapshot's link (1 MiB requests, 4 in flight)" \
+		eval '[ "$(nj "j.get(\"fragments\", 0)")" = 256 ] || { nfc_show; false; }'
+	qemu-img convert -f vmdk -O raw "$local" "$work/nfc-qemu.raw"
+	check "$p: nbd: the data is qemu-img's view of that link's chain" cmp -s "$work/nfc-nbd.raw" "$work/nfc-qemu.raw"
+	lab_ctl "nfc?shuffle=1" >/dev/null
+	nfc --ssl --vm "$vmref" --path "$link" --out "$work/nfc-ssl.raw"
+	check "$p: nbdssl (second TLS session, same certificate), fragments out of order" \
+		eval '[ "$(nj "j.get(\"out_of_order\", 0) > 0")" = True ] || { nfc_show; false; }'
+	check "$p: nbdssl: the same data" cmp -s "$work/nfc-ssl.raw" "$work/nfc-qemu.raw"
+	lab_ctl "nfc?shuffle=0&error=5&text=injected%20read%20error&count=1" >/dev/null
+	nfc --vm "$vmref" --path "$link" --expect-error "5:injected read error"
+	check "$p: an injected error surfaces as an ERROR record (code 5, its text)" \
+		eval '[ "$(nj "len(j[\"errors\"])")" = 1 ] || { nfc_show; false; }'
+	nfc --vm "$vmref" --path "$link" --no-read --reuse-ticket
+	check "$p: a ticket is good once (500 the second time)" eval 'nj "j[\"reuse\"]" | grep -q "500 Invalid session ticket" || { nfc_show; false; }'
+	lab_ctl "nfc?cut=100000" >/dev/null
+	nfc --vm "$vmref" --path "$link"
+	check "$p: cut=100000: the link drops after 100000 bytes of read data" \
+		eval 'nj "j[\"fail\"]" | grep -q "got 34464" || { nfc_show; false; }'
+	lab_ctl "nfc?wrong_thumbprint=1" >/dev/null
+	nfc --vm "$vmref" --path "$link"
+	check "$p: wrong_thumbprint=1: THUMBPRINT_SHA2 does not match the certificate" \
+		eval 'nj "j[\"fail\"]" | grep -q "^THUMBPRINT_SHA2" || { nfc_show; false; }'
+	lab_ctl "nfc?reset=1" >/dev/null
 }
 
 # ---------------------------------------------------------------- vCenter
@@ -242,12 +285,13 @@ vm2=$(echo "$LAB_VMS" | cut -d' ' -f2)
 lab_ctl state >"$work/state.json"
 vm2ref=$(sed -n "/\"name\": \"$vm2\"/{n;s/.*\"moref\": \"\\([^\"]*\\)\".*/\\1/p}" "$work/state.json")
 d2=$LAB_DATASTORE_DIR/$vm2
-snap_create() {
-	lab_soap "<CreateSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$vm2ref</_this><name>$1</name><memory>false</memory><quiesce>false</quiesce></CreateSnapshot_Task>"
+snap_create_vm() { # VM-MOREF NAME: prints the snapshot's moref
+	lab_soap "<CreateSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$1</_this><name>$2</name><memory>false</memory><quiesce>false</quiesce></CreateSnapshot_Task>"
 	local t
 	t=$(taskref)
 	[ "$(lab_task_wait "$t")" = success ] && task_result "$t"
 }
+snap_create() { snap_create_vm "$vm2ref" "$1"; }
 snap_op() { # METHOD THIS-TYPE THIS [EXTRA-XML]
 	lab_soap "<$1 xmlns=\"urn:vim25\"><_this type=\"$2\">$3</_this>${4:-}</$1>"
 	[ "$(lab_task_wait "$(taskref)")" = success ]
@@ -287,6 +331,50 @@ check "chain: RemoveAllSnapshots_Task" snap_op RemoveAllSnapshots_Task VirtualMa
 check "chain: back on the base disk, no delta left" \
 	eval '[ "$(vm2chain)" = "$vm2.vmdk " ] && ! ls "$d2" | grep -q -- "-00000"'
 check "chain: the running delta was consolidated into the base" reads "$d2/$vm2.vmdk" "0 0x21" "4096 0xc1" "8192 0x21"
+
+# ---- NFC: tickets, authd, nbd/nbdssl reads of a snapshot's delta link
+check "env: LAB_NFC_PORT and the NFC thumbprints" \
+	bash -c '[[ $0 =~ ^[0-9]+$ && $1 =~ ^([0-9A-F]{2}:){19}[0-9A-F]{2}$ && $2 =~ ^([0-9A-F]{2}:){31}[0-9A-F]{2}$ ]]' \
+	"${LAB_NFC_PORT:-}" "${LAB_NFC_THUMBPRINT_SHA1:-}" "${LAB_NFC_THUMBPRINT_SHA256:-}"
+check "env: the NFC certificate is not the SOAP one" [ "$LAB_NFC_THUMBPRINT_SHA256" != "$LAB_THUMBPRINT_SHA256" ]
+if command -v openssl >/dev/null 2>&1; then
+	fp=$(openssl x509 -in "$LAB_NFC_CERT" -noout -fingerprint -sha1 | sed 's/.*=//')
+	check "env: LAB_NFC_THUMBPRINT_SHA1 matches LAB_NFC_CERT" [ "$fp" = "$LAB_NFC_THUMBPRINT_SHA1" ]
+fi
+lab_soap '<RetrieveInternalContent xmlns="urn:internalvim25"><_this type="ServiceInstance">ServiceInstance</_this></RetrieveInternalContent>'
+check "RetrieveInternalContent: the NFC service is nfcService" has '<nfcService type="NfcService">nfcService</nfcService>'
+lab_soap "<NfcRandomAccessOpenReadonly xmlns=\"urn:internalvim25\"><_this type=\"NfcService\">nfcService</_this><vm type=\"VirtualMachine\">$LAB_VM_MOREF</vm><diskDeviceKey>2000</diskDeviceKey></NfcRandomAccessOpenReadonly>"
+check "NfcRandomAccessOpenReadonly: a HostServiceTicket (host, port, SHA-1 thumbprint, vpxa-nfc, 1.0, sessionId)" \
+	eval 'status 200 && has "<returnval><host>127.0.0.1</host><port>$LAB_NFC_PORT</port><sslThumbprint>$LAB_NFC_THUMBPRINT_SHA1</sslThumbprint><service>vpxa-nfc</service><serviceVersion>1.0</serviceVersion><sessionId>52"'
+lab_soap "<NfcRandomAccessOpenDisk xmlns=\"urn:internalvim25\"><_this type=\"NfcService\">nfcService</_this><vm type=\"VirtualMachine\">$LAB_VM_MOREF</vm><diskDeviceKey>2000</diskDeviceKey></NfcRandomAccessOpenDisk>"
+check "NfcRandomAccessOpenDisk on a powered-on VM: InvalidPowerState" fault InvalidPowerState
+lab_soap "<NfcRandomAccessOpenReadonly xmlns=\"urn:internalvim25\"><_this type=\"NfcService\">nfcService</_this><vm type=\"VirtualMachine\">$LAB_VM_MOREF</vm><diskDeviceKey>2999</diskDeviceKey></NfcRandomAccessOpenReadonly>"
+check "a disk key the VM does not have: InvalidArgument" fault InvalidArgument
+n1=$(snap_create_vm "$LAB_VM_MOREF" nfc1)
+lab_ctl "write?vm=$vm&disk=0&offset=4096&length=8192&pattern=0xab" >/dev/null
+n2=$(snap_create_vm "$LAB_VM_MOREF" nfc2)
+lab_ctl "write?vm=$vm&disk=0&offset=0&length=8192&pattern=0xcd" >/dev/null
+link=$(ns "[x for v in s['vms'] for x in v['snapshots'] if x['moref']=='$n2'][0]['disks'][0]['chain'][0]")
+nlocal=$(ns "[x for v in s['vms'] for x in v['snapshots'] if x['moref']=='$n2'][0]['disks'][0]['local_chain'][0]")
+check "NFC: snapshot nfc2's disk is the delta $vm-000001.vmdk" [ "$link" = "[$LAB_DATASTORE] $vm/$vm-000001.vmdk" ]
+nfc_check NFC "$LAB_VM_MOREF" "$link" "$nlocal"
+nfc --vm "$LAB_VM_MOREF" --path "[$LAB_DATASTORE] $vm2/$vm2.vmdk" --expect-open-error 11
+check "NFC: another VM's disk: ERROR 11 permission check failed" \
+	eval '[ "$(nj "j[\"open_error\"][\"text\"]")" = "permission check failed" ] || { nfc_show; false; }'
+nfc --vm "$LAB_VM_MOREF" --path "[$LAB_DATASTORE] $vm/$vm-000002.vmdk" --expect-open-error 15
+check "NFC: the running link of a powered-on VM is locked" eval 'nj "j[\"open_error\"][\"text\"]" | grep -q multiwriter || { nfc_show; false; }'
+snap_op PowerOffVM_Task VirtualMachine "$vm2ref"
+chg2=$(ns "[d['change_id'] for v in s['vms'] if v['name']=='$vm2' for d in v['disks']][0]")
+nfc --rw --vm "$vm2ref" --path "[$LAB_DATASTORE] $vm2/$vm2.vmdk" --write 0x100000:0x10200:0x5a --no-read
+check "NFC read-write (powered-off VM): a write of two fragments, one acknowledgement" \
+	eval '[ "$(nj "j[\"flags\"]")" = 26 ] || { nfc_show; false; }'
+check "NFC read-write: the data is in the disk file" reads "$d2/$vm2.vmdk" "1048576 0x5a" "1110528 0x5a" "1114624 0x00" "0 0x21"
+check "NFC read-write: the disk's changeId moved on" \
+	eval '[ -n "$chg2" ] && [ "$(ns "[d[\"change_id\"] for v in s[\"vms\"] if v[\"name\"]==\"$vm2\" for d in v[\"disks\"]][0]")" != "$chg2" ]'
+snap_op PowerOnVM_Task VirtualMachine "$vm2ref"
+check "/lab/state counts NFC connections, opens, reads and bytes" \
+	eval '[ "$(ns "(lambda n: n[\"connections\"] >= 8 and n[\"opens\"] >= 6 and n[\"reads\"] >= 48 and n[\"bytes_read\"] >= 48 << 20 and n[\"writes\"] == 1)(s[\"nfc\"][\"stats\"])")" = True ]'
+check "NFC: remove the snapshots" snap_op RemoveAllSnapshots_Task VirtualMachine "$LAB_VM_MOREF"
 
 # ---- result paging
 paging_check paging
@@ -343,6 +431,13 @@ check "ESXi: DisableMethods fails: HostAgent is not a VirtualCenter, cannot disa
 lab_soap "<CreateSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$LAB_VM_MOREF</_this><name>esx</name><memory>false</memory><quiesce>false</quiesce></CreateSnapshot_Task>"
 check "ESXi: CreateSnapshot_Task succeeds" eval 'status 200 && [ "$(lab_task_wait "$(taskref)")" = success ]'
 check "ESXi: the delta exists" [ -f "$LAB_DATASTORE_DIR/$LAB_VM/$LAB_VM-000001.vmdk" ]
+lab_soap '<RetrieveInternalContent xmlns="urn:internalvim25"><_this type="ServiceInstance">ServiceInstance</_this></RetrieveInternalContent>'
+check "ESXi: the NFC service is ha-nfc-service" has '<nfcService type="NfcService">ha-nfc-service</nfcService>'
+nfc --ssl --vm "$LAB_VM_MOREF" --path "[$LAB_DATASTORE] $LAB_VM/$LAB_VM.vmdk" --out "$work/nfc-esx.raw"
+r=$(nj "'host' not in j['ticket'] and j['ticket']['service'] == 'nfc' and j['ticket']['nfcService'] == 'ha-nfc-service' and j.get('fragments') == 256")
+check "ESXi: NFC ticket without host, service nfc; nbdssl read of the snapshot's base disk" eval '[ "$r" = True ] || { nfc_show; false; }'
+qemu-img convert -f vmdk -O raw "$LAB_DATASTORE_DIR/$LAB_VM/$LAB_VM.vmdk" "$work/nfc-qemu.raw"
+check "ESXi: NFC data = qemu-img's" cmp -s "$work/nfc-esx.raw" "$work/nfc-qemu.raw"
 paging_check "ESXi: paging"
 check "ESXi: no panic in the lab's log" eval '! grep -q -e panic -e "DATA RACE" "$LAB_DIR/lab.log"'
 lab_stop

@@ -167,6 +167,9 @@ func (l *Lab) createSnapshot(w http.ResponseWriter, r *http.Request, body []byte
 
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if l.nfcLocked(w, v, "CreateSnapshot_Task") {
+		return
+	}
 
 	var pre types.VirtualMachineConfigInfo
 	simulator.Map.WithLock(v.obj, func() { pre = deepCopy(*v.obj.Config) })
@@ -464,6 +467,9 @@ func (l *Lab) removeSnapshots(w http.ResponseWriter, r *http.Request, body []byt
 		targets = postOrder(v.obj, nil)
 	}
 
+	if l.nfcLocked(w, v, method) {
+		return
+	}
 	before := referencedFiles(v, nil)
 	removed := map[types.ManagedObjectReference]bool{}
 	for _, t := range targets {
@@ -570,6 +576,9 @@ func (l *Lab) revert(w http.ResponseWriter, r *http.Request, body []byte, method
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if l.nfcLocked(w, v, method) {
+		return
+	}
 	before := referencedFiles(v, nil)
 	var devs []types.BaseVirtualDevice
 	simulator.Map.WithLock(s, func() { devs = deepCopy(s.Config.Hardware.Device) })

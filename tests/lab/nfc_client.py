@@ -1,0 +1,386 @@
+#!/usr/bin/python3
+"""A small NFC client for the lab's smoke test (stdlib only).
+
+Gets a ticket over SOAP (Login, RetrieveInternalContent, then
+NfcRandomAccessOpenReadonly / NfcRandomAccessOpenDisk / NfcGetVmFiles),
+runs authd (greeting, TLS, SESSION, BANNER, THUMBPRINT_SHA2, PROXY), then
+NFC in clear (nbd) or in a second TLS session (nbdssl): the 264-byte
+handshake, the AIO session, OPEN_FILE of a datastore path, reads of the
+whole disk with several requests in flight (fragments placed by their
+offsets), optional writes, CLOSE_FILE, CLOSE_SESSION.  It checks the
+certificate against the ticket's SHA-1 thumbprint, the THUMBPRINT_SHA2
+answer and that the second TLS session shows the same certificate.
+
+    nfc_client.py --env LAB.ENV --vm MOREF --disk KEY --path '[ds] f.vmdk'
+                  [--ssl] [--out FILE] [--req BYTES] [--inflight N]
+                  [--rw] [--write OFFSET:LENGTH:BYTE] [--method NAME]
+                  [--expect-error CODE[:TEXT]] [--expect-open-error CODE]
+                  [--bufsize BYTES] [--no-read] [--wait SECONDS] [--reuse-ticket]
+
+Prints one JSON line; exit 0 when everything expected happened, else 1.
+"""
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import shlex
+import socket
+import ssl
+import struct
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+MAGIC = 0xA100DA7A
+ERROR, OPEN_SESSION, CLOSE_SESSION, OPEN_FILE, CLOSE_FILE, IO = 1, 2, 3, 4, 5, 7
+SET_SOCK_OPTS, SET_RES_POOL = 9, 22
+
+
+class Fail(Exception):
+    pass
+
+
+def load_env(path):
+    env = {}
+    with open(path) as f:
+        for line in f:
+            if "=" in line and not line.startswith("#"):
+                k, v = line.rstrip("\n").split("=", 1)
+                env[k] = shlex.split(v)[0] if v else ""
+    return env
+
+
+def colon_hex(b):
+    return ":".join("%02X" % c for c in b)
+
+
+# ---- SOAP ----
+
+class Soap:
+    def __init__(self, env):
+        self.host, self.port = env["LAB_HOST"], int(env["LAB_PORT"])
+        self.ctx = ssl.create_default_context(cafile=env["LAB_CERT"])
+        self.cookie = None
+
+    def call(self, method, this_type, this, inner="", ns="urn:vim25"):
+        body = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+                'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+                '<soapenv:Body><%s xmlns="%s"><_this type="%s">%s</_this>%s</%s>'
+                '</soapenv:Body></soapenv:Envelope>'
+                % (method, ns, this_type, this, inner, method))
+        c = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=30)
+        h = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"%s/7.0"' % ns}
+        if self.cookie:
+            h["Cookie"] = self.cookie
+        c.request("POST", "/sdk", body.encode(), h)
+        r = c.getresponse()
+        data = r.read()
+        sc = r.getheader("Set-Cookie")
+        if sc:
+            self.cookie = sc.split(";")[0]
+        root = ET.fromstring(data)
+        fault = root.find(".//{http://schemas.xmlsoap.org/soap/envelope/}Fault")
+        if fault is not None:
+            raise Fail("%s: SOAP fault: %s" % (method, fault.findtext("faultstring")))
+        return root
+
+
+def text(root, name):
+    for e in root.iter():
+        if e.tag.split("}")[-1] == name:
+            return e.text or ""
+    return None
+
+
+def get_ticket(env, vm, disk, rw, method):
+    s = Soap(env)
+    sc = s.call("RetrieveServiceContent", "ServiceInstance", "ServiceInstance")
+    esc = lambda x: x.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s.call("Login", "SessionManager", text(sc, "sessionManager"),
+           "<userName>%s</userName><password>%s</password>"
+           % (esc(env["LAB_USER"]), esc(env["LAB_PASSWORD"])))
+    ic = s.call("RetrieveInternalContent", "ServiceInstance", "ServiceInstance", ns="urn:internalvim25")
+    svc = text(ic, "nfcService")
+    if not method:
+        method = "NfcRandomAccessOpenDisk" if rw else "NfcRandomAccessOpenReadonly"
+    inner = '<vm type="VirtualMachine">%s</vm>' % vm
+    if method != "NfcGetVmFiles":
+        inner += "<diskDeviceKey>%d</diskDeviceKey>" % disk
+    r = s.call(method, "NfcService", svc, inner, ns="urn:internalvim25")
+    rv = [e for e in r.iter() if e.tag.split("}")[-1] == "returnval"][0]
+    t = {e.tag.split("}")[-1]: e.text for e in rv}
+    t["nfcService"] = svc
+    s.call("Logout", "SessionManager", text(sc, "sessionManager"))
+    return t
+
+
+# ---- authd ----
+
+def recv_line(sock):
+    b = b""
+    while not b.endswith(b"\n"):
+        c = sock.recv(1)
+        if not c:
+            raise Fail("authd closed the link (after %r)" % b)
+        b += c
+    return b.decode().rstrip("\r\n")
+
+
+def authd(env, t, use_ssl):
+    host = t.get("host") or env["LAB_HOST"]
+    sock = socket.create_connection((host, int(t["port"])), timeout=30)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    greeting = recv_line(sock)
+    if not greeting.startswith("220 ") or "SHA256 supported" not in greeting or "NFCSSL supported" not in greeting:
+        raise Fail("greeting %r" % greeting)
+    ctx = ssl.create_default_context(cafile=env["LAB_NFC_CERT"])
+    first = ctx.wrap_socket(sock, server_hostname=host)
+    der = first.getpeercert(binary_form=True)
+    if colon_hex(hashlib.sha1(der).digest()) != t["sslThumbprint"].upper():
+        raise Fail("the certificate's SHA-1 is not the ticket's thumbprint")
+    sha256 = colon_hex(hashlib.sha256(der).digest())
+    first.sendall(("SESSION %s\r\n" % t["sessionId"]).encode())
+    first.sendall(b"BANNER \r\n")
+    banner = recv_line(first)
+    if not banner.startswith("220 "):
+        raise Fail("BANNER: %r" % banner)
+    first.sendall(b"THUMBPRINT_SHA2 PlainText\r\n")
+    line = recv_line(first)
+    if line != "200 " + sha256:
+        raise Fail("THUMBPRINT_SHA2: %r, the certificate's is %s" % (line, sha256))
+    service = t["service"] + ("ssl" if use_ssl else "")
+    first.sendall(("PROXY %s\r\n" % service).encode())
+    line = recv_line(first)
+    want = "200 Connect ha-nfcssl" if use_ssl else "200 Connect ha-nfc"
+    if line != want:
+        raise Fail("PROXY %s: %r" % (service, line))
+    # The first TLS session is abandoned: the raw socket goes on (no unwrap,
+    # no close_notify).
+    raw = socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(first.fileno()))
+    raw.settimeout(30)
+    first.close()
+    if not use_ssl:
+        return raw
+    second = ctx.wrap_socket(raw, server_hostname=host)
+    if second.getpeercert(binary_form=True) != der:
+        raise Fail("the second TLS session shows another certificate")
+    return second
+
+
+# ---- NFC ----
+
+def recvn(sock, n):
+    b = bytearray()
+    while len(b) < n:
+        c = sock.recv(n - len(b))
+        if not c:
+            raise Fail("NFC link closed (wanted %d bytes, got %d)" % (n, len(b)))
+        b += c
+    return bytes(b)
+
+
+def msg(typ, a4=0, a8=0):
+    return struct.pack("<III", typ, a4, a8).ljust(264, b"\0")
+
+
+def handshake(sock):
+    sock.sendall(struct.pack("<I", 43) + b"PlainText".ljust(260, b"\0"))
+    sock.sendall(msg(33))
+    sock.sendall(msg(51, 11))
+    for want in (36, 51):
+        typ = struct.unpack_from("<I", recvn(sock, 264))[0]
+        if typ != want:
+            raise Fail("handshake: got message %d, wanted %d" % (typ, want))
+    sock.sendall(msg(54, 6, 7) + b"vmdkfs" + b"nbdmode")
+    sock.sendall(msg(55, 3))
+    sock.sendall(msg(52))
+    typ = struct.unpack_from("<I", recvn(sock, 264))[0]
+    if typ != 52:
+        raise Fail("handshake: got message %d, wanted 52" % typ)
+
+
+class Aio:
+    def __init__(self, sock):
+        self.sock, self.op = sock, 0
+
+    def send(self, typ, payload, extra=b"", op=None):
+        if op is None:
+            self.op += 1
+            op = self.op
+        self.sock.sendall(struct.pack("<IIII", MAGIC, typ, len(payload), op) + payload + extra)
+        return op
+
+    def recv(self):
+        """(type, opId, payload, extra); extras of ERROR and IO replies read."""
+        magic, typ, size, op = struct.unpack("<IIII", recvn(self.sock, 16))
+        if magic != MAGIC:
+            raise Fail("bad magic %#x" % magic)
+        p = recvn(self.sock, size)
+        extra = b""
+        if typ == ERROR:
+            extra = recvn(self.sock, struct.unpack_from("<I", p, 12)[0])
+        elif typ == IO:
+            extra = recvn(self.sock, struct.unpack_from("<I", p, 36)[0])
+        return typ, op, p, extra
+
+    def call(self, typ, payload, extra=b""):
+        op = self.send(typ, payload, extra)
+        rtyp, rop, p, x = self.recv()
+        if rtyp == ERROR:
+            code = struct.unpack_from("<Q", p)[0]
+            self.recv()  # the reply follows the ERROR record
+            raise NfcError(code, x.decode(errors="replace"))
+        if (rtyp, rop) != (typ, op):
+            raise Fail("reply type %d op %d to type %d op %d" % (rtyp, rop, typ, op))
+        return p
+
+
+class NfcError(Exception):
+    def __init__(self, code, text):
+        super().__init__("NFC error %d: %s" % (code, text))
+        self.code, self.text = code, text
+
+
+def read_all(aio, handle, capacity, req, inflight, out):
+    """Read the whole disk, req bytes per request, inflight in flight."""
+    data = bytearray(capacity)
+    pending = {}  # op -> [offset, length, bytes received, next expected fragment offset]
+    nxt = 0
+    frags = ooo = 0
+    errors = []
+    last_op = None
+    while nxt < capacity or pending:
+        while nxt < capacity and len(pending) < inflight:
+            n = min(req, capacity - nxt)
+            p = struct.pack("<QQQQIII", handle, 1, nxt, n, n, n, 0)
+            pending[aio.send(IO, p)] = [nxt, n, 0, 0]
+            nxt += n
+        typ, op, p, extra = aio.recv()
+        if op not in pending:
+            raise Fail("reply to no request in flight (op %d, type %d)" % (op, typ))
+        r = pending[op]
+        if typ == ERROR:
+            errors.append({"op": op, "offset": r[0], "code": struct.unpack_from("<Q", p)[0],
+                           "text": extra.decode(errors="replace")})
+            del pending[op]
+            continue
+        status, _, roff, total, fo, fl, wl = struct.unpack_from("<QQQIIII", p)
+        if typ != IO or status != 0 or roff != r[0] or total != r[1] or fo + fl > total or wl != fl:
+            raise Fail("bad read fragment %r" % ((typ, status, roff, total, fo, fl, wl),))
+        frags += 1
+        if fo != r[3] or (last_op is not None and op != last_op and r[2] != 0):
+            ooo += 1
+        last_op = op
+        r[3] = fo + fl
+        data[roff + fo:roff + fo + fl] = extra
+        r[2] += fl
+        if r[2] == r[1]:
+            del pending[op]
+    if out:
+        with open(out, "wb") as f:
+            f.write(data)
+    return frags, ooo, errors
+
+
+def write(aio, handle, off, length, byte, bufsize):
+    """One IO write in fragments of at most bufsize; one acknowledgement."""
+    data = bytes([byte]) * length
+    op = None
+    for fo in range(0, length, bufsize):
+        chunk = data[fo:fo + bufsize]
+        p = struct.pack("<QQQIIIII", handle, 0, off, length, fo, len(chunk), len(chunk), 0)
+        op = aio.send(IO, p, chunk, op=op)
+    typ, rop, p, extra = aio.recv()
+    if typ == ERROR:
+        raise NfcError(struct.unpack_from("<Q", p)[0], extra.decode(errors="replace"))
+    status, _, roff, total = struct.unpack_from("<QQQI", p)
+    if (typ, rop, status, roff, total) != (IO, op, 0, off, length):
+        raise Fail("bad write acknowledgement %r" % ((typ, rop, status, roff, total),))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--env", required=True)
+    ap.add_argument("--vm", required=True)
+    ap.add_argument("--disk", type=int, default=2000)
+    ap.add_argument("--path", required=True)
+    ap.add_argument("--ssl", action="store_true")
+    ap.add_argument("--rw", action="store_true")
+    ap.add_argument("--method")
+    ap.add_argument("--out")
+    ap.add_argument("--req", type=int, default=1 << 20)
+    ap.add_argument("--inflight", type=int, default=4)
+    ap.add_argument("--bufsize", type=int, default=0)
+    ap.add_argument("--write", action="append", default=[])
+    ap.add_argument("--no-read", action="store_true")
+    ap.add_argument("--expect-error")
+    ap.add_argument("--expect-open-error", type=int)
+    ap.add_argument("--wait", type=float, default=0, help="seconds between the ticket and authd")
+    ap.add_argument("--reuse-ticket", action="store_true",
+                    help="afterwards, present the ticket again: PROXY must be refused")
+    a = ap.parse_args()
+    env = load_env(a.env)
+    res = {"mode": "nbdssl" if a.ssl else "nbd"}
+    try:
+        t = get_ticket(env, a.vm, a.disk, a.rw, a.method)
+        res["ticket"] = {k: v for k, v in t.items() if k != "sessionId"}
+        if a.wait:
+            time.sleep(a.wait)
+        sock = authd(env, t, a.ssl)
+        handshake(sock)
+        aio = Aio(sock)
+        aio.call(OPEN_SESSION, struct.pack("<IIII", 0, a.bufsize, 4 if a.bufsize else 0, 0))
+        aio.call(SET_SOCK_OPTS, bytes(12))
+        aio.call(SET_RES_POOL, struct.pack("<I", 1))
+        path = a.path.encode()
+        try:
+            p = aio.call(OPEN_FILE, struct.pack("<I12xII36x", len(path), 2, 0x1A if a.rw else 0x1E), path)
+        except NfcError as e:
+            res["open_error"] = {"code": e.code, "text": e.text}
+            if a.expect_open_error is not None and e.code == a.expect_open_error:
+                print(json.dumps(res))
+                return 0
+            raise
+        if a.expect_open_error is not None:
+            raise Fail("OPEN_FILE succeeded, expected error %d" % a.expect_open_error)
+        status, handle, ftype, flags, _, capacity, sector = struct.unpack_from("<QQIIIQI", p)
+        res.update(handle="%#x" % handle, capacity=capacity, sector_size=sector, flags=flags)
+        if status != 0 or ftype != 2 or sector != 512 or capacity <= 0:
+            raise Fail("OPEN_FILE reply %r" % ((status, ftype, sector, capacity),))
+        for w in a.write:
+            off, length, byte = (int(x, 0) for x in w.split(":"))
+            write(aio, handle, off, length, byte, a.bufsize or 65536)
+        if not a.no_read:
+            frags, ooo, errors = read_all(aio, handle, capacity, a.req, a.inflight, a.out)
+            res.update(fragments=frags, out_of_order=ooo, errors=errors)
+            if a.expect_error:
+                code, _, want = a.expect_error.partition(":")
+                if len(errors) != 1 or errors[0]["code"] != int(code, 0) or (want and errors[0]["text"] != want):
+                    raise Fail("expected one error %s, got %r" % (a.expect_error, errors))
+            elif errors:
+                raise Fail("errors: %r" % errors)
+        aio.call(CLOSE_FILE, struct.pack("<Q", handle))
+        aio.call(CLOSE_SESSION, struct.pack("<I", 0))
+        sock.sendall(msg(4))
+        sock.close()
+        if a.reuse_ticket:
+            try:
+                authd(env, t, a.ssl)
+            except Fail as e:
+                res["reuse"] = str(e)
+                if "'500 " not in str(e):
+                    raise
+            else:
+                raise Fail("a used ticket was accepted again")
+    except (Fail, NfcError, OSError, ssl.SSLError, KeyError, ET.ParseError) as e:
+        res["fail"] = str(e)
+        print(json.dumps(res))
+        return 1
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,938 @@
+package main
+
+// SIMULATED: the NFC session after authd's PROXY: the classic handshake of
+// 264-byte messages (nfc-protocol.md §3), then the AIO session (§4).
+
+import (
+	"bytes"
+	"compress/zlib"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	mrand "math/rand"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+const (
+	nfcMsgLen   = 264
+	nfcAIOMagic = 0xA100DA7A
+	nfcProtoVer = 11 // the server version ESXi 8 answers
+
+	aioError        = 1
+	aioOpenSession  = 2
+	aioCloseSession = 3
+	aioOpenFile     = 4
+	aioCloseFile    = 5
+	aioIO           = 7
+	aioSetSockOpts  = 9
+	aioDDBGet       = 11
+	aioSetResPool   = 22
+)
+
+type nfcConn struct {
+	s       *nfcServer
+	raw     net.Conn
+	rw      io.ReadWriter // raw (nbd) or the second TLS session (nbdssl)
+	ticket  *nfcTicket
+	mode    string
+	peer    string
+	bufSize int
+	handles map[uint64]*nfcHandle
+	writes  map[uint32]*pendingWrite
+	dead    bool
+	cut     bool  // the cut knob half-closed the link
+	rerr    error // why the reader stopped
+}
+
+type aioMsg struct {
+	typ, op uint32
+	payload []byte
+	extra   []byte
+}
+
+type pendingWrite struct {
+	h       *nfcHandle
+	off     int64
+	total   uint32
+	buf     []byte
+	got     uint32
+	errCode uint64
+	errText string
+}
+
+func (c *nfcConn) logf(format string, a ...interface{}) {
+	log.Printf("nfc %s (%s): %s", c.peer, c.mode, fmt.Sprintf(format, a...))
+}
+
+func (c *nfcConn) run() {
+	defer c.closeAll()
+	if err := c.handshake(); err != nil {
+		if err != io.EOF {
+			c.logf("NFC handshake: %v", err)
+		}
+		return
+	}
+	c.s.stat(func(st *nfcStats) { st.Sessions++ })
+	c.serveAIO()
+}
+
+// ---- the classic handshake ----
+
+func (c *nfcConn) send264(typ uint32, fill func(m []byte)) error {
+	m := make([]byte, nfcMsgLen)
+	put32(m, typ)
+	if fill != nil {
+		fill(m)
+	}
+	_, err := c.rw.Write(m) // one message, one write (one TLS record under nbdssl)
+	return err
+}
+
+// handshake: C 43 (tag), C 33 (session parameters), C 51 (version), S 36,
+// S 51, C 54 (+ client name and operation as a trailer), C 55 (features),
+// C 52, S 52.
+//
+// GUESS: when the 36 goes out.  nfc-protocol.md (vectura) has the host
+// answer 33 only once 51 has arrived; OpenVixDiskLib's capture shows 36
+// before the client's 51.  Default "after_version"; /lab/nfc?params_reply=
+// early answers 33 at once.  A client that sends 43, 33, 51 before reading
+// works with both.  An unexpected message gets a type 4 and the link closes.
+func (c *nfcConn) handshake() error {
+	m := make([]byte, nfcMsgLen)
+	gotParams, sent36, gotVersion := false, false, false
+	early := c.s.knob().ParamsReply == "early"
+	fail := func(format string, a ...interface{}) error {
+		_ = c.send264(4, nil)
+		return fmt.Errorf(format, a...)
+	}
+	params := func() error {
+		sent36 = true
+		return c.send264(36, func(m []byte) { put32(m[16:], 1) })
+	}
+	for {
+		if _, err := io.ReadFull(c.rw, m); err != nil {
+			return err
+		}
+		switch typ := le32(m); typ {
+		case 43: // the client's tag, at offset 4
+		case 33:
+			gotParams = true
+			if early {
+				if err := params(); err != nil {
+					return err
+				}
+			}
+		case 51:
+			if !gotParams {
+				return fail("version (51) before session parameters (33)")
+			}
+			if !sent36 {
+				if err := params(); err != nil {
+					return err
+				}
+			}
+			gotVersion = true
+			if err := c.send264(51, func(m []byte) { put32(m[4:], nfcProtoVer) }); err != nil {
+				return err
+			}
+		case 54:
+			a, b := le32(m[4:]), le32(m[8:])
+			if a > 512 || b > 512 {
+				return fail("connection data lengths %d, %d", a, b)
+			}
+			// The client name and the operation follow as raw bytes, not
+			// inside the 264-byte message.
+			t := make([]byte, a+b)
+			if _, err := io.ReadFull(c.rw, t); err != nil {
+				return err
+			}
+			c.logf("client %q, operation %q", t[:a], t[a:])
+		case 55: // features (3: interruption | switch)
+		case 52:
+			if !gotVersion {
+				return fail("AIO session (52) before the version exchange")
+			}
+			return c.send264(52, nil)
+		case 4:
+			return io.EOF // session complete
+		default:
+			return fail("unexpected handshake message type %d", typ)
+		}
+	}
+}
+
+// ---- AIO ----
+
+func (c *nfcConn) send(typ, op uint32, payload, extra []byte) error {
+	b := make([]byte, 16, 16+len(payload)+len(extra))
+	put32(b[0:], nfcAIOMagic)
+	put32(b[4:], typ)
+	put32(b[8:], uint32(len(payload)))
+	put32(b[12:], op)
+	b = append(append(b, payload...), extra...)
+	_, err := c.rw.Write(b)
+	if err != nil {
+		c.dead = true
+	}
+	return err
+}
+
+// errorRecord sends an ERROR record: u64 code, u32 0, u32 text length,
+// then the text (not counted in the size), with the request's opId.
+func (c *nfcConn) errorRecord(op uint32, code uint64, text string) {
+	p := make([]byte, 16)
+	put64(p, code)
+	put32(p[12:], uint32(len(text)))
+	c.s.stat(func(st *nfcStats) { st.ErrorRecords++ })
+	_ = c.send(aioError, op, p, []byte(text))
+}
+
+// refuse answers a non-IO request with an ERROR record, then the reply
+// itself (payload: the code at 0 when it is long enough).
+//
+// GUESS: vectura reads an ERROR record then the reply; OpenVixDiskLib stops
+// at the ERROR record (and drops the link).  IO requests get the ERROR
+// record only (vectura does not reuse the link after a failed read); the
+// session stays usable.
+func (c *nfcConn) refuse(m *aioMsg, replyLen int, code uint64, text string) {
+	c.logf("refusing message type %d: %d %s", m.typ, code, text)
+	c.errorRecord(m.op, code, text)
+	p := make([]byte, replyLen)
+	if replyLen >= 8 {
+		put64(p, code)
+	}
+	_ = c.send(m.typ, m.op, p, nil)
+}
+
+func ioIsRead(m *aioMsg) bool { return len(m.payload) >= 44 && uint32(le64(m.payload[8:])) == 1 }
+
+// reader decodes AIO messages into out.  The extras (not counted in the
+// size) are: the path of OPEN_FILE ([0] length), the data of an IO write
+// fragment ([36] wire length), the key of DDB_GET ([8] length).
+func (c *nfcConn) reader(out chan<- *aioMsg) {
+	defer close(out)
+	maxExtra := uint32(c.s.knob().MaxIO)
+	if maxExtra < nfcMaxBuf {
+		maxExtra = nfcMaxBuf
+	}
+	for {
+		var h [16]byte
+		if _, err := io.ReadFull(c.rw, h[:]); err != nil {
+			c.rerr = err
+			return
+		}
+		if le32(h[:]) != nfcAIOMagic {
+			c.rerr = fmt.Errorf("bad message magic %#08x", le32(h[:]))
+			return
+		}
+		m := &aioMsg{typ: le32(h[4:]), op: le32(h[12:])}
+		size := le32(h[8:])
+		if size > 4096 {
+			c.rerr = fmt.Errorf("message type %d of %d bytes", m.typ, size)
+			return
+		}
+		m.payload = make([]byte, size)
+		if _, err := io.ReadFull(c.rw, m.payload); err != nil {
+			c.rerr = err
+			return
+		}
+		var elen, limit uint32
+		switch {
+		case m.typ == aioOpenFile && size >= 4:
+			elen, limit = le32(m.payload), 4096
+		case m.typ == aioIO && size >= 40 && !ioIsRead(m) && uint32(le64(m.payload[8:])) == 0:
+			elen, limit = le32(m.payload[36:]), maxExtra
+		case m.typ == aioDDBGet && size >= 12:
+			elen, limit = le32(m.payload[8:]), 4096
+		}
+		if elen > limit {
+			c.rerr = fmt.Errorf("message type %d announces %d bytes of extra", m.typ, elen)
+			return
+		}
+		m.extra = make([]byte, elen)
+		if _, err := io.ReadFull(c.rw, m.extra); err != nil {
+			c.rerr = err
+			return
+		}
+		out <- m
+		if m.typ == aioCloseSession {
+			return // then a classic type 4 message, read by serveAIO
+		}
+	}
+}
+
+func (c *nfcConn) serveAIO() {
+	msgs := make(chan *aioMsg, 64)
+	go c.reader(msgs)
+	defer func() {
+		if c.cut {
+			// Half-closed: the peer reads what was sent, then EOF (a
+			// close with unread input would reset the link and could
+			// discard it).  Read on until the peer closes, a while at most.
+			_ = c.raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+		} else {
+			_ = c.raw.Close() // the reader may be waiting for the peer
+		}
+		for range msgs { // let the reader end
+		}
+		_ = c.raw.Close()
+	}()
+	var pushback *aioMsg
+	for !c.dead {
+		m := pushback
+		pushback = nil
+		if m == nil {
+			var ok bool
+			if m, ok = <-msgs; !ok {
+				if c.rerr != nil && c.rerr != io.EOF {
+					c.logf("%v", c.rerr)
+				}
+				return
+			}
+		}
+		switch m.typ {
+		case aioOpenSession:
+			c.openSession(m)
+		case aioCloseSession:
+			// Payload 4 bytes (OpenVixDiskLib) or 16 (vectura): the reply
+			// echoes the size, zeros.  Then the client's classic type 4
+			// (NFC_SESSION_COMPLETE) or nothing: the link closes.
+			_ = c.send(aioCloseSession, m.op, make([]byte, len(m.payload)), nil)
+			_ = c.raw.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_, _ = io.ReadFull(c.rw, make([]byte, nfcMsgLen))
+			return
+		case aioOpenFile:
+			c.openFile(m)
+		case aioCloseFile:
+			c.closeFile(m)
+		case aioIO:
+			if len(m.payload) < 44 || uint32(le64(m.payload[8:])) > 1 {
+				c.errorRecord(m.op, nfcErrInvalid, "invalid IO request")
+			} else if ioIsRead(m) {
+				batch := []*aioMsg{m}
+				if c.s.knob().Shuffle {
+					// Answer the reads in flight together, their fragments
+					// interleaved and out of order.
+				gather:
+					for len(batch) < 32 && pushback == nil {
+						select {
+						case n, ok := <-msgs:
+							switch {
+							case !ok:
+								break gather
+							case n.typ == aioIO && ioIsRead(n):
+								batch = append(batch, n)
+							default:
+								pushback = n
+							}
+						case <-time.After(5 * time.Millisecond):
+							break gather
+						}
+					}
+				}
+				c.reads(batch)
+			} else {
+				c.writeFragment(m)
+			}
+		case aioSetSockOpts:
+			// GUESS: the reply's values (send and receive buffer sizes, a flag).
+			p := make([]byte, 12)
+			put32(p, 1<<20)
+			put32(p[4:], 1<<20)
+			_ = c.send(m.typ, m.op, p, nil)
+		case aioSetResPool:
+			_ = c.send(m.typ, m.op, m.payload, nil)
+		case aioDDBGet:
+			c.ddbGet(m)
+		default:
+			// GET_FILE_INFO (10), QUERY_ALLOCATED_BLOCKS (13) and the rest.
+			c.refuse(m, 0, nfcErrUnsupported, fmt.Sprintf("message type %d is not supported by vmdkfs-lab", m.typ))
+		}
+	}
+}
+
+// openSession: [4] buffer size in bytes (0: 64 KiB), [8] buffer count.
+// GUESS: the reply is 16 zero bytes (what a host answered to VDDK's 16
+// zero bytes); a buffer above 2 MiB or not a multiple of 512 is refused.
+func (c *nfcConn) openSession(m *aioMsg) {
+	size := uint32(0)
+	if len(m.payload) >= 8 {
+		size = le32(m.payload[4:])
+	}
+	if size == 0 {
+		size = nfcDefaultBuf
+	}
+	if size > nfcMaxBuf || size%512 != 0 {
+		c.refuse(m, 16, nfcErrInvalid, fmt.Sprintf("invalid AIO buffer size %d", size))
+		return
+	}
+	c.bufSize = int(size)
+	_ = c.send(aioOpenSession, m.op, make([]byte, 16), nil)
+}
+
+// ---- OPEN_FILE / CLOSE_FILE ----
+
+// normDSPath turns "[ds]  dir/f.vmdk" into "[ds] dir/f.vmdk".
+func normDSPath(p string) string {
+	p = strings.TrimSpace(p)
+	if i := strings.IndexByte(p, ']'); strings.HasPrefix(p, "[") && i > 0 {
+		return p[:i+1] + " " + strings.TrimSpace(p[i+1:])
+	}
+	return p
+}
+
+// nfcLinks lists the links of disk key (-1: every disk) of VM v, in its
+// running chain and in every snapshot's chain: datastore path -> disk
+// key.  running: the running (top) links.  Also the power state.
+func (l *Lab) nfcLinks(v *labVM, key int32) (all, running map[string]int32, power types.VirtualMachinePowerState) {
+	all, running = map[string]int32{}, map[string]int32{}
+	add := func(cfg *types.VirtualMachineConfigInfo, top bool) {
+		for _, d := range vmDisks(cfg) {
+			b := flatBacking(d)
+			if b == nil || (key >= 0 && d.Key != key) {
+				continue
+			}
+			for _, f := range chain(b) {
+				all[f] = d.Key
+			}
+			if top {
+				running[b.FileName] = d.Key
+			}
+		}
+	}
+	simulator.Map.WithLock(v.obj, func() {
+		add(v.obj.Config, true)
+		power = v.obj.Runtime.PowerState
+	})
+	for _, ref := range snapshotRefs(v.obj) {
+		if s := snapshotObj(ref); s != nil {
+			simulator.Map.WithLock(s, func() { add(&s.Config, false) })
+		}
+	}
+	return all, running, power
+}
+
+// openFile: 60-byte payload, [0] path length, [16] file type (2: disk),
+// [20] flags (0x1e read-only, 0x1a read-write: bit 0x04 clear); the path
+// follows.  The path must be a link of the ticket's disk (the running one
+// or any snapshot's): the lab resolves that link's chain host-side.
+//
+// Reply (60 bytes): [0] u64 status, [8] u64 handle, [16] file type, [20]
+// flags, [28] u64 capacity in bytes, [36] u32 sector size 512, [40] [44]
+// [48] u32 geometry cylinders, heads, sectors (GUESS: the order).
+func (c *nfcConn) openFile(m *aioMsg) {
+	fail := func(code uint64, text string) {
+		c.s.stat(func(st *nfcStats) { st.OpenErrors++ })
+		c.refuse(m, 60, code, text)
+	}
+	if len(m.payload) < 24 {
+		fail(nfcErrInvalid, "OPEN_FILE payload too short")
+		return
+	}
+	path := normDSPath(string(m.extra))
+	ftype, flags := le32(m.payload[16:]), le32(m.payload[20:])
+	rw := flags&0x04 == 0
+	t := c.ticket
+	v := t.v
+	if ftype != 2 {
+		fail(nfcErrUnsupported, fmt.Sprintf("file type %d is not supported (only 2, a disk)", ftype))
+		return
+	}
+	all, running, power := c.s.lab.nfcLinks(v, t.DiskKey)
+	key, ok := all[path]
+	if !ok {
+		fail(nfcErrPermission, "permission check failed")
+		return
+	}
+	_, isRunning := running[path]
+	sparse := false
+	if b := c.s.lab.backingOf(v, path); b != nil {
+		sparse = b.Parent != nil || (b.ThinProvisioned != nil && *b.ThinProvisioned)
+	}
+	lockText := "DiskLib error 16392: Failed to lock the file"
+	switch {
+	case rw && !t.RW:
+		// A read-only ticket used for writing (documented: 0x0b).
+		fail(nfcErrPermission, "The file is read-only")
+		return
+	case rw && !isRunning:
+		// GUESS: a snapshot's link is a read-only parent: same refusal.
+		fail(nfcErrPermission, "The file is read-only")
+		return
+	case rw && power != types.VirtualMachinePowerStatePoweredOff:
+		fail(nfcErrLocked, lockText)
+		return
+	case !rw && isRunning && power != types.VirtualMachinePowerStatePoweredOff:
+		// SIMULATED: the running link of a running VM is locked by it
+		// (VDDK needs a snapshot to read a powered-on VM).  GUESS: the
+		// code; the texts are the ones hosts were seen to send.
+		if sparse {
+			fail(nfcErrLocked, "Thin/TBZ/Sparse disks cannot be opened in multiwriter mode")
+		} else {
+			fail(nfcErrLocked, lockText)
+		}
+		return
+	}
+	if busy := c.s.openOn(path, rw); busy {
+		fail(nfcErrLocked, lockText)
+		return
+	}
+	h, err := c.s.materialise(c, v, path, key, rw)
+	if err != nil {
+		c.logf("open %s: %v", path, err)
+		if os.IsNotExist(err) {
+			fail(nfcErrNotFound, "The file does not exist")
+		} else {
+			fail(nfcErrNotFound, "Failed to open the disk: "+err.Error())
+		}
+		return
+	}
+	c.handles[h.ID] = h
+	c.s.stat(func(st *nfcStats) { st.Opens++ })
+	c.logf("opened %s (%s, handle %#x, %d bytes)", path, map[bool]string{true: "read-write", false: "read-only"}[rw], h.ID, h.Capacity)
+	p := make([]byte, 60)
+	put64(p[8:], h.ID)
+	put32(p[16:], 2)
+	put32(p[20:], flags)
+	put64(p[28:], uint64(h.Capacity))
+	put32(p[36:], 512)
+	put32(p[40:], h.geometry[0])
+	put32(p[44:], h.geometry[1])
+	put32(p[48:], h.geometry[2])
+	_ = c.send(aioOpenFile, m.op, p, nil)
+}
+
+// backingOf finds the backing node of datastore path in VM v's running
+// chains or its snapshots' chains.
+func (l *Lab) backingOf(v *labVM, path string) *backing {
+	var found *backing
+	look := func(cfg *types.VirtualMachineConfigInfo) {
+		for _, d := range vmDisks(cfg) {
+			for b := flatBacking(d); b != nil && found == nil; b = b.Parent {
+				if b.FileName == path {
+					cp := *b
+					found = &cp
+				}
+			}
+		}
+	}
+	simulator.Map.WithLock(v.obj, func() { look(v.obj.Config) })
+	for _, ref := range snapshotRefs(v.obj) {
+		if s := snapshotObj(ref); s != nil && found == nil {
+			simulator.Map.WithLock(s, func() { look(&s.Config) })
+		}
+	}
+	return found
+}
+
+// openOn reports whether opening path (rw or not) conflicts with a handle
+// open now: a read-write open locks the link exclusively.
+func (s *nfcServer) openOn(path string, rw bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, h := range s.handles {
+		if h.Path == path && (rw || h.RW) {
+			return true
+		}
+	}
+	return false
+}
+
+// materialise makes the handle: the link's chain as a raw file
+// (qemu-img convert), its capacity and geometry.
+func (s *nfcServer) materialise(c *nfcConn, v *labVM, path string, key int32, rw bool) (*nfcHandle, error) {
+	local := s.lab.localPath(path)
+	var id uint64
+	for id == 0 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = le64(b[:])
+		s.mu.Lock()
+		if s.handles[id] != nil {
+			id = 0
+		}
+		s.mu.Unlock()
+	}
+	h := &nfcHandle{ID: id, Path: path, Local: local, VMName: v.name, DiskKey: key, RW: rw,
+		Transport: c.mode, Opened: time.Now(), v: v,
+		rawPath: filepath.Join(s.tmpDir, fmt.Sprintf("h%016x.raw", id))}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, err := os.Stat(local); err != nil {
+		return nil, err
+	}
+	if err := run("qemu-img", "convert", "-U", "-f", "vmdk", "-O", "raw", local, h.rawPath); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(h.rawPath, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	h.raw, h.Capacity = f, st.Size()
+	h.geometry = [3]uint32{uint32(h.Capacity / 512 / (16 * 63)), 16, 63}
+	if text, err := readDescriptor(local); err == nil {
+		for i, k := range []string{"ddb.geometry.cylinders", "ddb.geometry.heads", "ddb.geometry.sectors"} {
+			if n, err := strconv.ParseUint(descValue(text, k), 10, 32); err == nil {
+				h.geometry[i] = uint32(n)
+			}
+		}
+	}
+	s.mu.Lock()
+	s.handles[id] = h
+	s.mu.Unlock()
+	return h, nil
+}
+
+// closeFile: payload the handle (8 bytes; vectura adds 8 zero bytes).
+// GUESS: the reply echoes the size, zeros.
+func (c *nfcConn) closeFile(m *aioMsg) {
+	if len(m.payload) < 8 || c.handles[le64(m.payload)] == nil {
+		c.refuse(m, len(m.payload), nfcErrInvalid, "invalid file handle")
+		return
+	}
+	h := c.handles[le64(m.payload)]
+	delete(c.handles, h.ID)
+	c.s.closeHandle(h)
+	_ = c.send(aioCloseFile, m.op, make([]byte, len(m.payload)), nil)
+}
+
+func (c *nfcConn) closeAll() {
+	for id, h := range c.handles {
+		delete(c.handles, id)
+		c.s.closeHandle(h)
+	}
+}
+
+// closeHandle drops the raw copy; after writes the disk's changeId moves on
+// (once per open, as CBT does per change epoch).
+func (s *nfcServer) closeHandle(h *nfcHandle) {
+	s.mu.Lock()
+	delete(s.handles, h.ID)
+	s.mu.Unlock()
+	_ = h.raw.Close()
+	_ = os.Remove(h.rawPath)
+	if !h.Wrote {
+		return
+	}
+	v := h.v
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	devs := currentDevices(v)
+	for _, d := range vmDisks(&types.VirtualMachineConfigInfo{Hardware: types.VirtualHardware{Device: devs}}) {
+		if b := flatBacking(d); b != nil && b.FileName == h.Path {
+			b.ChangeId = bumpChangeID(b.ChangeId)
+		}
+	}
+	setDevices(v, devs)
+	s.lab.relayout(v)
+}
+
+// ---- IO ----
+
+// takeIOFault consumes an injected IO error, if one is pending.
+func (s *nfcServer) takeIOFault() (uint64, string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.knobs.ErrCount == 0 {
+		return 0, "", false
+	}
+	if s.knobs.ErrCount > 0 {
+		s.knobs.ErrCount--
+	}
+	return s.knobs.ErrCode, s.knobs.ErrText, true
+}
+
+func (s *nfcServer) takeCut() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.knobs.Cut
+	s.knobs.Cut = -1
+	return n
+}
+
+func (c *nfcConn) delay() {
+	if ms := c.s.knob().DelayMs; ms > 0 {
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+	}
+}
+
+// checkIO validates a request's handle and range.
+func (c *nfcConn) checkIO(handle uint64, off, n int64) (*nfcHandle, uint64, string) {
+	h := c.handles[handle]
+	switch {
+	case h == nil:
+		return nil, nfcErrInvalid, "invalid file handle"
+	case n <= 0 || n > c.s.knob().MaxIO:
+		return nil, nfcErrInvalid, fmt.Sprintf("invalid IO length %d (at most %d)", n, c.s.knob().MaxIO)
+	case off%512 != 0 || n%512 != 0:
+		return nil, nfcErrInvalid, fmt.Sprintf("IO at %d of %d bytes is not sector-aligned", off, n)
+	case off < 0 || off+n > h.Capacity:
+		return nil, nfcErrInvalid, fmt.Sprintf("IO at %d of %d bytes is beyond the disk's %d bytes", off, n, h.Capacity)
+	}
+	return h, 0, ""
+}
+
+type fragment struct {
+	seq  int // position in the order of the requests
+	op   uint32
+	head []byte
+	data []byte
+}
+
+// reads answers IO read requests: 44-byte request [0] handle, [8] u64
+// direction 1 | compression << 32, [16] u64 offset, [24] u64 length.  Each
+// reply fragment carries at most the session buffer: [0] u64 status 0,
+// [8] u64 1 (read, no compression: GUESS: compressed reads are answered
+// uncompressed, which a host may do), [16] u64 request offset, [24] u32
+// request length, [28] u32 offset of the fragment in the request, [32]
+// u32 its length, [36] u32 wire length of the data that follows.  With
+// shuffle on, the fragments of the batch go out in a random order.
+func (c *nfcConn) reads(batch []*aioMsg) {
+	var frags []fragment
+	for _, m := range batch {
+		off, n := int64(le64(m.payload[16:])), int64(le64(m.payload[24:]))
+		if n > 1<<32-1 {
+			n = -1
+		}
+		h, code, text := c.checkIO(le64(m.payload), off, n)
+		if h == nil {
+			c.errorRecord(m.op, code, text)
+			continue
+		}
+		if code, text, ok := c.s.takeIOFault(); ok {
+			c.errorRecord(m.op, code, text)
+			continue
+		}
+		data := make([]byte, n)
+		if _, err := h.raw.ReadAt(data, off); err != nil {
+			c.errorRecord(m.op, nfcErrNotFound, "read failed: "+err.Error())
+			continue
+		}
+		c.s.stat(func(st *nfcStats) { st.IOs++; st.Reads++; st.BytesRead += n })
+		for fo := int64(0); fo < n; fo += int64(c.bufSize) {
+			fl := n - fo
+			if fl > int64(c.bufSize) {
+				fl = int64(c.bufSize)
+			}
+			p := make([]byte, 44)
+			put64(p[8:], 1)
+			put64(p[16:], uint64(off))
+			put32(p[24:], uint32(n))
+			put32(p[28:], uint32(fo))
+			put32(p[32:], uint32(fl))
+			put32(p[36:], uint32(fl))
+			frags = append(frags, fragment{seq: len(frags), op: m.op, head: p, data: data[fo : fo+fl]})
+		}
+		c.delay()
+	}
+	if len(frags) > 1 && c.s.knob().Shuffle {
+		mrand.Shuffle(len(frags), func(i, j int) { frags[i], frags[j] = frags[j], frags[i] })
+		inOrder := true
+		for i, f := range frags {
+			inOrder = inOrder && f.seq == i
+		}
+		if inOrder { // never in order
+			frags[0], frags[len(frags)-1] = frags[len(frags)-1], frags[0]
+		}
+	}
+	cut := int64(-1)
+	if len(frags) > 0 {
+		cut = c.s.takeCut()
+	}
+	for _, f := range frags {
+		if cut >= 0 && int64(len(f.data)) > cut {
+			// SIMULATED fault: the link drops in the middle of a read.
+			b := make([]byte, 16)
+			put32(b, nfcAIOMagic)
+			put32(b[4:], aioIO)
+			put32(b[8:], 44)
+			put32(b[12:], f.op)
+			b = append(append(b, f.head...), f.data[:cut]...)
+			_, _ = c.rw.Write(b)
+			c.s.stat(func(st *nfcStats) { st.Cuts++ })
+			c.logf("cut: closing the connection in the middle of a read")
+			if tc, ok := c.raw.(*net.TCPConn); ok {
+				_ = tc.CloseWrite()
+				c.cut = true
+			} else {
+				_ = c.raw.Close()
+			}
+			c.dead = true
+			return
+		}
+		if cut >= 0 {
+			cut -= int64(len(f.data))
+		}
+		if c.send(aioIO, f.op, f.head, f.data) != nil {
+			return
+		}
+	}
+}
+
+// writeFragment takes one fragment of an IO write: [0] handle, [8] u64
+// direction 0 | compression << 32, [16] u64 offset of the whole write, [24]
+// u32 its length, [28] u32 offset of the fragment, [32] u32 fragment
+// length, [36] u32 wire length of the data that follows (0 none and 1
+// zlib are taken; FastLZ/SkipZ refused).  After the last fragment: one
+// 44-byte acknowledgement, [0] status 0, [8] 0, [16] offset, [24] length,
+// [28] 0, [32] length, [36] 0 (GUESS: no data follows, so 0, not the length).
+func (c *nfcConn) writeFragment(m *aioMsg) {
+	p := m.payload
+	if len(p) < 44 {
+		c.errorRecord(m.op, nfcErrInvalid, "IO payload too short")
+		return
+	}
+	comp := uint32(le64(p[8:]) >> 32)
+	off, total, fo, fl := int64(le64(p[16:])), le32(p[24:]), le32(p[28:]), le32(p[32:])
+	pw := c.writes[m.op]
+	if pw == nil {
+		if total == 0 || int64(total) > c.s.knob().MaxIO {
+			c.errorRecord(m.op, nfcErrInvalid, fmt.Sprintf("invalid IO length %d", total))
+			return
+		}
+		pw = &pendingWrite{off: off, total: total, buf: make([]byte, total)}
+		c.writes[m.op] = pw
+		h, code, text := c.checkIO(le64(p), off, int64(total))
+		pw.h, pw.errCode, pw.errText = h, code, text
+		if h != nil && !h.RW {
+			pw.errCode, pw.errText = nfcErrPermission, "The file is read-only"
+		}
+	}
+	bad := func(code uint64, text string) {
+		if pw.errCode == 0 {
+			pw.errCode, pw.errText = code, text
+		}
+	}
+	data := m.extra
+	switch {
+	case off != pw.off || total != pw.total:
+		bad(nfcErrInvalid, "write fragments disagree on the offset or length")
+	case fl == 0 || int(fl) > c.bufSize || uint64(fo)+uint64(fl) > uint64(total):
+		bad(nfcErrInvalid, fmt.Sprintf("write fragment at %d of %d bytes (buffer %d, write %d)", fo, fl, c.bufSize, total))
+	case comp == 1:
+		zr, err := zlib.NewReader(bytes.NewReader(data))
+		if err == nil {
+			data, err = io.ReadAll(io.LimitReader(zr, int64(fl)+1))
+		}
+		if err != nil || len(data) != int(fl) {
+			bad(nfcErrInvalid, "bad zlib data in a write fragment")
+		}
+	case comp != 0:
+		bad(nfcErrUnsupported, fmt.Sprintf("compression type %d is not supported by vmdkfs-lab", comp))
+	case len(data) != int(fl):
+		bad(nfcErrInvalid, "write fragment wire length differs from its length")
+	}
+	if pw.errCode == 0 {
+		copy(pw.buf[fo:], data)
+	}
+	pw.got += fl
+	if fl == 0 {
+		pw.got = pw.total // give up on that write
+	}
+	if pw.got < pw.total {
+		return
+	}
+	delete(c.writes, m.op)
+	if pw.errCode != 0 {
+		c.errorRecord(m.op, pw.errCode, pw.errText)
+		return
+	}
+	if code, text, ok := c.s.takeIOFault(); ok {
+		c.errorRecord(m.op, code, text)
+		return
+	}
+	if err := c.s.applyWrite(pw.h, pw.off, pw.buf); err != nil {
+		c.logf("write: %v", err)
+		c.errorRecord(m.op, nfcErrNotFound, "write failed: "+err.Error())
+		return
+	}
+	c.s.stat(func(st *nfcStats) { st.IOs++; st.Writes++; st.BytesWritten += int64(len(pw.buf)) })
+	c.delay()
+	a := make([]byte, 44)
+	put64(a[16:], uint64(pw.off))
+	put32(a[24:], pw.total)
+	put32(a[32:], pw.total)
+	_ = c.send(aioIO, m.op, a, nil)
+}
+
+// applyWrite writes into the link itself (qemu-io, so a sparse delta
+// allocates grains as a host would) and into the handle's raw copy.
+//
+// SIMULATED: writes through NFC land in the disk file at once.
+func (s *nfcServer) applyWrite(h *nfcHandle, off int64, data []byte) error {
+	v := h.v
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	src, err := os.CreateTemp(s.tmpDir, "w*.bin")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(src.Name())
+	_, err = src.Write(data)
+	if cerr := src.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	// qemu-io parses its command line itself: name the data file relative
+	// to its folder, so that no space in a path splits it.
+	cmd := exec.Command("qemu-io", "-f", "vmdk", "-c",
+		fmt.Sprintf("write -q -s %s %d %d", filepath.Base(src.Name()), off, len(data)), h.Local)
+	cmd.Dir = s.tmpDir
+	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		if err == nil {
+			err = errors.New(strings.TrimSpace(string(out)))
+		}
+		return fmt.Errorf("qemu-io write into %s: %v", h.Local, err)
+	}
+	if err = normalizeDescriptor(h.Local); err != nil {
+		return err
+	}
+	if _, err = h.raw.WriteAt(data, off); err != nil {
+		return err
+	}
+	h.Wrote = true
+	s.lab.mu.Lock()
+	s.lab.writes[h.Path] = append(s.lab.writes[h.Path], writeRec{Offset: off, Length: int64(len(data)), Pattern: "nfc"})
+	s.lab.mu.Unlock()
+	return nil
+}
+
+// ddbGet: [0] handle, [8] key length, [12] reserved; the key follows.
+// Reply: 16 bytes, [12] value length, the value follows; a key not found
+// is 16 zero bytes.  GUESS: the key is looked up as "ddb.KEY" then "KEY"
+// in the link's descriptor.
+func (c *nfcConn) ddbGet(m *aioMsg) {
+	if len(m.payload) < 8 || c.handles[le64(m.payload)] == nil {
+		c.refuse(m, 16, nfcErrInvalid, "invalid file handle")
+		return
+	}
+	h := c.handles[le64(m.payload)]
+	key := string(m.extra)
+	val := ""
+	if text, err := readDescriptor(h.Local); err == nil {
+		if val = descValue(text, "ddb."+key); val == "" {
+			val = descValue(text, key)
+		}
+	}
+	p := make([]byte, 16)
+	put32(p[12:], uint32(len(val)))
+	_ = c.send(aioDDBGet, m.op, p, []byte(val))
+}

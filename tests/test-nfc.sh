@@ -1,0 +1,111 @@
+#!/bin/bash
+# nbd and nbdssl: vmdkfs's NFC client against the lab's authd + NFC server
+# (tests/lab/nfc*.go: SIMULATED from ../shared/notes/nfc-protocol.md; no
+# real ESXi here).  The datastore is NOT mapped, so the disks are read only
+# over the network; every read is checked against qemu-img's view of the
+# same chain on the lab's datastore folder.
+. "$(dirname "$0")/lib.sh"
+. "$TESTS/lab/lab.sh"
+need qemu-img curl getfattr
+rc=0
+lab_build "$TOP/build/lab" || rc=$?
+[ $rc = 77 ] && skip "the lab cannot be built here (Go/govmomi missing)"
+[ $rc = 0 ] || fail "building the lab"
+trap 'lab_stop; cleanup' EXIT
+lab_start "$WORK/lab" || fail "lab did not start"
+[ -n "${LAB_NFC_PORT:-}" ] || skip "this lab has no NFC server"
+
+cd "$WORK"
+printf '%s\n' "$LAB_PASSWORD" >pw
+chmod 600 pw
+opts="server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$WORK/pw,thumbprint=$LAB_THUMBPRINT_SHA256,nfchostport=$LAB_NFC_PORT,vm=$LAB_VM"
+local_of() { local p; p=$(getfattr --only-values -n user.vmdkfs.datastore_path "$1"); echo "$LAB_DATASTORE_DIR/${p#*] }"; }
+nctl() { lab_ctl "nfc?$1" >/dev/null || fail "lab nfc control $1"; }
+
+# --- Byte-exact reads over nbd and nbdssl (default list: file is skipped,
+# the datastore being unmapped; san and hotadd are not in this build) ---
+for mode in nbdssl nbd; do
+	mount_vmdkfs m -o "$opts,snapshot=new,transports=$mode"
+	for f in m/*/Hard_disk_*.raw; do
+		[ "$(getfattr --only-values -n user.vmdkfs.transport "$f")" = $mode ] || fail "$f: transport xattr"
+		qemu-img convert -f vmdk -O raw "$(local_of "$f")" want.raw
+		same "$f" want.raw "$mode read of $f"
+	done
+	umount_vmdkfs m
+	echo "ok $mode reads"
+done
+mount_vmdkfs m -o "$opts,snapshot=new"
+f=$(ls -d m/*/Hard_disk_1.raw)
+[ "$(getfattr --only-values -n user.vmdkfs.transport "$f")" = nbdssl ] || fail "default list did not pick nbdssl"
+qemu-img convert -f vmdk -O raw "$(local_of "$f")" want.raw
+
+# --- Faults: always the right bytes or EIO, never wrong bytes ---
+mkdir -p logs
+check_read() { # WHAT: a fresh read of the whole disk equals want.raw, or fails
+	echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+	if cat "$f" >got.raw 2>err; then
+		same got.raw want.raw "$1"
+		echo "ok $1: right bytes"
+	else
+		grep -q "Input/output error" err || fail "$1: $(cat err)"
+		echo "ok $1: EIO"
+	fi
+}
+umount_vmdkfs m
+# Each fault on a fresh mount, so nothing comes from the page cache.
+fault_case() { # KNOBS WHAT EXTRA_OPTS
+	mount_vmdkfs m -o "$opts,snapshot=new,transports=nbdssl,tmpDirectory=$WORK/logs${3:-}"
+	f=$(ls -d m/*/Hard_disk_1.raw)
+	nctl "$1"
+	check_read "$2"
+	nctl reset=1
+	umount_vmdkfs m
+}
+fault_case "cut=100000" "link cut mid-read (reconnect, new ticket)"
+fault_case "shuffle=1" "fragments out of order"
+fault_case "error=3&text=injected&count=1" "one ERROR record"
+fault_case "error=3&text=injected&count=100" "ERROR records on every try"
+grep -q "NFC error 3 from the host: injected" logs/vmdkfs-*.log || fail "the host's ERROR text is not in the log"
+nstat() { lab_ctl state | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['nfc']['stats']['$1'])"; }
+[ "$(nstat cuts)" -ge 1 ] || fail "the lab never cut a link"
+# A read timeout fires: replies slower than ReadTimeoutMs end in EIO within
+# a few seconds (retries included), and the log says why.
+t0=$(date +%s)
+fault_case "delay_ms=1500" "replies slower than ReadTimeoutMs" ",vixDiskLib.nfc.ReadTimeoutMs=400"
+[ $(($(date +%s) - t0)) -lt 30 ] || fail "the read timeout did not fire in time"
+grep -q "no answer within the read timeout" logs/vmdkfs-*.log || fail "no read-timeout message in the log"
+# Without the timeout (0 = none) the same delay only slows reads down.
+fault_case "delay_ms=300" "slow replies, no timeout"
+
+# --- Identity and authd faults at open: a clear error ---
+expect_fail() {
+	local want=$1
+	shift
+	mkdir -p m0
+	if "$VMDKFS" "$@" m0 2>err; then fusermount3 -u m0; fail "$* succeeded"; fi
+	grep -q -- "$want" err || fail "$*: wanted \"$want\", got: $(cat err)"
+}
+nctl "wrong_thumbprint=1"
+expect_fail "SHA-256 thumbprint" -o "$opts,snapshot=new,transports=nbdssl"
+nctl reset=1
+nctl "proxy_reply=500%20nope"
+expect_fail "answer to PROXY" -o "$opts,snapshot=new,transports=nbd"
+nctl reset=1
+echo "ok wrong thumbprint, wrong PROXY reply"
+
+# --- Writes over nbd: a restore to the powered-off VM's current disk ---
+lab_login >/dev/null
+lab_soap "<PowerOffVM_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$LAB_VM_MOREF</_this></PowerOffVM_Task>"
+task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")
+[ "$(lab_task_wait "$task")" = success ] || fail "PowerOffVM_Task"
+mount_vmdkfs m -o "$opts,rw,transports=nbd"
+head -c 300000 /dev/urandom >restore.bin
+dd if=restore.bin of=m/current/Hard_disk_1.raw bs=1000 seek=77 conv=notrunc,fsync status=none || fail "NFC write"
+cmp -s <(tail -c +77001 m/current/Hard_disk_1.raw | head -c 300000) restore.bin || fail "NFC write read back differs"
+cur=$(local_of m/current/Hard_disk_1.raw)
+umount_vmdkfs m
+sleep 0.5
+qemu-img convert -f vmdk -O raw "$cur" host.raw
+cmp -s <(tail -c +77001 host.raw | head -c 300000) restore.bin ||
+	fail "the host's disk does not hold the written bytes"
+echo "ok nbd writes"
