@@ -91,6 +91,7 @@ bench:
 	$(MAKE) vmdkfs
 	scripts/bench.sh
 	scripts/bench-write.sh
+	scripts/bench-nfc.sh
 
 install: vmdkfs
 	install -D -m 755 vmdkfs $(DESTDIR)$(PREFIX)/bin/vmdkfs

@@ -1,0 +1,87 @@
+#!/bin/bash
+# NFC benchmark (part of make bench): a sequential read of a BENCH_NFC_MIB
+# (default 1024) MiB disk through a vmdkfs mount over nbd and over nbdssl,
+# against a plain TCP stream and a plain TLS stream of the same size on
+# loopback, in one run.  The peer is the lab's NFC server (tests/lab, Go).
+# Target: each NFC mode at least 0.8x its plain stream.  NFC_OPTS adds
+# mount options (e.g. ",vixDiskLib.nfcAio.Session.BufSizeIn64KB=16").
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+MIB=${BENCH_NFC_MIB:-1024}
+dir=$(mktemp -d "${BENCH_DIR:-/var/tmp}/vmdkfs-nbench.XXXXXX")
+. "$top/tests/lab/lab.sh"
+cleanup() {
+	mountpoint -q "$dir/m" 2>/dev/null && fusermount3 -u "$dir/m"
+	lab_stop
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+lab_build "$top/build/lab" >/dev/null
+lab_start "$dir/lab" -disk-mib "$MIB" -vms 1 -first-vm-disks 1 >/dev/null
+printf '%s\n' "$LAB_PASSWORD" >"$dir/pw"
+chmod 600 "$dir/pw"
+mkdir -p "$dir/m"
+
+# Plain streams: a server sends MIB MiB, the client reads them into one
+# reused buffer (as the kernel would), timed on the client.
+stream() { # tcp|tls
+	/usr/bin/python3 - "$1" "$MIB" "$LAB_DIR/nfc-cert.pem" "$LAB_DIR/nfc-key.pem" <<'EOP'
+import socket, ssl, sys, threading, time
+mode, mib, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+total = mib << 20
+srv = socket.socket()
+srv.bind(('127.0.0.1', 0))
+srv.listen(1)
+port = srv.getsockname()[1]
+def serve():
+    c, _ = srv.accept()
+    if mode == 'tls':
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        c = ctx.wrap_socket(c, server_side=True)
+    chunk = bytes(1 << 20)
+    for _ in range(mib):
+        c.sendall(chunk)
+    c.close()
+threading.Thread(target=serve, daemon=True).start()
+s = socket.create_connection(('127.0.0.1', port))
+if mode == 'tls':
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s = ctx.wrap_socket(s)
+buf = memoryview(bytearray(1 << 20))
+got, t0 = 0, time.monotonic()
+while got < total:
+    n = s.recv_into(buf)
+    if not n:
+        break
+    got += n
+dt = time.monotonic() - t0
+assert got == total, got
+print(f'{total / dt / 1e6:.0f}')
+EOP
+}
+
+nfc_read() { # nbd|nbdssl: MB/s of dd over the mount
+	"$top/vmdkfs" -o "server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$dir/pw,thumbprint=$LAB_THUMBPRINT_SHA256,nfchostport=$LAB_NFC_PORT,vm=$LAB_VM,snapshot=new,transports=$1${NFC_OPTS:-}" "$dir/m"
+	local f out
+	f=$(ls -d "$dir"/m/*/Hard_disk_1.raw)
+	out=$(dd if="$f" of=/dev/null bs=1M 2>&1 | tail -1)
+	fusermount3 -u "$dir/m"
+	sleep 1
+	echo "$out" | awk '{ v = $(NF-1); u = $NF; if (u == "GB/s") v *= 1000; if (u == "kB/s") v /= 1000; printf "%.0f", v }'
+}
+
+tcp=$(stream tcp)
+tls=$(stream tls)
+nbd=$(nfc_read nbd)
+nbdssl=$(nfc_read nbdssl)
+echo "NFC benchmark: $MIB MiB sequential read on loopback (MB/s)"
+printf '%-28s %8s\n' "plain TCP stream" "$tcp" "vmdkfs over nbd" "$nbd" \
+	"plain TLS stream" "$tls" "vmdkfs over nbdssl" "$nbdssl"
+awk -v a="$nbd" -v b="$tcp" -v c="$nbdssl" -v e="$tls" 'BEGIN {
+	x = a / b; y = c / e
+	printf "nbd / TCP      %.2fx  (target >= 0.8x: %s)\n", x, (x >= 0.8) ? "met" : "NOT met"
+	printf "nbdssl / TLS   %.2fx  (target >= 0.8x: %s)\n", y, (y >= 0.8) ? "met" : "NOT met"
+}'
