@@ -66,7 +66,24 @@ struct nfc_disk {
 	uint32_t op;
 	time_t last_use;
 	uint32_t bufsize;
+	/* Reads in flight: the one asked for and, on a sequential stream,
+	 * those ahead of it (at most BufCount in all). */
+	struct nfc_slot *slots;
+	uint32_t nslots;
+	uint64_t ahead;	   /* where the next read-ahead request starts */
+	uint64_t last_end; /* end of the previous read, to see a stream */
 };
+
+/* One read request of at most NFC_MAX_IO bytes and its reply. */
+struct nfc_slot {
+	bool used;
+	uint64_t off, len, left; /* bytes: disk offset, length, missing */
+	char *buf;
+	uint8_t seen[NFC_MAX_IO / 512 / 8]; /* sectors received */
+};
+
+static void slots_free(struct nfc_disk *n);
+static void slots_drop(struct nfc_disk *n);
 
 /* vixDiskLib.nfc.LogLevel, per disk: 1 error, 2 warning, 3 info,
  * 4 debug; messages go to the log file like the rest. */
@@ -599,6 +616,7 @@ static int aio_call(struct nfc_disk *n, uint32_t type, const void *payload,
 
 static void link_close(struct nfc_disk *n)
 {
+	slots_drop(n);
 	if (n->tls)
 		SSL_free(n->tls);
 	n->tls = NULL;
@@ -687,85 +705,157 @@ static void io_payload(uint8_t *p, uint64_t handle, bool read, uint64_t off,
 	put64(p + 24, len);
 }
 
-/* Read LEN bytes at OFF into BUF: requests of at most NFC_MAX_IO, up to
- * BufCount in flight, fragments placed by their offsets in any order.
- * Every sector must arrive exactly once: a fragment that overlaps one
- * already received, or lies outside its request, fails the read (the
- * caller drops the link), so a confused host can never give wrong bytes.
- * Called with n->lock held. */
-static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
+/* Send a read of [OFF, OFF + LEN) into a free slot. */
+static int slot_request(struct nfc_disk *n, uint64_t off, uint64_t len)
 {
-	uint32_t window = n->spec.nfc_buf_count ? n->spec.nfc_buf_count : 4;
-	uint64_t nreq = (len + NFC_MAX_IO - 1) / NFC_MAX_IO, next = 0, done = 0;
-	uint64_t *left = calloc(nreq, sizeof(*left));
-	uint8_t *seen = calloc(len / 512 / 8 + 1, 1);
-	uint32_t inflight = 0;
+	struct nfc_slot *sl = NULL;
+	uint8_t p[44];
+	uint32_t i;
+
+	for (i = 0; i < n->nslots && !sl; i++)
+		if (!n->slots[i].used)
+			sl = &n->slots[i];
+	if (!sl)
+		return -EBUSY;
+	if (!sl->buf && !(sl->buf = malloc(NFC_MAX_IO)))
+		return -ENOMEM;
+	io_payload(p, n->handle, true, off, len);
+	sl->used = true;
+	sl->off = off;
+	sl->len = sl->left = len;
+	memset(sl->seen, 0, sizeof(sl->seen));
+	return aio_send(n, AIO_IO, p, 44, NULL, 0, NULL);
+}
+
+/* Take one read-reply fragment off the link and place it in its slot.
+ * Every sector must arrive exactly once and inside its request: anything
+ * else fails (the caller drops the link), so a confused host can never
+ * give wrong bytes. */
+static int slot_receive(struct nfc_disk *n)
+{
+	struct nfc_slot *sl = NULL;
+	struct aio_msg m;
+	uint64_t req, s;
+	uint32_t frag, i;
+	bool bad;
+	int r;
+
+	r = aio_recv(n, &m);
+	if (r < 0)
+		return r;
+	req = get64(m.payload + 16);
+	frag = get32(m.payload + 28);
+	for (i = 0; i < n->nslots && !sl; i++)
+		if (n->slots[i].used && n->slots[i].off == req &&
+		    n->slots[i].left)
+			sl = &n->slots[i];
+	bad = !sl || m.type != AIO_IO || get64(m.payload) != 0 || frag % 512 ||
+	      frag + (uint64_t)m.elen > sl->len ||
+	      (m.elen % 512 && frag + m.elen != sl->len);
+	for (s = frag / 512; !bad && s * 512 < frag + (uint64_t)m.elen; s++)
+		bad = sl->seen[s / 8] & (1u << (s % 8));
+	if (bad) {
+		vmdkfs_error("%s: NFC: bad read reply (type %u, status %llu, "
+			     "offset %llu + %u, %u bytes)",
+			     n->ds_path, m.type,
+			     (unsigned long long)get64(m.payload),
+			     (unsigned long long)req, frag, m.elen);
+		free(m.extra);
+		return -EPROTO;
+	}
+	for (s = frag / 512; s * 512 < frag + (uint64_t)m.elen; s++)
+		sl->seen[s / 8] |= (uint8_t)(1u << (s % 8));
+	memcpy(sl->buf + frag, m.extra, m.elen);
+	free(m.extra);
+	sl->left -= m.elen;
+	return 0;
+}
+
+/* Forget every slot (the link is being closed, or was). */
+static void slots_drop(struct nfc_disk *n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n->nslots; i++)
+		n->slots[i].used = false;
+	n->ahead = 0;
+}
+
+/* Receive until no request is in flight, then forget the slots. */
+static int slots_drain(struct nfc_disk *n)
+{
+	uint32_t i;
 	int r = 0;
 
-	if (!left || !seen) {
-		free(left);
-		free(seen);
-		return -ENOMEM;
-	}
-	while (done < nreq && r == 0) {
-		while (next < nreq && inflight < window && r == 0) {
-			uint64_t at = next * NFC_MAX_IO;
-			uint64_t l =
-			    len - at < NFC_MAX_IO ? len - at : NFC_MAX_IO;
-			uint8_t p[44];
+	for (i = 0; i < n->nslots && r == 0; i++)
+		while (r == 0 && n->slots[i].used && n->slots[i].left)
+			r = slot_receive(n);
+	slots_drop(n);
+	return r;
+}
 
-			io_payload(p, n->handle, true, off + at, l);
-			r = aio_send(n, AIO_IO, p, 44, NULL, 0, NULL);
-			left[next++] = l;
-			inflight++;
-		}
-		while (r == 0 && inflight > 0) {
-			struct aio_msg m;
-			uint64_t req, at, i, s;
-			uint32_t frag;
-			bool bad;
+/* Read LEN bytes at OFF into BUF.  A sequential stream keeps up to
+ * BufCount requests of NFC_MAX_IO in flight ahead of the reader, across
+ * calls; any other read waits for what is in flight, then asks for just
+ * what it needs.  Called with n->lock held. */
+static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
+{
+	bool stream = off == n->last_end && off != 0;
+	uint64_t end = off + len;
+	uint32_t i;
+	int r = 0;
 
-			r = aio_recv(n, &m);
-			if (r < 0)
-				break;
-			req = get64(m.payload + 16);
-			frag = get32(m.payload + 28);
-			at = req - off + frag;
-			i = (req - off) / NFC_MAX_IO;
-			bad = m.type != AIO_IO || get64(m.payload) != 0 ||
-			      req < off || (req - off) % NFC_MAX_IO ||
-			      i >= next || at + m.elen > len ||
-			      m.elen > left[i] || at % 512 ||
-			      (m.elen % 512 && at + m.elen != len);
-			for (s = at / 512; !bad && s * 512 < at + m.elen; s++)
-				bad = seen[s / 8] & (1u << (s % 8));
-			if (bad) {
-				vmdkfs_error(
-				    "%s: NFC: bad read reply (type %u, "
-				    "status %llu, offset %llu + %u, "
-				    "%u bytes)",
-				    n->ds_path, m.type,
-				    (unsigned long long)get64(m.payload),
-				    (unsigned long long)req, frag, m.elen);
-				free(m.extra);
-				r = -EPROTO;
-				break;
-			}
-			for (s = at / 512; s * 512 < at + m.elen; s++)
-				seen[s / 8] |= (uint8_t)(1u << (s % 8));
-			memcpy(buf + at, m.extra, m.elen);
-			free(m.extra);
-			left[i] -= m.elen;
-			if (left[i] == 0) { /* that request is complete */
-				inflight--;
-				done++;
-				if (next < nreq)
-					break; /* send the next one */
-			}
+	while (off < end && r == 0) {
+		struct nfc_slot *sl = NULL;
+		uint64_t l;
+
+		for (i = 0; i < n->nslots && !sl; i++)
+			if (n->slots[i].used && n->slots[i].off <= off &&
+			    off < n->slots[i].off + n->slots[i].len)
+				sl = &n->slots[i];
+		if (!sl) {
+			/* Not in flight: ask for it alone. */
+			r = slots_drain(n);
+			l = end - off < NFC_MAX_IO ? end - off : NFC_MAX_IO;
+			if (r == 0)
+				r = slot_request(n, off, l);
+			if (r == 0)
+				n->ahead = off + l;
+			continue;
 		}
+		while (r == 0 && sl->left)
+			r = slot_receive(n);
+		if (r < 0)
+			break;
+		l = sl->off + sl->len - off;
+		if (l > end - off)
+			l = end - off;
+		memcpy(buf, sl->buf + (off - sl->off), l);
+		buf += l;
+		off += l;
+		if (off == sl->off + sl->len)
+			sl->used = false; /* all of it read */
 	}
-	free(left);
-	free(seen);
+	if (r < 0)
+		return r;
+	n->last_end = end;
+	/* Read ahead while the reader streams. */
+	while (stream && r == 0 && n->ahead < n->d.size) {
+		uint64_t l = n->d.size - n->ahead < NFC_MAX_IO
+				 ? n->d.size - n->ahead
+				 : NFC_MAX_IO;
+
+		if (n->ahead < end)
+			n->ahead = end;
+		for (i = 0; i < n->nslots && n->slots[i].used; i++)
+			;
+		if (i == n->nslots || n->ahead >= n->d.size)
+			break;
+		if (n->d.size - n->ahead < l)
+			l = n->d.size - n->ahead;
+		r = slot_request(n, n->ahead, l);
+		n->ahead += l;
+	}
 	return r;
 }
 
@@ -779,8 +869,11 @@ static int write_once(struct nfc_disk *n, const char *buf, uint64_t off,
 		      uint64_t len)
 {
 	uint64_t done = 0;
-	int r = 0;
+	int r;
 
+	/* Reads ahead would hold the old bytes: finish and forget them. */
+	r = slots_drain(n);
+	n->last_end = 0;
 	while (done < len && r == 0) {
 		uint64_t l = len - done < NFC_MAX_IO ? len - done : NFC_MAX_IO;
 		uint32_t op = ++n->op;
@@ -919,10 +1012,21 @@ static void nfc_close(struct disk *d)
 	link_close(n);
 	SSL_CTX_free(n->ctx);
 	pthread_mutex_destroy(&n->lock);
+	slots_free(n);
 	free(n->vm);
 	free(n->ds_path);
 	free(d->path);
 	free(n);
+}
+
+static void slots_free(struct nfc_disk *n)
+{
+	uint32_t i;
+
+	for (i = 0; n->slots && i < n->nslots; i++)
+		free(n->slots[i].buf);
+	free(n->slots);
+	n->slots = NULL;
 }
 
 static const struct disk_ops nfc_ops = {
@@ -946,8 +1050,10 @@ static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
 	n->ds_path = strdup(spec->ds_path);
 	n->bufsize = spec->nfc_buf_size ? spec->nfc_buf_size : 65536;
 	n->ctx = SSL_CTX_new(TLS_client_method());
+	n->nslots = spec->nfc_buf_count ? spec->nfc_buf_count : 4;
+	n->slots = calloc(n->nslots, sizeof(*n->slots));
 	pthread_mutex_init(&n->lock, NULL);
-	if (!n->vm || !n->ds_path || !n->ctx) {
+	if (!n->vm || !n->ds_path || !n->ctx || !n->slots) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -961,8 +1067,7 @@ static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
 	n->d.path = strdup(spec->ds_path);
 	n->d.sector_size = 512;
 	n->d.mem_align = 1;
-	n->d.max_io = (uint64_t)NFC_MAX_IO *
-		      (spec->nfc_buf_count ? spec->nfc_buf_count : 4);
+	n->d.max_io = NFC_MAX_IO;
 	n->d.readonly = spec->readonly;
 	*out = &n->d;
 	return 0;
@@ -970,6 +1075,7 @@ fail:
 	link_close(n);
 	SSL_CTX_free(n->ctx);
 	pthread_mutex_destroy(&n->lock);
+	slots_free(n);
 	free(n->vm);
 	free(n->ds_path);
 	free(n);
