@@ -23,6 +23,7 @@ struct fs_file {
 extern struct config fs_cfg;
 
 int fs_info_main(int argc, char **argv);
+int fs_status_main(int argc, char **argv);
 
 /* Turn the base name of PATH into a flat file's name: ".vmdk" dropped,
  * characters other than [A-Za-z0-9._+-] replaced by '_', no leading '-' or

@@ -1,7 +1,11 @@
 /* vmdkfs info [--json] DISK.vmdk: the chain, its extents and sizes. */
 #define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include "../common/err.h"
 #include "../vmdk/vmdk.h"
@@ -159,5 +163,83 @@ int fs_info_main(int argc, char **argv)
 	else
 		print_text(v);
 	vmdk_close(v);
+	return 0;
+}
+
+/* vmdkfs status MOUNTPOINT: each flat file of a mount, with the transport
+ * it uses and where it comes from (read from the files' xattrs). */
+static void status_file(const char *path, const char *shown)
+{
+	static const char *const keys[] = {"transport", "capacity",
+					   "datastore_path", "path"};
+	char val[4][1024];
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		char name[64];
+		ssize_t n;
+
+		snprintf(name, sizeof(name), "user.vmdkfs.%s", keys[i]);
+		n = getxattr(path, name, val[i], sizeof(val[i]) - 1);
+		val[i][n > 0 ? n : 0] = '\0';
+	}
+	printf("%-40s %-7s %14s  %s\n", shown, val[0][0] ? val[0] : "?",
+	       val[1], val[2][0] ? val[2] : val[3]);
+}
+
+int fs_status_main(int argc, char **argv)
+{
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: vmdkfs status MOUNTPOINT\n");
+		return 2;
+	}
+	d = opendir(argv[1]);
+	if (!d) {
+		fprintf(stderr, "vmdkfs: %s: %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	printf("%-40s %-7s %14s  %s\n", "FILE", "MODE", "BYTES", "SOURCE");
+	while ((de = readdir(d))) {
+		char p[4096];
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", argv[1], de->d_name);
+		if (stat(p, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			struct dirent *e;
+			DIR *sub = opendir(p);
+
+			while (sub && (e = readdir(sub))) {
+				char q[8192], shown[600];
+
+				if (e->d_name[0] == '.')
+					continue;
+				snprintf(q, sizeof(q), "%s/%s", p, e->d_name);
+				snprintf(shown, sizeof(shown), "%s/%s",
+					 de->d_name, e->d_name);
+				status_file(q, shown);
+				n++;
+			}
+			if (sub)
+				closedir(sub);
+		} else {
+			status_file(p, de->d_name);
+			n++;
+		}
+	}
+	closedir(d);
+	if (n == 0) {
+		fprintf(stderr, "vmdkfs: %s: no vmdkfs files (not a vmdkfs "
+				"mount?)\n",
+			argv[1]);
+		return 1;
+	}
 	return 0;
 }

@@ -262,6 +262,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "info") == 0)
 		return fs_info_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "status") == 0)
+		return fs_status_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "cleanup") == 0) {
 		cleanup = true;
 		argv++;

@@ -37,6 +37,8 @@ done
 mount_vmdkfs m -o "$opts,snapshot=new"
 f=$(ls -d m/*/Hard_disk_1.raw)
 [ "$(getfattr --only-values -n user.vmdkfs.transport "$f")" = nbdssl ] || fail "default list did not pick nbdssl"
+"$VMDKFS" status m >status.txt || fail "vmdkfs status"
+grep -q "Hard_disk_1.raw  *nbdssl  *16777216  \[$LAB_DATASTORE\]" status.txt || fail "status: $(cat status.txt)"
 qemu-img convert -f vmdk -O raw "$(local_of "$f")" want.raw
 
 # --- Faults: always the right bytes or EIO, never wrong bytes ---
@@ -76,6 +78,37 @@ fault_case "delay_ms=1500" "replies slower than ReadTimeoutMs" ",vixDiskLib.nfc.
 grep -q "no answer within the read timeout" logs/vmdkfs-*.log || fail "no read-timeout message in the log"
 # Without the timeout (0 = none) the same delay only slows reads down.
 fault_case "delay_ms=300" "slow replies, no timeout"
+
+# --- AcceptTimeoutMs: an authd that never greets ---
+/usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+print(s.getsockname()[1], flush=True)
+conns = [s.accept() for _ in range(1)]
+time.sleep(20)' >mute.port &
+mute=$!
+for i in $(seq 50); do [ -s mute.port ] && break; sleep 0.1; done
+t0=$(date +%s)
+mkdir -p m0
+if "$VMDKFS" -o "${opts/nfchostport=$LAB_NFC_PORT/nfchostport=$(cat mute.port)},snapshot=new,transports=nbd,vixDiskLib.nfc.AcceptTimeoutMs=700" m0 2>err; then
+	fusermount3 -u m0; fail "mount through a silent authd succeeded"
+fi
+kill $mute 2>/dev/null || true
+grep -q "sent no greeting" err || fail "AcceptTimeoutMs: $(cat err)"
+[ $(($(date +%s) - t0)) -lt 15 ] || fail "AcceptTimeoutMs did not fire in time"
+echo "ok AcceptTimeoutMs"
+
+# --- nfcFssrvr.TimeoutMs: an idle file session is replaced before use ---
+mount_vmdkfs m -o "$opts,snapshot=new,transports=nbd,vixDiskLib.nfcFssrvr.TimeoutMs=1000"
+f=$(ls -d m/*/Hard_disk_1.raw)
+dd if="$f" of=/dev/null bs=64k count=1 status=none
+before=$(nstat connections)
+sleep 1.6
+dd if="$f" of=/dev/null bs=64k count=1 skip=100 status=none
+after=$(nstat connections)
+[ "$after" -gt "$before" ] || fail "idle link was not replaced ($before -> $after connections)"
+umount_vmdkfs m
+echo "ok nfcFssrvr.TimeoutMs"
 
 # --- Identity and authd faults at open: a clear error ---
 expect_fail() {
