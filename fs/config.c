@@ -100,6 +100,9 @@ static const struct key keys[] = {
      "(config file or VMDKFS_COOKIE only, never on the command line)"},
     {"nfchostport", K_INT, F(nfc_host_port), 0, 65535, "0",
      "authd port for nbd/nbdssl (0: the ticket's, usually 902)"},
+    {"nfc_max_io", K_BYTES, F(nfc_max_io), 0, 0, "1M",
+     "largest NFC request, bytes (sources differ: 1 MiB is safe; at most "
+     "8M) (nbd/nbdssl)"},
     {"thumbprint", K_STR, F(thumbprint), 0, 0, NULL,
      "the server certificate's SHA-1 or SHA-256 thumbprint (pinned)"},
     {"cafile", K_STR, F(cafile), 0, 0, NULL,

@@ -25,7 +25,10 @@ nctl() { lab_ctl "nfc?$1" >/dev/null || fail "lab nfc control $1"; }
 # --- Byte-exact reads over nbd and nbdssl (default list: file is skipped,
 # the datastore being unmapped; san and hotadd are not in this build) ---
 for mode in nbdssl nbd; do
-	mount_vmdkfs m -o "$opts,snapshot=new,transports=$mode"
+	# nbd also with 2 MiB requests and 256 KiB fragments.
+	extra=""
+	[ $mode = nbd ] && extra=",nfc_max_io=2M,vixDiskLib.nfcAio.Session.BufSizeIn64KB=4"
+	mount_vmdkfs m -o "$opts,snapshot=new,transports=$mode$extra"
 	for f in m/*/Hard_disk_*.raw; do
 		[ "$(getfattr --only-values -n user.vmdkfs.transport "$f")" = $mode ] || fail "$f: transport xattr"
 		qemu-img convert -f vmdk -O raw "$(local_of "$f")" want.raw

@@ -40,8 +40,9 @@
 #define MSG_LEN 264
 /* CHOICE: the largest request.  One source reads at most 1 MiB per
  * request (32 in flight), the other saw 2 MiB accepted and 16 MiB refused:
- * 1 MiB is safe with both. */
+ * 1 MiB is safe with both, and the default of -o nfc_max_io=. */
 #define NFC_MAX_IO (1u << 20)
+#define NFC_MAX_IO_LIMIT (8u << 20)
 #define NFC_RETRIES 3
 
 enum aio_type {
@@ -66,6 +67,7 @@ struct nfc_disk {
 	uint32_t op;
 	time_t last_use;
 	uint32_t bufsize;
+	uint32_t max_io; /* bytes per request */
 	/* Reads in flight: the one asked for and, on a sequential stream,
 	 * those ahead of it (at most BufCount in all). */
 	struct nfc_slot *slots;
@@ -79,7 +81,7 @@ struct nfc_slot {
 	bool used;
 	uint64_t off, len, left; /* bytes: disk offset, length, missing */
 	char *buf;
-	uint8_t seen[NFC_MAX_IO / 512 / 8]; /* sectors received */
+	uint8_t seen[NFC_MAX_IO_LIMIT / 512 / 8]; /* sectors received */
 };
 
 static void slots_free(struct nfc_disk *n);
@@ -717,7 +719,7 @@ static int slot_request(struct nfc_disk *n, uint64_t off, uint64_t len)
 			sl = &n->slots[i];
 	if (!sl)
 		return -EBUSY;
-	if (!sl->buf && !(sl->buf = malloc(NFC_MAX_IO)))
+	if (!sl->buf && !(sl->buf = malloc(n->max_io)))
 		return -ENOMEM;
 	io_payload(p, n->handle, true, off, len);
 	sl->used = true;
@@ -816,7 +818,7 @@ static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
 		if (!sl) {
 			/* Not in flight: ask for it alone. */
 			r = slots_drain(n);
-			l = end - off < NFC_MAX_IO ? end - off : NFC_MAX_IO;
+			l = end - off < n->max_io ? end - off : n->max_io;
 			if (r == 0)
 				r = slot_request(n, off, l);
 			if (r == 0)
@@ -841,9 +843,9 @@ static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
 	n->last_end = end;
 	/* Read ahead while the reader streams. */
 	while (stream && r == 0 && n->ahead < n->d.size) {
-		uint64_t l = n->d.size - n->ahead < NFC_MAX_IO
+		uint64_t l = n->d.size - n->ahead < n->max_io
 				 ? n->d.size - n->ahead
-				 : NFC_MAX_IO;
+				 : n->max_io;
 
 		if (n->ahead < end)
 			n->ahead = end;
@@ -875,7 +877,7 @@ static int write_once(struct nfc_disk *n, const char *buf, uint64_t off,
 	r = slots_drain(n);
 	n->last_end = 0;
 	while (done < len && r == 0) {
-		uint64_t l = len - done < NFC_MAX_IO ? len - done : NFC_MAX_IO;
+		uint64_t l = len - done < n->max_io ? len - done : n->max_io;
 		uint32_t op = ++n->op;
 		uint64_t f = 0;
 		struct aio_msg m;
@@ -1043,12 +1045,19 @@ static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
 
 	if (!n)
 		return -ENOMEM;
+	if (spec->nfc_max_io > NFC_MAX_IO_LIMIT || spec->nfc_max_io % 512) {
+		vmdkfs_error("nfc_max_io=%u: a multiple of 512 up to %u",
+			     spec->nfc_max_io, NFC_MAX_IO_LIMIT);
+		free(n);
+		return -EINVAL;
+	}
 	n->spec = *spec;
 	n->ssl = ssl;
 	n->fd = -1;
 	n->vm = strdup(spec->vm);
 	n->ds_path = strdup(spec->ds_path);
 	n->bufsize = spec->nfc_buf_size ? spec->nfc_buf_size : 65536;
+	n->max_io = spec->nfc_max_io ? spec->nfc_max_io : NFC_MAX_IO;
 	n->ctx = SSL_CTX_new(TLS_client_method());
 	n->nslots = spec->nfc_buf_count ? spec->nfc_buf_count : 4;
 	n->slots = calloc(n->nslots, sizeof(*n->slots));
@@ -1067,7 +1076,7 @@ static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
 	n->d.path = strdup(spec->ds_path);
 	n->d.sector_size = 512;
 	n->d.mem_align = 1;
-	n->d.max_io = NFC_MAX_IO;
+	n->d.max_io = n->max_io;
 	n->d.readonly = spec->readonly;
 	*out = &n->d;
 	return 0;

@@ -28,6 +28,7 @@ struct disk_spec {
 	uint32_t nfc_timeout_ms[6];
 	int nfc_log_level;
 	uint32_t nfc_buf_size, nfc_buf_count; /* bytes, count */
+	uint32_t nfc_max_io;		      /* bytes per request, 0: 1 MiB */
 	size_t table_cache_bytes, grain_cache_bytes;
 };
 
