@@ -186,20 +186,6 @@ static uint64_t get64(const uint8_t *p)
 
 /* ---- authd ---- */
 
-static void thumb(X509 *cert, const EVP_MD *md, char *out, size_t size)
-{
-	unsigned char d[EVP_MAX_MD_SIZE];
-	unsigned len = 0, i;
-	size_t pos = 0;
-
-	out[0] = '\0';
-	if (!X509_digest(cert, md, d, &len))
-		return;
-	for (i = 0; i < len && pos + 4 < size; i++)
-		pos += (size_t)snprintf(out + pos, size - pos,
-					i ? ":%02X" : "%02X", d[i]);
-}
-
 /* Compare two thumbprints, ignoring case and separators. */
 static bool same_thumb(const char *a, const char *b)
 {
@@ -242,8 +228,8 @@ static int tls_start(struct nfc_disk *n, const char *sha1, SSL **out,
 		SSL_free(s);
 		return -EACCES;
 	}
-	thumb(cert, EVP_sha1(), seen, sizeof(seen));
-	thumb(cert, EVP_sha256(), sha256_out, size);
+	vs_cert_digest(cert, EVP_sha1(), seen, sizeof(seen), true);
+	vs_cert_digest(cert, EVP_sha256(), sha256_out, size, true);
 	X509_free(cert);
 	if (!sha1 || !same_thumb(seen, sha1)) {
 		vmdkfs_error("%s: NFC: authd's certificate (SHA-1 %s) is not "

@@ -53,8 +53,8 @@ static void ssl_index_init(void)
 
 /* ---- TLS identity ---- */
 
-static void hex_digest(X509 *cert, const EVP_MD *md, char *out, size_t size,
-		       bool colons)
+void vs_cert_digest(X509 *cert, const EVP_MD *md, char *out, size_t size,
+		    bool colons)
 {
 	unsigned char d[EVP_MAX_MD_SIZE];
 	unsigned n = 0, i;
@@ -81,14 +81,14 @@ static int verify_cb(int ok, X509_STORE_CTX *store)
 	if (!c || X509_STORE_CTX_get_error_depth(store) != 0)
 		return c && (c->pin[0] || !c->verify) ? 1 : ok; /* the leaf
 								    decides */
-	hex_digest(cert, EVP_sha1(), c->seen_sha1, sizeof(c->seen_sha1), true);
-	hex_digest(cert, EVP_sha256(), c->seen_sha256, sizeof(c->seen_sha256),
+	vs_cert_digest(cert, EVP_sha1(), c->seen_sha1, sizeof(c->seen_sha1), true);
+	vs_cert_digest(cert, EVP_sha256(), c->seen_sha256, sizeof(c->seen_sha256),
 		   true);
 	if (!c->verify)
 		return 1; /* verifyCertificates=0: accept, as asked */
 	if (!c->pin[0])
 		return ok;
-	hex_digest(cert, strlen(c->pin) == 40 ? EVP_sha1() : EVP_sha256(),
+	vs_cert_digest(cert, strlen(c->pin) == 40 ? EVP_sha1() : EVP_sha256(),
 		   plain, sizeof(plain), false);
 	if (strcmp(plain, c->pin) == 0) {
 		X509_STORE_CTX_set_error(store, X509_V_OK);

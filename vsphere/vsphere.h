@@ -60,6 +60,13 @@ char *vs_text(xmlNodePtr n, const char *name);
 int vs_wait_task(struct vs_conn *c, const char *task, bool progress,
 		 char **result);
 
+/* The digest MD of CERT as a thumbprint: "AA:BB:..." (COLONS) or plain
+ * lower-case hex. */
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+void vs_cert_digest(X509 *cert, const EVP_MD *md, char *out, size_t size,
+		    bool colons);
+
 /* SHA-1 / SHA-256 thumbprints of the server's certificate, as last seen
  * ("AA:BB:..."), or "". */
 const char *vs_server_thumbprint(const struct vs_conn *c, bool sha256);
