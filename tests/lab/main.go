@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,6 +57,21 @@ func main() {
 	trace := flag.Bool("trace", false, "log SOAP traffic to stderr")
 	rawXML := flag.Bool("raw-xml", false, "send vcsim's XML as is (\"XMLSchema-instance:type\" instead of \"xsi:type\")")
 	flag.Parse()
+	// Hidden: VMDKFS_LAB_CPUPROFILE=FILE writes a CPU profile of the whole
+	// run (until SIGTERM/SIGINT) for "go tool pprof -top BINARY FILE".
+	if f := os.Getenv("VMDKFS_LAB_CPUPROFILE"); f != "" {
+		pf, err := os.Create(f)
+		if err != nil {
+			log.Fatalf("cpu profile: %v", err)
+		}
+		if err = pprof.StartCPUProfile(pf); err != nil {
+			log.Fatalf("cpu profile: %v", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = pf.Close()
+		}()
+	}
 
 	if *dir == "" || flag.NArg() != 0 {
 		fmt.Fprintln(os.Stderr, "usage: vmdkfs-lab -dir DIR [-esx] [-listen 127.0.0.1:0] [-env FILE]")

@@ -4,6 +4,7 @@ package main
 // 264-byte messages (nfc-protocol.md §3), then the AIO session (§4).
 
 import (
+	"bufio"
 	"bytes"
 	"compress/zlib"
 	"crypto/rand"
@@ -18,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
@@ -44,6 +46,7 @@ type nfcConn struct {
 	s       *nfcServer
 	raw     net.Conn
 	rw      io.ReadWriter // raw (nbd) or the second TLS session (nbdssl)
+	br      *bufio.Reader // rw's AIO messages (the reader's, then serveAIO's)
 	ticket  *nfcTicket
 	mode    string
 	peer    string
@@ -51,8 +54,10 @@ type nfcConn struct {
 	handles map[uint64]*nfcHandle
 	writes  map[uint32]*pendingWrite
 	dead    bool
-	cut     bool  // the cut knob half-closed the link
-	rerr    error // why the reader stopped
+	cut     bool       // the cut knob half-closed the link
+	rerr    error      // why the reader stopped
+	out     []byte     // read replies being built (reused)
+	frags   []fragment // their fragments (reused)
 }
 
 type aioMsg struct {
@@ -181,6 +186,11 @@ func (c *nfcConn) send(typ, op uint32, payload, extra []byte) error {
 	put32(b[8:], uint32(len(payload)))
 	put32(b[12:], op)
 	b = append(append(b, payload...), extra...)
+	return c.write(b)
+}
+
+// write sends b in one write (one TLS record per 16 KiB under nbdssl).
+func (c *nfcConn) write(b []byte) error {
 	_, err := c.rw.Write(b)
 	if err != nil {
 		c.dead = true
@@ -228,7 +238,7 @@ func (c *nfcConn) reader(out chan<- *aioMsg) {
 	}
 	for {
 		var h [16]byte
-		if _, err := io.ReadFull(c.rw, h[:]); err != nil {
+		if _, err := io.ReadFull(c.br, h[:]); err != nil {
 			c.rerr = err
 			return
 		}
@@ -243,7 +253,7 @@ func (c *nfcConn) reader(out chan<- *aioMsg) {
 			return
 		}
 		m.payload = make([]byte, size)
-		if _, err := io.ReadFull(c.rw, m.payload); err != nil {
+		if _, err := io.ReadFull(c.br, m.payload); err != nil {
 			c.rerr = err
 			return
 		}
@@ -261,7 +271,7 @@ func (c *nfcConn) reader(out chan<- *aioMsg) {
 			return
 		}
 		m.extra = make([]byte, elen)
-		if _, err := io.ReadFull(c.rw, m.extra); err != nil {
+		if _, err := io.ReadFull(c.br, m.extra); err != nil {
 			c.rerr = err
 			return
 		}
@@ -274,6 +284,7 @@ func (c *nfcConn) reader(out chan<- *aioMsg) {
 
 func (c *nfcConn) serveAIO() {
 	msgs := make(chan *aioMsg, 64)
+	c.br = bufio.NewReaderSize(c.rw, 64<<10)
 	go c.reader(msgs)
 	defer func() {
 		if c.cut {
@@ -310,7 +321,7 @@ func (c *nfcConn) serveAIO() {
 			// (NFC_SESSION_COMPLETE) or nothing: the link closes.
 			_ = c.send(aioCloseSession, m.op, make([]byte, len(m.payload)), nil)
 			_ = c.raw.SetReadDeadline(time.Now().Add(2 * time.Second))
-			_, _ = io.ReadFull(c.rw, make([]byte, nfcMsgLen))
+			_, _ = io.ReadFull(c.br, make([]byte, nfcMsgLen)) // the reader has stopped
 			return
 		case aioOpenFile:
 			c.openFile(m)
@@ -666,20 +677,20 @@ func (s *nfcServer) takeCut() int64 {
 	return n
 }
 
-func (c *nfcConn) delay() {
-	if ms := c.s.knob().DelayMs; ms > 0 {
-		time.Sleep(time.Duration(ms) * time.Millisecond)
+func (c *nfcConn) delay(k *nfcKnobs) {
+	if k.DelayMs > 0 {
+		time.Sleep(time.Duration(k.DelayMs) * time.Millisecond)
 	}
 }
 
-// checkIO validates a request's handle and range.
-func (c *nfcConn) checkIO(handle uint64, off, n int64) (*nfcHandle, uint64, string) {
+// checkIO validates a request's handle and range (maxIO: the max_io knob).
+func (c *nfcConn) checkIO(handle uint64, off, n, maxIO int64) (*nfcHandle, uint64, string) {
 	h := c.handles[handle]
 	switch {
 	case h == nil:
 		return nil, nfcErrInvalid, "invalid file handle"
-	case n <= 0 || n > c.s.knob().MaxIO:
-		return nil, nfcErrInvalid, fmt.Sprintf("invalid IO length %d (at most %d)", n, c.s.knob().MaxIO)
+	case n <= 0 || n > maxIO:
+		return nil, nfcErrInvalid, fmt.Sprintf("invalid IO length %d (at most %d)", n, maxIO)
 	case off%512 != 0 || n%512 != 0:
 		return nil, nfcErrInvalid, fmt.Sprintf("IO at %d of %d bytes is not sector-aligned", off, n)
 	case off < 0 || off+n > h.Capacity:
@@ -688,12 +699,56 @@ func (c *nfcConn) checkIO(handle uint64, off, n int64) (*nfcHandle, uint64, stri
 	return h, 0, ""
 }
 
-type fragment struct {
-	seq  int // position in the order of the requests
-	op   uint32
-	head []byte
-	data []byte
+// readAt fills p from the handle's raw copy at off.  The copy is sparse
+// (qemu-img convert leaves holes): the ranges that SEEK_DATA/SEEK_HOLE
+// show as holes are zeroed here instead of read, as reading a hole makes
+// the kernel allocate and clear page-cache pages, the lab's main cost.
+func (h *nfcHandle) readAt(p []byte, off int64) error {
+	end := off + int64(len(p))
+	for pos := off; pos < end; {
+		d, err := h.raw.Seek(pos, seekData)
+		if err != nil || d >= end {
+			if err != nil && !errors.Is(err, syscall.ENXIO) {
+				// No SEEK_DATA here: read it all.
+				_, err = h.raw.ReadAt(p[pos-off:], pos)
+				return err
+			}
+			d = end // ENXIO: only a hole up to the end of the file
+		}
+		zero(p[pos-off : d-off])
+		if d >= end {
+			return nil
+		}
+		e, err := h.raw.Seek(d, seekHole)
+		if err != nil || e > end {
+			e = end
+		}
+		if _, err = h.raw.ReadAt(p[d-off:e-off], d); err != nil {
+			return err
+		}
+		pos = e
+	}
+	return nil
 }
+
+const (
+	seekData = 3 // SEEK_DATA, SEEK_HOLE (Linux): not in package syscall
+	seekHole = 4
+)
+
+func zero(b []byte) {
+	for i := range b {
+		b[i] = 0 // compiled to a memclr
+	}
+}
+
+// A reply fragment laid out in nfcConn.out: the 16-byte message header,
+// the 44-byte IO payload, then the data (n bytes).
+type fragment struct {
+	at, n int
+}
+
+const fragHead = 16 + 44
 
 // reads answers IO read requests: 44-byte request [0] handle, [8] u64
 // direction 1 | compression << 32, [16] u64 offset, [24] u64 length.  Each
@@ -703,86 +758,141 @@ type fragment struct {
 // request length, [28] u32 offset of the fragment in the request, [32]
 // u32 its length, [36] u32 wire length of the data that follows.  With
 // shuffle on, the fragments of the batch go out in a random order.
+//
+// The replies are built in one reused buffer, each fragment's data read
+// straight into place behind its header, and go out in one write (a
+// fragment a write with shuffle on); the knobs are read once per batch.
 func (c *nfcConn) reads(batch []*aioMsg) {
-	var frags []fragment
+	k := c.s.knob()
+	out, frags := c.out[:0], c.frags[:0]
+	var ios int
+	var nbytes int64
 	for _, m := range batch {
 		off, n := int64(le64(m.payload[16:])), int64(le64(m.payload[24:]))
 		if n > 1<<32-1 {
 			n = -1
 		}
-		h, code, text := c.checkIO(le64(m.payload), off, n)
+		h, code, text := c.checkIO(le64(m.payload), off, n, k.MaxIO)
 		if h == nil {
 			c.errorRecord(m.op, code, text)
 			continue
 		}
-		if code, text, ok := c.s.takeIOFault(); ok {
-			c.errorRecord(m.op, code, text)
-			continue
-		}
-		data := make([]byte, n)
-		if _, err := h.raw.ReadAt(data, off); err != nil {
-			c.errorRecord(m.op, nfcErrNotFound, "read failed: "+err.Error())
-			continue
-		}
-		c.s.stat(func(st *nfcStats) { st.IOs++; st.Reads++; st.BytesRead += n })
-		for fo := int64(0); fo < n; fo += int64(c.bufSize) {
-			fl := n - fo
-			if fl > int64(c.bufSize) {
-				fl = int64(c.bufSize)
+		if k.ErrCount != 0 {
+			if code, text, ok := c.s.takeIOFault(); ok {
+				c.errorRecord(m.op, code, text)
+				continue
 			}
-			p := make([]byte, 44)
+		}
+		bs := int64(c.bufSize)
+		nf := int((n + bs - 1) / bs)
+		start, first := len(out), len(frags)
+		need := start + nf*fragHead + int(n)
+		if cap(out) < need {
+			grown := make([]byte, start, need+need/4)
+			copy(grown, out)
+			out = grown
+		}
+		out = out[:need]
+		var err error
+		at := start
+		for fo := int64(0); fo < n && err == nil; fo += bs {
+			fl := n - fo
+			if fl > bs {
+				fl = bs
+			}
+			b := out[at : at+fragHead+int(fl)]
+			put32(b[0:], nfcAIOMagic)
+			put32(b[4:], aioIO)
+			put32(b[8:], 44)
+			put32(b[12:], m.op)
+			p := b[16:fragHead]
+			put64(p[0:], 0)
 			put64(p[8:], 1)
 			put64(p[16:], uint64(off))
 			put32(p[24:], uint32(n))
 			put32(p[28:], uint32(fo))
 			put32(p[32:], uint32(fl))
 			put32(p[36:], uint32(fl))
-			frags = append(frags, fragment{seq: len(frags), op: m.op, head: p, data: data[fo : fo+fl]})
+			err = h.readAt(b[fragHead:], off+fo)
+			frags = append(frags, fragment{at: at, n: int(fl)})
+			at += len(b)
 		}
-		c.delay()
+		if err != nil {
+			out, frags = out[:start], frags[:first]
+			c.errorRecord(m.op, nfcErrNotFound, "read failed: "+err.Error())
+			continue
+		}
+		ios++
+		nbytes += n
+		c.delay(&k)
 	}
-	if len(frags) > 1 && c.s.knob().Shuffle {
+	if ios > 0 {
+		c.s.stat(func(st *nfcStats) { st.IOs += ios; st.Reads += ios; st.BytesRead += nbytes })
+	}
+	// Keep the buffers for the next batch unless a big batch made them huge.
+	if cap(out) <= 4*nfcDefaultMaxIO {
+		c.out, c.frags = out, frags
+	} else {
+		c.out, c.frags = nil, nil
+	}
+	if len(frags) == 0 {
+		return
+	}
+	shuffled := false
+	if len(frags) > 1 && k.Shuffle {
 		mrand.Shuffle(len(frags), func(i, j int) { frags[i], frags[j] = frags[j], frags[i] })
+		shuffled = true
 		inOrder := true
 		for i, f := range frags {
-			inOrder = inOrder && f.seq == i
+			inOrder = inOrder && (i == 0 || f.at > frags[i-1].at)
 		}
 		if inOrder { // never in order
 			frags[0], frags[len(frags)-1] = frags[len(frags)-1], frags[0]
 		}
 	}
-	cut := int64(-1)
-	if len(frags) > 0 {
-		cut = c.s.takeCut()
-	}
-	for _, f := range frags {
-		if cut >= 0 && int64(len(f.data)) > cut {
-			// SIMULATED fault: the link drops in the middle of a read.
-			b := make([]byte, 16)
-			put32(b, nfcAIOMagic)
-			put32(b[4:], aioIO)
-			put32(b[8:], 44)
-			put32(b[12:], f.op)
-			b = append(append(b, f.head...), f.data[:cut]...)
-			_, _ = c.rw.Write(b)
-			c.s.stat(func(st *nfcStats) { st.Cuts++ })
-			c.logf("cut: closing the connection in the middle of a read")
-			if tc, ok := c.raw.(*net.TCPConn); ok {
-				_ = tc.CloseWrite()
-				c.cut = true
-			} else {
-				_ = c.raw.Close()
+	// What goes out: the fragments in order, up to the cut if one is set.
+	n := len(frags)
+	tail := -1 // bytes of fragment n's data sent before the cut
+	if cut := c.s.takeCut(); cut >= 0 {
+		for i, f := range frags {
+			if int64(f.n) > cut {
+				n, tail = i, int(cut)
+				break
 			}
-			c.dead = true
-			return
-		}
-		if cut >= 0 {
-			cut -= int64(len(f.data))
-		}
-		if c.send(aioIO, f.op, f.head, f.data) != nil {
-			return
+			cut -= int64(f.n)
 		}
 	}
+	var err error
+	if !shuffled {
+		end := len(out)
+		if tail >= 0 {
+			end = frags[n].at + fragHead + tail
+		}
+		err = c.write(out[:end])
+	} else {
+		for _, f := range frags[:n] {
+			if err = c.write(out[f.at : f.at+fragHead+f.n]); err != nil {
+				break
+			}
+		}
+		if err == nil && tail >= 0 {
+			f := frags[n]
+			err = c.write(out[f.at : f.at+fragHead+tail])
+		}
+	}
+	if err != nil || tail < 0 {
+		return
+	}
+	// SIMULATED fault: the link drops in the middle of a read.
+	c.s.stat(func(st *nfcStats) { st.Cuts++ })
+	c.logf("cut: closing the connection in the middle of a read")
+	if tc, ok := c.raw.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+		c.cut = true
+	} else {
+		_ = c.raw.Close()
+	}
+	c.dead = true
 }
 
 // writeFragment takes one fragment of an IO write: [0] handle, [8] u64
@@ -802,13 +912,14 @@ func (c *nfcConn) writeFragment(m *aioMsg) {
 	off, total, fo, fl := int64(le64(p[16:])), le32(p[24:]), le32(p[28:]), le32(p[32:])
 	pw := c.writes[m.op]
 	if pw == nil {
-		if total == 0 || int64(total) > c.s.knob().MaxIO {
+		maxIO := c.s.knob().MaxIO
+		if total == 0 || int64(total) > maxIO {
 			c.errorRecord(m.op, nfcErrInvalid, fmt.Sprintf("invalid IO length %d", total))
 			return
 		}
 		pw = &pendingWrite{off: off, total: total, buf: make([]byte, total)}
 		c.writes[m.op] = pw
-		h, code, text := c.checkIO(le64(p), off, int64(total))
+		h, code, text := c.checkIO(le64(p), off, int64(total), maxIO)
 		pw.h, pw.errCode, pw.errText = h, code, text
 		if h != nil && !h.RW {
 			pw.errCode, pw.errText = nfcErrPermission, "The file is read-only"
@@ -863,7 +974,8 @@ func (c *nfcConn) writeFragment(m *aioMsg) {
 		return
 	}
 	c.s.stat(func(st *nfcStats) { st.IOs++; st.Writes++; st.BytesWritten += int64(len(pw.buf)) })
-	c.delay()
+	k := c.s.knob()
+	c.delay(&k)
 	a := make([]byte, 44)
 	put64(a[16:], uint64(pw.off))
 	put32(a[24:], pw.total)
