@@ -523,7 +523,10 @@ static int aio_error(struct nfc_disk *n, const struct aio_msg *m)
 	return code == 11 ? -EACCES : -EIO;
 }
 
-static int aio_recv(struct nfc_disk *n, struct aio_msg *m)
+/* Read one message's header and payload; its extra (if any) is left on
+ * the link, its length in m->elen, unless it is an ERROR record, which is
+ * read whole and returned as -errno. */
+static int aio_recv_head(struct nfc_disk *n, struct aio_msg *m)
 {
 	uint8_t h[16];
 	int r;
@@ -559,25 +562,37 @@ static int aio_recv(struct nfc_disk *n, struct aio_msg *m)
 			     n->ds_path, m->elen);
 		return -EPROTO;
 	}
-	if (m->elen) {
+	if (m->type == AIO_ERROR) {
 		m->extra = malloc(m->elen + 1);
 		if (!m->extra)
 			return -ENOMEM;
 		r = link_read(n, m->extra, m->elen);
 		m->extra[m->elen] = 0;
-		if (r < 0) {
-			free(m->extra);
-			m->extra = NULL;
-			return r;
-		}
-	}
-	if (m->type == AIO_ERROR) {
-		r = aio_error(n, m);
+		if (r == 0)
+			r = aio_error(n, m);
 		free(m->extra);
 		m->extra = NULL;
 		return r;
 	}
 	return 0;
+}
+
+static int aio_recv(struct nfc_disk *n, struct aio_msg *m)
+{
+	int r = aio_recv_head(n, m);
+
+	if (r < 0 || !m->elen)
+		return r;
+	m->extra = malloc(m->elen + 1);
+	if (!m->extra)
+		return -ENOMEM;
+	r = link_read(n, m->extra, m->elen);
+	m->extra[m->elen] = 0;
+	if (r < 0) {
+		free(m->extra);
+		m->extra = NULL;
+	}
+	return r;
 }
 
 /* Send a request and take its one reply (of the same type). */
@@ -728,7 +743,7 @@ static int slot_receive(struct nfc_disk *n)
 	bool bad;
 	int r;
 
-	r = aio_recv(n, &m);
+	r = aio_recv_head(n, &m);
 	if (r < 0)
 		return r;
 	req = get64(m.payload + 16);
@@ -748,13 +763,14 @@ static int slot_receive(struct nfc_disk *n)
 			     n->ds_path, m.type,
 			     (unsigned long long)get64(m.payload),
 			     (unsigned long long)req, frag, m.elen);
-		free(m.extra);
 		return -EPROTO;
 	}
+	/* The data goes straight into its place. */
+	r = link_read(n, sl->buf + frag, m.elen);
+	if (r < 0)
+		return r;
 	for (s = frag / 512; s * 512 < frag + (uint64_t)m.elen; s++)
 		sl->seen[s / 8] |= (uint8_t)(1u << (s % 8));
-	memcpy(sl->buf + frag, m.extra, m.elen);
-	free(m.extra);
 	sl->left -= m.elen;
 	return 0;
 }
