@@ -38,7 +38,7 @@ umount_vmdkfs "$WORK/fstab"
 echo "ok mount.fuse3"
 
 # Extended attributes.
-cid=$(sed -n 's/^CID=//p' <(head -c 4096 d1/a.vmdk | tr -d '\0'))
+cid=$(printf "%08x" "0x$(sed -n "s/^CID=//p" <(head -c 4096 d1/a.vmdk | tr -d "\0"))") # qemu drops leading zeros
 [ "$(getfattr --only-values -n user.vmdkfs.transport mnt/a.raw)" = file ] || fail xattr transport
 [ "$(getfattr --only-values -n user.vmdkfs.path mnt/a-2.raw)" = "$WORK/d2/a.vmdk" ] || fail xattr path
 [ "$(getfattr --only-values -n user.vmdkfs.capacity mnt/a.raw)" = 2097152 ] || fail xattr capacity

@@ -310,6 +310,17 @@ static int post(struct vs_conn *c, const char *method, const char *envelope,
 			? "(Login body not logged: it holds the password)"
 			: envelope);
 	cr = curl_easy_perform(c->curl);
+	/* A connection that could not be made never carried the request:
+	 * trying again is safe, a few times, for a server that is busy. */
+	for (int i = 0; cr == CURLE_COULDNT_CONNECT && i < 3; i++) {
+		log_info("%s: vSphere %s: cannot connect; trying again",
+			 c->host, method);
+		usleep(200000u << i);
+		free(b.data);
+		b.data = NULL;
+		b.len = 0;
+		cr = curl_easy_perform(c->curl);
+	}
 	curl_slist_free_all(h);
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (cr != CURLE_OK) {
