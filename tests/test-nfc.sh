@@ -101,6 +101,19 @@ grep -q "sent no greeting" err || fail "AcceptTimeoutMs: $(cat err)"
 [ $(($(date +%s) - t0)) -lt 15 ] || fail "AcceptTimeoutMs did not fire in time"
 echo "ok AcceptTimeoutMs"
 
+# --- RequestTimeoutMs: authd never answers BANNER ---
+nctl "stall_banner=1"
+t0=$(date +%s)
+expect_fail_quiet() {
+	mkdir -p m0
+	if "$VMDKFS" "$@" m0 2>err; then fusermount3 -u m0; fail "$* succeeded"; fi
+}
+expect_fail_quiet -o "$opts,snapshot=new,transports=nbd,vixDiskLib.nfc.RequestTimeoutMs=600"
+nctl reset=1
+grep -q "within the request timeout (RequestTimeoutMs)" err || fail "RequestTimeoutMs: $(cat err)"
+[ $(($(date +%s) - t0)) -lt 15 ] || fail "RequestTimeoutMs did not fire in time"
+echo "ok RequestTimeoutMs"
+
 # --- nfcFssrvr.TimeoutMs: an idle file session is replaced before use ---
 mount_vmdkfs m -o "$opts,snapshot=new,transports=nbd,vixDiskLib.nfcFssrvr.TimeoutMs=1000"
 f=$(ls -d m/*/Hard_disk_1.raw)
@@ -145,3 +158,4 @@ qemu-img convert -f vmdk -O raw "$cur" host.raw
 cmp -s <(tail -c +77001 host.raw | head -c 300000) restore.bin ||
 	fail "the host's disk does not hold the written bytes"
 echo "ok nbd writes"
+

@@ -113,12 +113,22 @@ static int link_write(struct nfc_disk *n, const void *buf, size_t len)
 	const char *p = buf;
 
 	while (len > 0) {
-		ssize_t w = n->tls ? SSL_write(n->tls, p, (int)len)
-				   : send(n->fd, p, len, MSG_NOSIGNAL);
+		ssize_t w;
 
+		errno = 0;
+		w = n->tls ? SSL_write(n->tls, p, (int)len)
+			   : send(n->fd, p, len, MSG_NOSIGNAL);
 		if (w <= 0) {
 			if (!n->tls && w < 0 && errno == EINTR)
 				continue;
+			/* SO_SNDTIMEO expired, in clear or under TLS. */
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				vmdkfs_error("%s: NFC: the host took nothing "
+					     "within the write timeout "
+					     "(WriteTimeoutMs)",
+					     n->ds_path);
+				return -ETIMEDOUT;
+			}
 			vmdkfs_error("%s: NFC: the link broke while sending",
 				     n->ds_path);
 			return -EPIPE;
@@ -250,7 +260,15 @@ static int tls_line(struct nfc_disk *n, SSL *s, char *buf, size_t size)
 	while (len + 1 < size) {
 		char c;
 
+		errno = 0;
 		if (SSL_read(s, &c, 1) != 1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				vmdkfs_error("%s: NFC: authd gave no answer "
+					     "within the request timeout "
+					     "(RequestTimeoutMs)",
+					     n->ds_path);
+				return -ETIMEDOUT;
+			}
 			vmdkfs_error("%s: NFC: authd closed the link",
 				     n->ds_path);
 			return -ECONNRESET;
@@ -334,8 +352,10 @@ static int authd(struct nfc_disk *n, const struct vs_ticket *t)
 		char c;
 
 		if (recv(n->fd, &c, 1, 0) != 1) {
-			vmdkfs_error("%s: NFC: authd at %s:%d sent no greeting",
-				     n->ds_path, host, port);
+			vmdkfs_error("%s: NFC: authd at %s:%d sent no greeting "
+				     "(AcceptTimeoutMs %u)",
+				     n->ds_path, host, port,
+				     n->spec.nfc_timeout_ms[0]);
 			return -ECONNRESET;
 		}
 		if (c == '\n')

@@ -68,6 +68,8 @@ type nfcKnobs struct {
 	DelayMs         int64  `json:"delay_ms"`
 	ProxyReply      string `json:"proxy_reply"`
 	WrongThumbprint bool   `json:"wrong_thumbprint"`
+	StallBanner     bool   `json:"stall_banner"` // never answer BANNER (a request timeout)
+	StallReads      bool   `json:"stall_reads"`  // stop reading AIO requests (a write timeout)
 	Shuffle         bool   `json:"shuffle"`
 	ParamsReply     string `json:"params_reply"` // "after_version" (default) or "early"
 	MaxIO           int64  `json:"max_io"`
@@ -323,6 +325,12 @@ func (s *nfcServer) handle(raw net.Conn) {
 			// SESSION, the refusal answering the next command).
 			session = strings.TrimSpace(arg)
 		case "BANNER":
+			if s.knob().StallBanner {
+				// SIMULATED fault: authd hangs; the client's request
+				// timeout must fire.
+				time.Sleep(20 * time.Second)
+				return
+			}
 			if !say(strings.TrimSuffix(nfcGreeting, "\r\n")) {
 				return
 			}

@@ -238,6 +238,14 @@ func (c *nfcConn) reader(out chan<- *aioMsg) {
 	}
 	for {
 		var h [16]byte
+		if c.s.knob().StallReads {
+			// SIMULATED fault: the host stops reading; the client's
+			// sends block once the socket buffers are full, and its
+			// write timeout must fire.
+			time.Sleep(20 * time.Second)
+			c.rerr = io.EOF
+			return
+		}
 		if _, err := io.ReadFull(c.br, h[:]); err != nil {
 			c.rerr = err
 			return

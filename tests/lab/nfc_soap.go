@@ -164,7 +164,8 @@ func (l *Lab) handleNFC(w http.ResponseWriter, r *http.Request) {
 	bools := []struct {
 		name string
 		dst  *bool
-	}{{"wrong_thumbprint", &k.WrongThumbprint}, {"shuffle", &k.Shuffle}}
+	}{{"wrong_thumbprint", &k.WrongThumbprint}, {"shuffle", &k.Shuffle},
+		{"stall_banner", &k.StallBanner}, {"stall_reads", &k.StallReads}}
 	for _, p := range bools {
 		if v := r.FormValue(p.name); v != "" {
 			b, err := strconv.ParseBool(v)
