@@ -108,6 +108,20 @@ static void nfc_log(const struct nfc_disk *n, int level, const char *fmt, ...)
 
 /* ---- Bytes on the link ---- */
 
+/* A send or receive on the link failed: a timeout (SO_RCVTIMEO or
+ * SO_SNDTIMEO expired, in clear or under TLS) gives TIMED_OUT and
+ * -ETIMEDOUT, anything else BROKE and ERR. */
+static int link_failed(const struct nfc_disk *n, const char *timed_out,
+		       const char *broke, int err)
+{
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		vmdkfs_error("%s: NFC: %s", n->ds_path, timed_out);
+		return -ETIMEDOUT;
+	}
+	vmdkfs_error("%s: NFC: %s", n->ds_path, broke);
+	return err;
+}
+
 static int link_write(struct nfc_disk *n, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -121,17 +135,11 @@ static int link_write(struct nfc_disk *n, const void *buf, size_t len)
 		if (w <= 0) {
 			if (!n->tls && w < 0 && errno == EINTR)
 				continue;
-			/* SO_SNDTIMEO expired, in clear or under TLS. */
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				vmdkfs_error("%s: NFC: the host took nothing "
-					     "within the write timeout "
-					     "(WriteTimeoutMs)",
-					     n->ds_path);
-				return -ETIMEDOUT;
-			}
-			vmdkfs_error("%s: NFC: the link broke while sending",
-				     n->ds_path);
-			return -EPIPE;
+			return link_failed(n,
+					   "the host took nothing within the "
+					   "write timeout (WriteTimeoutMs)",
+					   "the link broke while sending",
+					   -EPIPE);
 		}
 		p += w;
 		len -= (size_t)w;
@@ -152,18 +160,14 @@ static int link_read(struct nfc_disk *n, void *buf, size_t len)
 		if (r <= 0) {
 			if (!n->tls && r < 0 && errno == EINTR)
 				continue;
-			/* SO_RCVTIMEO expired, in clear or under TLS. */
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				vmdkfs_error(
-				    "%s: NFC: no answer within the read "
-				    "timeout (vixDiskLib.nfc."
-				    "ReadTimeoutMs=%u)",
-				    n->ds_path, n->spec.nfc_timeout_ms[2]);
-				return -ETIMEDOUT;
-			}
-			vmdkfs_error("%s: NFC: the host closed the link",
-				     n->ds_path);
-			return -ECONNRESET;
+			char why[128];
+
+			snprintf(why, sizeof(why),
+				 "no answer within the read timeout "
+				 "(vixDiskLib.nfc.ReadTimeoutMs=%u)",
+				 n->spec.nfc_timeout_ms[2]);
+			return link_failed(n, why, "the host closed the link",
+					   -ECONNRESET);
 		}
 		p += r;
 		len -= (size_t)r;
@@ -262,16 +266,11 @@ static int tls_line(struct nfc_disk *n, SSL *s, char *buf, size_t size)
 
 		errno = 0;
 		if (SSL_read(s, &c, 1) != 1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				vmdkfs_error("%s: NFC: authd gave no answer "
-					     "within the request timeout "
-					     "(RequestTimeoutMs)",
-					     n->ds_path);
-				return -ETIMEDOUT;
-			}
-			vmdkfs_error("%s: NFC: authd closed the link",
-				     n->ds_path);
-			return -ECONNRESET;
+			return link_failed(n,
+					   "authd gave no answer within the "
+					   "request timeout (RequestTimeoutMs)",
+					   "authd closed the link",
+					   -ECONNRESET);
 		}
 		if (c == '\n')
 			break;
