@@ -55,3 +55,15 @@ random_raw() {
 same() {
 	cmp "$1" "$2" >/dev/null || fail "$3: $1 differs from $2 ($(cmp "$1" "$2" 2>&1 | head -1))"
 }
+
+# start_lab: build and start the simulated vCenter (tests/lab) for a test,
+# stopped by the EXIT trap; skips when Go/govmomi are missing.
+start_lab() {
+	. "$TESTS/lab/lab.sh"
+	local rc=0
+	lab_build "$TOP/build/lab" || rc=$?
+	[ $rc = 77 ] && skip "the lab cannot be built here (Go/govmomi missing)"
+	[ $rc = 0 ] || fail "building the lab"
+	trap 'lab_stop; cleanup' EXIT
+	lab_start "$WORK/lab" "$@" || fail "lab did not start"
+}

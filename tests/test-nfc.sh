@@ -5,14 +5,8 @@
 # over the network; every read is checked against qemu-img's view of the
 # same chain on the lab's datastore folder.
 . "$(dirname "$0")/lib.sh"
-. "$TESTS/lab/lab.sh"
 need qemu-img curl getfattr
-rc=0
-lab_build "$TOP/build/lab" || rc=$?
-[ $rc = 77 ] && skip "the lab cannot be built here (Go/govmomi missing)"
-[ $rc = 0 ] || fail "building the lab"
-trap 'lab_stop; cleanup' EXIT
-lab_start "$WORK/lab" || fail "lab did not start"
+start_lab
 [ -n "${LAB_NFC_PORT:-}" ] || skip "this lab has no NFC server"
 
 cd "$WORK"

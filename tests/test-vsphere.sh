@@ -5,14 +5,8 @@
 # path is the file transport over the lab's datastore folder, so every disk
 # read is checked against qemu-img's view of the same chain.
 . "$(dirname "$0")/lib.sh"
-. "$TESTS/lab/lab.sh"
 need qemu-img curl getfattr
-rc=0
-lab_build "$TOP/build/lab" || rc=$?
-[ $rc = 77 ] && skip "the lab cannot be built here (Go/govmomi missing)"
-[ $rc = 0 ] || fail "building the lab"
-trap 'lab_stop; cleanup' EXIT
-lab_start "$WORK/lab" || fail "lab did not start"
+start_lab
 lab_login >/dev/null
 
 cd "$WORK"
