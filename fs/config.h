@@ -28,8 +28,9 @@ struct config {
 	char *server, *user, *password_file, *cookie, *vm, *snapshot;
 	char *thumbprint, *cafile, *prepare_access, *identity;
 	int port;
-	int nfc_host_port;
-	uint64_t nfc_max_io; /* bytes per NFC request */ /* nfchostport: authd's port, 0: the ticket's */
+	int nfc_host_port;   /* nfchostport: authd's port, 0: the ticket's */
+	uint64_t nfc_max_io; /* bytes per NFC request */
+	int nfc_close_file, nfc_close_session; /* payload bytes */
 	uint32_t prepare_access_timeout; /* seconds */
 	bool quiesce;
 	char **datastores; /* "NAME=/local/path" */

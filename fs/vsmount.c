@@ -299,6 +299,8 @@ static int add_disks(const char *snap, const char *snap_name, const char *dir)
 		    .nfc_buf_size = fs_cfg.nfc_aio_buf_size_64k * 65536u,
 		    .nfc_buf_count = fs_cfg.nfc_aio_buf_count,
 		    .nfc_max_io = (uint32_t)fs_cfg.nfc_max_io,
+		    .nfc_close_file = fs_cfg.nfc_close_file,
+		    .nfc_close_session = fs_cfg.nfc_close_session,
 		};
 		struct fs_file *f;
 		struct disk *d;

@@ -153,3 +153,14 @@ cmp -s <(tail -c +77001 host.raw | head -c 300000) restore.bin ||
 	fail "the host's disk does not hold the written bytes"
 echo "ok nbd writes"
 
+
+# --- Close payload sizes (the sources differ): 16 and 4 by default, or as set ---
+close_sizes() { echo "$(nstat close_file_size),$(nstat close_session_size)"; }
+mount_vmdkfs m -o "$opts,snapshot=new,transports=nbd"
+umount_vmdkfs m
+[ "$(close_sizes)" = "16,4" ] || fail "default close payloads: $(close_sizes)"
+mount_vmdkfs m -o "$opts,snapshot=new,transports=nbd,nfc_close_file=8,nfc_close_session=16"
+umount_vmdkfs m
+[ "$(close_sizes)" = "8,16" ] || fail "nfc_close_file=8,nfc_close_session=16: the host saw $(close_sizes)"
+expect_fail "nfc_close_file=9, nfc_close_session=4: the payloads are 8 or 16" -o "$opts,snapshot=new,transports=nbd,nfc_close_file=9"
+echo "ok close payloads (nfc_close_file, nfc_close_session)"

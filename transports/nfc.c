@@ -13,6 +13,8 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -74,6 +76,10 @@ struct nfc_disk {
 	uint32_t nslots;
 	uint64_t ahead;	   /* where the next read-ahead request starts */
 	uint64_t last_end; /* end of the previous read, to see a stream */
+	/* The timeouts on the socket now, named for the errors. */
+	const char *rt_key, *wt_key;
+	uint32_t rt_ms, wt_ms;
+	uint32_t close_file, close_session; /* payload bytes (-o nfc_close) */
 };
 
 /* One read request of at most NFC_MAX_IO bytes and its reply. */
@@ -108,9 +114,8 @@ static void nfc_log(const struct nfc_disk *n, int level, const char *fmt, ...)
 
 /* ---- Bytes on the link ---- */
 
-/* A send or receive on the link failed: a timeout (SO_RCVTIMEO or
- * SO_SNDTIMEO expired, in clear or under TLS) gives TIMED_OUT and
- * -ETIMEDOUT, anything else BROKE and ERR. */
+/* A send or receive on the link failed: a timeout (errno EAGAIN) gives
+ * TIMED_OUT and -ETIMEDOUT, anything else BROKE and ERR. */
 static int link_failed(const struct nfc_disk *n, const char *timed_out,
 		       const char *broke, int err)
 {
@@ -122,57 +127,104 @@ static int link_failed(const struct nfc_disk *n, const char *timed_out,
 	return err;
 }
 
-static int link_write(struct nfc_disk *n, const void *buf, size_t len)
+/* After authd the socket is non-blocking and a timeout is the longest
+ * the link may make no progress: wait until the socket is ready for
+ * EVENTS, at most MS (0: forever).  0, or -1 with errno (EAGAIN: timed
+ * out).  (SO_SNDTIMEO would not do: a send that moves a few bytes
+ * waits the whole timeout again, so a host that takes a trickle keeps a
+ * write going for many times the timeout.) */
+static int link_wait(const struct nfc_disk *n, short events, uint32_t ms)
 {
-	const char *p = buf;
+	struct pollfd p = {.fd = n->fd, .events = events};
+	int r;
 
-	while (len > 0) {
-		ssize_t w;
-
-		errno = 0;
-		w = n->tls ? SSL_write(n->tls, p, (int)len)
-			   : send(n->fd, p, len, MSG_NOSIGNAL);
-		if (w <= 0) {
-			if (!n->tls && w < 0 && errno == EINTR)
-				continue;
-			return link_failed(n,
-					   "the host took nothing within the "
-					   "write timeout (WriteTimeoutMs)",
-					   "the link broke while sending",
-					   -EPIPE);
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
+	do
+		r = poll(&p, 1, ms ? (int)ms : -1);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		errno = EAGAIN;
+	return r > 0 ? 0 : -1;
 }
 
-static int link_read(struct nfc_disk *n, void *buf, size_t len)
+/* One send or receive of at most LEN bytes: > 0 bytes moved; 0 the host
+ * closed the link; -1 with errno, and *EVENTS what to wait for when
+ * errno is EAGAIN. */
+static ssize_t link_io(struct nfc_disk *n, bool out, void *buf, size_t len,
+		       short *events)
+{
+	int k, e;
+
+	*events = out ? POLLOUT : POLLIN;
+	if (!n->tls)
+		return out ? send(n->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT)
+			   : recv(n->fd, buf, len, MSG_DONTWAIT);
+	if (len > INT_MAX)
+		len = INT_MAX;
+	ERR_clear_error();
+	errno = 0;
+	k = out ? SSL_write(n->tls, buf, (int)len)
+		: SSL_read(n->tls, buf, (int)len);
+	if (k > 0)
+		return k;
+	e = SSL_get_error(n->tls, k);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		*events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+		errno = EAGAIN;
+		return -1;
+	}
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	if (e != SSL_ERROR_SYSCALL || errno == 0 || errno == EAGAIN)
+		errno = EPROTO;
+	return -1;
+}
+
+/* Move LEN bytes to or from the link, each step within TIMEOUT_MS. */
+static ssize_t link_move(struct nfc_disk *n, bool out, void *buf, size_t len,
+			 uint32_t timeout_ms)
 {
 	char *p = buf;
 
 	while (len > 0) {
-		ssize_t r;
+		short ev;
+		ssize_t k = link_io(n, out, p, len, &ev);
 
-		errno = 0;
-		r = n->tls ? SSL_read(n->tls, p, (int)len)
-			   : recv(n->fd, p, len, 0);
-		if (r <= 0) {
-			if (!n->tls && r < 0 && errno == EINTR)
-				continue;
-			char why[128];
-
-			snprintf(why, sizeof(why),
-				 "no answer within the read timeout "
-				 "(vixDiskLib.nfc.ReadTimeoutMs=%u)",
-				 n->spec.nfc_timeout_ms[2]);
-			return link_failed(n, why, "the host closed the link",
-					   -ECONNRESET);
+		if (k > 0) {
+			p += k;
+			len -= (size_t)k;
+		} else if (k == 0) {
+			errno = ECONNRESET;
+			return -1;
+		} else if (errno != EINTR &&
+			   (errno != EAGAIN ||
+			    link_wait(n, ev, timeout_ms) < 0)) {
+			return -1;
 		}
-		p += r;
-		len -= (size_t)r;
 	}
 	return 0;
+}
+
+static int link_write(struct nfc_disk *n, const void *buf, size_t len)
+{
+	char why[128];
+
+	if (link_move(n, true, (void *)buf, len, n->wt_ms) == 0)
+		return 0;
+	snprintf(why, sizeof(why),
+		 "the host took nothing within the write timeout (%s=%u)",
+		 n->wt_key, n->wt_ms);
+	return link_failed(n, why, "the link broke while sending", -EPIPE);
+}
+
+static int link_read(struct nfc_disk *n, void *buf, size_t len)
+{
+	char why[128];
+
+	if (link_move(n, false, buf, len, n->rt_ms) == 0)
+		return 0;
+	snprintf(why, sizeof(why), "no answer within the read timeout (%s=%u)",
+		 n->rt_key, n->rt_ms);
+	return link_failed(n, why, "the host closed the link", -ECONNRESET);
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -320,13 +372,26 @@ static int connect_tcp(struct nfc_disk *n, const char *host, int port)
 	return 0;
 }
 
-static void set_timeouts(int fd, uint32_t read_ms, uint32_t write_ms)
-{
-	struct timeval rt = {read_ms / 1000, (read_ms % 1000) * 1000};
-	struct timeval wt = {write_ms / 1000, (write_ms % 1000) * 1000};
+/* Timeout keys, in the order of spec.nfc_timeout_ms. */
+static const char *const timeout_key[6] = {
+    "vixDiskLib.nfc.AcceptTimeoutMs", "vixDiskLib.nfc.RequestTimeoutMs",
+    "vixDiskLib.nfc.ReadTimeoutMs",   "vixDiskLib.nfc.WriteTimeoutMs",
+    "vixDiskLib.nfcFssrvr.TimeoutMs", "vixDiskLib.nfcFssrvrWrite.TimeoutMs"};
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rt, sizeof(rt));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wt, sizeof(wt));
+/* SO_RCVTIMEO and SO_SNDTIMEO from the timeouts numbered READ and WRITE. */
+static void set_timeouts(struct nfc_disk *n, int read, int write)
+{
+	uint32_t r = n->spec.nfc_timeout_ms[read];
+	uint32_t w = n->spec.nfc_timeout_ms[write];
+	struct timeval rt = {r / 1000, (r % 1000) * 1000};
+	struct timeval wt = {w / 1000, (w % 1000) * 1000};
+
+	setsockopt(n->fd, SOL_SOCKET, SO_RCVTIMEO, &rt, sizeof(rt));
+	setsockopt(n->fd, SOL_SOCKET, SO_SNDTIMEO, &wt, sizeof(wt));
+	n->rt_key = timeout_key[read];
+	n->wt_key = timeout_key[write];
+	n->rt_ms = r;
+	n->wt_ms = w;
 }
 
 /* authd: greeting, TLS, SESSION, BANNER, THUMBPRINT_SHA2, PROXY; then
@@ -345,8 +410,7 @@ static int authd(struct nfc_disk *n, const struct vs_ticket *t)
 		return r;
 	/* AcceptTimeoutMs: until authd has greeted us and TLS is up;
 	 * RequestTimeoutMs: each later request/reply of the handshakes. */
-	set_timeouts(n->fd, n->spec.nfc_timeout_ms[0],
-		     n->spec.nfc_timeout_ms[0]);
+	set_timeouts(n, 0, 0);
 	while (len + 1 < sizeof(line)) { /* the greeting, in clear */
 		char c;
 
@@ -371,8 +435,7 @@ static int authd(struct nfc_disk *n, const struct vs_ticket *t)
 	r = tls_start(n, t->thumbprint, &first, sha256, sizeof(sha256));
 	if (r < 0)
 		return r;
-	set_timeouts(n->fd, n->spec.nfc_timeout_ms[1],
-		     n->spec.nfc_timeout_ms[1]);
+	set_timeouts(n, 1, 1);
 	snprintf(cmd, sizeof(cmd), "SESSION %s\r\n", t->session);
 	r = tls_say(first, cmd);
 	explicit_bzero(cmd, sizeof(cmd));
@@ -661,16 +724,20 @@ static int link_open(struct nfc_disk *n)
 		return r;
 	r = authd(n, &t);
 	vs_ticket_free(&t);
-	if (r == 0)
-		r = nfc_handshake(n);
+	if (r == 0) {
+		/* From here on timeouts are kept by link_wait(). */
+		r = fcntl(n->fd, F_SETFL, fcntl(n->fd, F_GETFL) | O_NONBLOCK);
+		if (n->tls)
+			SSL_set_mode(n->tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
+						 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+		r = r < 0 ? -errno : nfc_handshake(n);
+	}
 	if (r < 0)
 		goto fail;
 	/* ReadTimeoutMs and WriteTimeoutMs for the data; a read-write
 	 * open uses nfcFssrvrWrite.TimeoutMs for writes when it is set. */
-	set_timeouts(n->fd, n->spec.nfc_timeout_ms[2],
-		     !n->spec.readonly && n->spec.nfc_timeout_ms[5]
-			 ? n->spec.nfc_timeout_ms[5]
-			 : n->spec.nfc_timeout_ms[3]);
+	set_timeouts(n, 2,
+		     !n->spec.readonly && n->spec.nfc_timeout_ms[5] ? 5 : 3);
 	memset(p, 0, sizeof(p));
 	put32(p + 4, n->bufsize);
 	put32(p + 8, n->spec.nfc_buf_count);
@@ -949,6 +1016,7 @@ static int with_retries(struct nfc_disk *n, bool read, char *buf, uint64_t off,
 			uint64_t len)
 {
 	int r = -EIO, attempt;
+	char first[512] = ""; /* why the first try failed */
 
 	pthread_mutex_lock(&n->lock);
 	/* nfcFssrvr.TimeoutMs: the host drops a file session idle longer
@@ -966,6 +1034,9 @@ static int with_retries(struct nfc_disk *n, bool read, char *buf, uint64_t off,
 		if (n->fd < 0) {
 			r = link_open(n);
 			if (r < 0) {
+				if (!first[0])
+					snprintf(first, sizeof(first), "%s",
+						 vmdkfs_errmsg());
 				nfc_log(n, 2, "%s: NFC reconnect %d failed: %s",
 					n->ds_path, attempt, vmdkfs_errmsg());
 				continue;
@@ -979,6 +1050,8 @@ static int with_retries(struct nfc_disk *n, bool read, char *buf, uint64_t off,
 		/* Replies to the other requests in flight may still come: a
 		 * link that failed is never reused. */
 		link_close(n);
+		if (!first[0])
+			snprintf(first, sizeof(first), "%s", vmdkfs_errmsg());
 		if (!retryable(r))
 			break;
 		nfc_log(n, 2, "%s: NFC %s at %llu failed (%s); reconnecting",
@@ -986,6 +1059,10 @@ static int with_retries(struct nfc_disk *n, bool read, char *buf, uint64_t off,
 			(unsigned long long)off, vmdkfs_errmsg());
 	}
 	pthread_mutex_unlock(&n->lock);
+	/* The first failure is often the cause of the later ones (a stalled
+	 * session still holding the disk's lock): say both. */
+	if (r < 0 && attempt > 0 && strcmp(first, vmdkfs_errmsg()) != 0)
+		vmdkfs_error("%s (after: %s)", vmdkfs_errmsg(), first);
 	if (r < 0)
 		nfc_log(n, 1, "%s: NFC %s at %llu: giving up: %s", n->ds_path,
 			read ? "read" : "write", (unsigned long long)off,
@@ -1024,11 +1101,13 @@ static void nfc_close(struct disk *d)
 		put64(p, n->handle);
 		/* CHOICE: CLOSE_FILE with 16 bytes (vectura; OpenVixDiskLib
 		 * sends 8) and CLOSE_SESSION with 4 (OpenVixDiskLib; vectura
-		 * 16). */
-		if (aio_call(n, AIO_CLOSE_FILE, p, 16, NULL, 0, &m) == 0)
+		 * 16) unless -o nfc_close= says otherwise. */
+		if (aio_call(n, AIO_CLOSE_FILE, p, n->close_file, NULL, 0,
+			     &m) == 0)
 			free(m.extra);
 		memset(p, 0, sizeof(p));
-		if (aio_send(n, AIO_CLOSE_SESSION, p, 4, NULL, 0, NULL) == 0 &&
+		if (aio_send(n, AIO_CLOSE_SESSION, p, n->close_session, NULL, 0,
+			     NULL) == 0 &&
 		    aio_recv(n, &m) == 0)
 			free(m.extra);
 	}
@@ -1069,6 +1148,18 @@ static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
 	if (spec->nfc_max_io > NFC_MAX_IO_LIMIT || spec->nfc_max_io % 512) {
 		vmdkfs_error("nfc_max_io=%u: a multiple of 512 up to %u",
 			     spec->nfc_max_io, NFC_MAX_IO_LIMIT);
+		free(n);
+		return -EINVAL;
+	}
+	n->close_file = spec->nfc_close_file ? (uint32_t)spec->nfc_close_file
+					     : 16;
+	n->close_session =
+	    spec->nfc_close_session ? (uint32_t)spec->nfc_close_session : 4;
+	if ((n->close_file != 8 && n->close_file != 16) ||
+	    (n->close_session != 4 && n->close_session != 16)) {
+		vmdkfs_error("nfc_close_file=%u, nfc_close_session=%u: the "
+			     "payloads are 8 or 16 and 4 or 16 bytes",
+			     n->close_file, n->close_session);
 		free(n);
 		return -EINVAL;
 	}

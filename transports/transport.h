@@ -29,6 +29,9 @@ struct disk_spec {
 	int nfc_log_level;
 	uint32_t nfc_buf_size, nfc_buf_count; /* bytes, count */
 	uint32_t nfc_max_io;		      /* bytes per request, 0: 1 MiB */
+	/* CLOSE_FILE (8 or 16) and CLOSE_SESSION (4 or 16) payload bytes;
+	 * 0: 16 and 4 */
+	int nfc_close_file, nfc_close_session;
 	size_t table_cache_bytes, grain_cache_bytes;
 };
 

@@ -69,7 +69,8 @@ type nfcKnobs struct {
 	ProxyReply      string `json:"proxy_reply"`
 	WrongThumbprint bool   `json:"wrong_thumbprint"`
 	StallBanner     bool   `json:"stall_banner"` // never answer BANNER (a request timeout)
-	StallReads      bool   `json:"stall_reads"`  // stop reading AIO requests (a write timeout)
+	StallWrites     int    `json:"stall_writes"` // IO writes left at which to stop reading (a write timeout); -1: until cleared
+	StallMs         int64  `json:"stall_ms"`     // how long a stalled link stays open before it is dropped
 	Shuffle         bool   `json:"shuffle"`
 	ParamsReply     string `json:"params_reply"` // "after_version" (default) or "early"
 	MaxIO           int64  `json:"max_io"`
@@ -77,7 +78,7 @@ type nfcKnobs struct {
 }
 
 func defaultNFCKnobs() nfcKnobs {
-	return nfcKnobs{Cut: -1, ParamsReply: "after_version", MaxIO: nfcDefaultMaxIO, TicketTTLms: nfcDefaultTTL.Milliseconds()}
+	return nfcKnobs{Cut: -1, StallMs: 20000, ParamsReply: "after_version", MaxIO: nfcDefaultMaxIO, TicketTTLms: nfcDefaultTTL.Milliseconds()}
 }
 
 type nfcStats struct {
@@ -97,6 +98,11 @@ type nfcStats struct {
 	BytesWritten int64 `json:"bytes_written"`
 	ErrorRecords int   `json:"error_records"`
 	Cuts         int   `json:"cuts"`
+	Stalls       int   `json:"stalls"`
+	// Payload sizes of the last CLOSE_FILE and CLOSE_SESSION (8 or 16,
+	// 4 or 16: the public sources differ).
+	CloseFileSize    int `json:"close_file_size"`
+	CloseSessionSize int `json:"close_session_size"`
 }
 
 // nfcHandle is a disk link opened by OPEN_FILE.  Its data is materialised

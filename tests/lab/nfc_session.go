@@ -238,14 +238,6 @@ func (c *nfcConn) reader(out chan<- *aioMsg) {
 	}
 	for {
 		var h [16]byte
-		if c.s.knob().StallReads {
-			// SIMULATED fault: the host stops reading; the client's
-			// sends block once the socket buffers are full, and its
-			// write timeout must fire.
-			time.Sleep(20 * time.Second)
-			c.rerr = io.EOF
-			return
-		}
 		if _, err := io.ReadFull(c.br, h[:]); err != nil {
 			c.rerr = err
 			return
@@ -277,6 +269,17 @@ func (c *nfcConn) reader(out chan<- *aioMsg) {
 		if elen > limit {
 			c.rerr = fmt.Errorf("message type %d announces %d bytes of extra", m.typ, elen)
 			return
+		}
+		if elen > 0 && m.typ == aioIO {
+			if ms, stall := c.s.takeStall(); stall {
+				// SIMULATED fault: the host stops reading before the
+				// data of this write; the client's sends block once
+				// the socket buffers are full, and its write timeout
+				// must fire.  Then the link is dropped.
+				time.Sleep(time.Duration(ms) * time.Millisecond)
+				c.rerr = io.EOF
+				return
+			}
 		}
 		m.extra = make([]byte, elen)
 		if _, err := io.ReadFull(c.br, m.extra); err != nil {
@@ -327,6 +330,7 @@ func (c *nfcConn) serveAIO() {
 			// Payload 4 bytes (OpenVixDiskLib) or 16 (vectura): the reply
 			// echoes the size, zeros.  Then the client's classic type 4
 			// (NFC_SESSION_COMPLETE) or nothing: the link closes.
+			c.s.stat(func(st *nfcStats) { st.CloseSessionSize = len(m.payload) })
 			_ = c.send(aioCloseSession, m.op, make([]byte, len(m.payload)), nil)
 			_ = c.raw.SetReadDeadline(time.Now().Add(2 * time.Second))
 			_, _ = io.ReadFull(c.br, make([]byte, nfcMsgLen)) // the reader has stopped
@@ -628,6 +632,7 @@ func (c *nfcConn) closeFile(m *aioMsg) {
 	h := c.handles[le64(m.payload)]
 	delete(c.handles, h.ID)
 	c.s.closeHandle(h)
+	c.s.stat(func(st *nfcStats) { st.CloseFileSize = len(m.payload) })
 	_ = c.send(aioCloseFile, m.op, make([]byte, len(m.payload)), nil)
 }
 
@@ -675,6 +680,21 @@ func (s *nfcServer) takeIOFault() (uint64, string, bool) {
 		s.knobs.ErrCount--
 	}
 	return s.knobs.ErrCode, s.knobs.ErrText, true
+}
+
+// takeStall consumes an injected write stall, if one is pending, and
+// gives its length in milliseconds.
+func (s *nfcServer) takeStall() (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.knobs.StallWrites == 0 {
+		return 0, false
+	}
+	if s.knobs.StallWrites > 0 {
+		s.knobs.StallWrites--
+	}
+	s.stats.Stalls++
+	return s.knobs.StallMs, true
 }
 
 func (s *nfcServer) takeCut() int64 {

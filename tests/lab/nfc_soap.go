@@ -137,7 +137,7 @@ func (l *Lab) handleNFC(w http.ResponseWriter, r *http.Request) {
 		name string
 		dst  *int64
 		min  int64
-	}{{"cut", &k.Cut, -1}, {"delay_ms", &k.DelayMs, 0}, {"max_io", &k.MaxIO, 512}, {"ticket_ttl_ms", &k.TicketTTLms, 0}}
+	}{{"cut", &k.Cut, -1}, {"delay_ms", &k.DelayMs, 0}, {"max_io", &k.MaxIO, 512}, {"ticket_ttl_ms", &k.TicketTTLms, 0}, {"stall_ms", &k.StallMs, 0}}
 	for _, p := range ints {
 		if r.FormValue(p.name) == "" {
 			continue
@@ -161,11 +161,19 @@ func (l *Lab) handleNFC(w http.ResponseWriter, r *http.Request) {
 			k.ErrText = "Error injected by vmdkfs-lab"
 		}
 	}
+	if v := r.FormValue("stall_writes"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < -1 {
+			bad(w, "stall_writes=N (IO writes at which to stop reading; -1: until cleared, 0: clear)")
+			return
+		}
+		k.StallWrites = n
+	}
 	bools := []struct {
 		name string
 		dst  *bool
 	}{{"wrong_thumbprint", &k.WrongThumbprint}, {"shuffle", &k.Shuffle},
-		{"stall_banner", &k.StallBanner}, {"stall_reads", &k.StallReads}}
+		{"stall_banner", &k.StallBanner}}
 	for _, p := range bools {
 		if v := r.FormValue(p.name); v != "" {
 			b, err := strconv.ParseBool(v)
