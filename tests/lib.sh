@@ -67,3 +67,17 @@ start_lab() {
 	trap 'lab_stop; cleanup' EXIT
 	lab_start "$WORK/lab" "$@" || fail "lab did not start"
 }
+
+# After start_lab: a password file (mode 600) in $WORK, $NFC_OPTS the
+# options of a mount of the lab's VM over its NFC server, and helpers.
+lab_nfc_setup() {
+	[ -n "${LAB_NFC_PORT:-}" ] || skip "this lab has no NFC server"
+	printf '%s\n' "$LAB_PASSWORD" >"$WORK/pw"
+	chmod 600 "$WORK/pw"
+	NFC_OPTS="server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$WORK/pw,thumbprint=$LAB_THUMBPRINT_SHA256,nfchostport=$LAB_NFC_PORT,vm=$LAB_VM"
+}
+# local_of FILE: the lab datastore's local path of a mounted disk.
+local_of() { local p; p=$(getfattr --only-values -n user.vmdkfs.datastore_path "$1"); echo "$LAB_DATASTORE_DIR/${p#*] }"; }
+# nctl QUERY: set NFC fault knobs; nstat NAME: one of the NFC server's stats.
+nctl() { lab_ctl "nfc?$1" >/dev/null || fail "lab nfc control $1"; }
+nstat() { lab_ctl state | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['nfc']['stats']['$1'])"; }

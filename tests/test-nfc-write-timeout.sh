@@ -27,14 +27,9 @@ fi
 . "$(dirname "$0")/lib.sh"
 need qemu-img curl getfattr
 start_lab
-[ -n "${LAB_NFC_PORT:-}" ] || skip "this lab has no NFC server"
+lab_nfc_setup
 cd "$WORK"
-printf '%s\n' "$LAB_PASSWORD" >pw
-chmod 600 pw
-opts="server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$WORK/pw,thumbprint=$LAB_THUMBPRINT_SHA256,nfchostport=$LAB_NFC_PORT,vm=$LAB_VM"
-nctl() { lab_ctl "nfc?$1" >/dev/null || fail "lab nfc control $1"; }
-nstat() { lab_ctl state | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['nfc']['stats']['$1'])"; }
-local_of() { local p; p=$(getfattr --only-values -n user.vmdkfs.datastore_path "$1"); echo "$LAB_DATASTORE_DIR/${p#*] }"; }
+opts=$NFC_OPTS
 
 # Writes need the powered-off VM's current disk.
 lab_login >/dev/null

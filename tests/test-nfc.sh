@@ -7,14 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 need qemu-img curl getfattr
 start_lab
-[ -n "${LAB_NFC_PORT:-}" ] || skip "this lab has no NFC server"
-
+lab_nfc_setup
 cd "$WORK"
-printf '%s\n' "$LAB_PASSWORD" >pw
-chmod 600 pw
-opts="server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$WORK/pw,thumbprint=$LAB_THUMBPRINT_SHA256,nfchostport=$LAB_NFC_PORT,vm=$LAB_VM"
-local_of() { local p; p=$(getfattr --only-values -n user.vmdkfs.datastore_path "$1"); echo "$LAB_DATASTORE_DIR/${p#*] }"; }
-nctl() { lab_ctl "nfc?$1" >/dev/null || fail "lab nfc control $1"; }
+opts=$NFC_OPTS
 
 # --- Byte-exact reads over nbd and nbdssl (default list: file is skipped,
 # the datastore being unmapped; san and hotadd are not in this build) ---
@@ -65,7 +60,6 @@ fault_case "shuffle=1" "fragments out of order"
 fault_case "error=3&text=injected&count=1" "one ERROR record"
 fault_case "error=3&text=injected&count=100" "ERROR records on every try"
 grep -q "NFC error 3 from the host: injected" logs/vmdkfs-*.log || fail "the host's ERROR text is not in the log"
-nstat() { lab_ctl state | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['nfc']['stats']['$1'])"; }
 [ "$(nstat cuts)" -ge 1 ] || fail "the lab never cut a link"
 # A read timeout fires: replies slower than ReadTimeoutMs end in EIO within
 # a few seconds (retries included), and the log says why.

@@ -22,7 +22,6 @@ py() { /usr/bin/python3 -c "$@"; }
 nsnaps() { state | py "import json,sys; s=json.load(sys.stdin); print(sum(1 for v in s['vms'] for x in v.get('snapshots') or [] if x['name'].startswith('$1')))"; }
 ndisabled() { state | py "import json,sys; s=json.load(sys.stdin); print(len(s.get('disabled_methods') or []))"; }
 # The local file behind a datastore path xattr.
-local_of() { local p; p=$(getfattr --only-values -n user.vmdkfs.datastore_path "$1"); echo "$LAB_DATASTORE_DIR/${p#*] }"; }
 # The daemon tidies up (snapshot removal, EndAccess) after the unmount
 # returns: wait up to 10 s for no temporary snapshot and no disabled method.
 settled() {
