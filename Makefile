@@ -18,7 +18,7 @@ BUILD ?= build
 endif
 
 COMMON = common/err.c common/source.c common/lru.c
-VMDK = vmdk/desc.c vmdk/sparse.c vmdk/vmdk.c vmdk/write.c
+VMDK = vmdk/desc.c vmdk/sparse.c vmdk/vmdk.c vmdk/write.c vmdk/adler.c
 TRANSPORTS = transports/align.c transports/transport.c transports/file.c \
 	transports/nfc.c
 FS = fs/main.c fs/tree.c fs/config.c fs/info.c fs/vsmount.c
@@ -27,7 +27,8 @@ LIB_SRCS = $(COMMON) $(VMDK)
 
 OBJS = $(patsubst %.c,$(BUILD)/%.o,$(COMMON) $(VMDK) $(TRANSPORTS) $(VSPHERE) $(FS))
 
-UNIT_TESTS = tests/unit/desc-test tests/unit/lru-test tests/unit/align-test
+UNIT_TESTS = tests/unit/desc-test tests/unit/lru-test tests/unit/align-test \
+	tests/unit/adler-test
 FUZZERS = tests/fuzz/desc-fuzz tests/fuzz/vmdk4-fuzz tests/fuzz/cowd-fuzz \
 	tests/fuzz/sesparse-fuzz tests/fuzz/image-fuzz
 

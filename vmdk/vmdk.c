@@ -17,6 +17,7 @@
 
 #include "../common/err.h"
 #include "../common/lru.h"
+#include "adler.h"
 #include "internal.h"
 
 /* ---- Metadata entries, through the table cache ---- */
@@ -252,16 +253,35 @@ static int inflate_grain(struct extent *e, uint64_t g, uint64_t off,
 	r = source_pread(e->src, in, clen, off + hdr);
 	if (r < 0)
 		goto out_free;
+	/* A zlib stream (RFC 1950).  zlib is asked for the raw deflate data
+	 * only and the Adler-32 is checked here, by vmdk_adler32(): zlib's
+	 * own check cost as much as the inflating. */
+	if (clen < 2 || (in[0] & 0x0f) != 8 || in[0] >> 4 > 7 ||
+	    (in[0] << 8 | in[1]) % 31 || (in[1] & 0x20)) {
+		vmdkfs_error("%s: grain %llu: compressed data is damaged "
+			     "(no zlib header)",
+			     e->path, (unsigned long long)g);
+		r = -EIO;
+		goto out_free;
+	}
 	memset(&zs, 0, sizeof(zs));
-	if (inflateInit(&zs) != Z_OK) {
+	if (inflateInit2(&zs, -15) != Z_OK) {
 		r = -ENOMEM;
 		goto out_free;
 	}
-	zs.next_in = in;
-	zs.avail_in = clen;
+	zs.next_in = in + 2;
+	zs.avail_in = clen - 2;
 	zs.next_out = out;
 	zs.avail_out = (uInt)gbytes;
 	zr = inflate(&zs, Z_FINISH);
+	/* The check value follows the deflate data, big-endian.  (A stream
+	 * cut short after all of the grain's bytes is taken, as zlib's own
+	 * check would have let it through too.) */
+	if (zr == Z_STREAM_END && zs.avail_in >= 4 &&
+	    ((uint32_t)zs.next_in[0] << 24 | (uint32_t)zs.next_in[1] << 16 |
+	     (uint32_t)zs.next_in[2] << 8 | zs.next_in[3]) !=
+		vmdk_adler32(1, out, zs.total_out))
+		zr = Z_DATA_ERROR;
 	if ((zr != Z_STREAM_END && zr != Z_BUF_ERROR && zr != Z_OK) ||
 	    zs.total_out < want) {
 		vmdkfs_error("%s: grain %llu: compressed data is damaged "
