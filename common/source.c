@@ -89,11 +89,21 @@ static void fd_close(struct source *s)
 	free(f);
 }
 
+static uint64_t fd_allocated(struct source *s)
+{
+	struct stat st;
+
+	if (fstat(((struct fd_source *)s)->fd, &st) < 0)
+		return s->size;
+	return (uint64_t)st.st_blocks * 512;
+}
+
 static const struct source_ops fd_ops = {
     .pread = fd_pread,
     .pwrite = fd_pwrite,
     .flush = fd_flush,
     .close = fd_close,
+    .allocated = fd_allocated,
 };
 
 int fd_source_open(const char *path, bool writable, struct source **out)

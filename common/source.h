@@ -19,6 +19,8 @@ struct source_ops {
 		      uint64_t off);
 	int (*flush)(struct source *s);
 	void (*close)(struct source *s);
+	/* Bytes the source takes on its storage (st_blocks); NULL: size. */
+	uint64_t (*allocated)(struct source *s);
 };
 
 struct source {
@@ -35,6 +37,11 @@ struct source_opener {
 		    struct source **out);
 	void *opaque;
 };
+
+static inline uint64_t source_allocated(struct source *s)
+{
+	return s->ops->allocated ? s->ops->allocated(s) : s->size;
+}
 
 static inline int source_pread(struct source *s, void *buf, size_t len,
 			       uint64_t off)

@@ -225,7 +225,13 @@ static int vfs_getattr(const char *path, struct stat *st,
 	st->st_nlink = 1;
 	st->st_size = (off_t)f->disk->size;
 	st->st_blksize = 4096;
-	st->st_blocks = (blkcnt_t)(f->disk->size / 512);
+	/* What the disk takes on its storage (a sparse or compressed disk
+	 * less than its size): du shows it, and cp and tar then look for
+	 * holes with SEEK_DATA. */
+	st->st_blocks = (blkcnt_t)((f->disk->ops->allocated
+					? f->disk->ops->allocated(f->disk)
+					: f->disk->size) /
+				   512);
 	return 0;
 }
 

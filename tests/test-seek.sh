@@ -88,3 +88,20 @@ cp --sparse=always mnt/sparse.raw copy.raw
 same copy.raw r.raw "cp --sparse=always"
 [ "$(du -k copy.raw | cut -f1)" -lt 4096 ] || fail "copy is not sparse: $(du -k copy.raw)"
 echo "ok cp --sparse=always ($(du -k copy.raw | cut -f1) KiB on disk for 16 MiB)"
+
+# st_blocks is what the chain's files take on the host (at most the size):
+# du shows it, and cp --sparse=auto (the default) and tar --sparse see a
+# sparse file and ask SEEK_DATA for the data instead of reading every zero.
+blocks() { stat -c %b "$1"; }
+size_blocks=$((16 * 1024 * 1024 / 512))
+[ "$(blocks mnt/sparse.raw)" -lt $((size_blocks / 2)) ] || fail "sparse: st_blocks $(blocks mnt/sparse.raw) of $size_blocks"
+[ "$(blocks mnt/flat.raw)" -eq "$(stat -c %b flat-flat.vmdk)" ] || fail "flat: st_blocks $(blocks mnt/flat.raw), the extent file has $(stat -c %b flat-flat.vmdk)"
+want=$(($(stat -c %b sparse.vmdk) + $(stat -c %b child.vmdk)))
+[ "$want" -gt $size_blocks ] && want=$size_blocks
+[ "$(blocks mnt/child.raw)" -eq "$want" ] || fail "chain: st_blocks $(blocks mnt/child.raw), its files take $want"
+rm -f copy.raw
+cp mnt/child.raw copy.raw
+qemu-img convert -f vmdk -O raw child.vmdk want.raw
+same copy.raw want.raw "cp (--sparse=auto) of a chain"
+[ "$(du -k copy.raw | cut -f1)" -lt 4096 ] || fail "plain cp made a full copy: $(du -k copy.raw)"
+echo "ok st_blocks: du $(du -k mnt/sparse.raw | cut -f1) KiB for a 16 MiB sparse disk; plain cp keeps the holes"

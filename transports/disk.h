@@ -26,6 +26,9 @@ struct disk_ops {
 	 * (enum disk_alloc).  NULL: all data. */
 	int (*block_status)(struct disk *d, uint64_t sector, uint64_t count,
 			    int *kind, uint64_t *run);
+	/* Bytes the disk takes on its storage, for st_blocks.  NULL: its
+	 * size. */
+	uint64_t (*allocated)(struct disk *d);
 	void (*close)(struct disk *d);
 };
 

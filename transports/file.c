@@ -57,11 +57,17 @@ static void file_close(struct disk *d)
 	free(f);
 }
 
+static uint64_t file_allocated(struct disk *d)
+{
+	return vmdk_allocated(((struct file_disk *)d)->v);
+}
+
 static const struct disk_ops file_ops = {
     .pread = file_pread,
     .pwrite = file_pwrite,
     .flush = file_flush,
     .block_status = file_block_status,
+    .allocated = file_allocated,
     .close = file_close,
 };
 

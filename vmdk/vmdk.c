@@ -400,6 +400,26 @@ int vmdk_read(struct vmdk *v, void *buf, uint64_t sector, uint64_t count)
 	return 0;
 }
 
+uint64_t vmdk_allocated(struct vmdk *v)
+{
+	uint64_t sum = 0, size = v->sectors * VMDK_SECTOR;
+	struct vmdk *l;
+	size_t i, j;
+
+	for (l = v; l; l = l->parent)
+		for (i = 0; i < l->next; i++) {
+			struct source *s = l->ext[i].src;
+
+			/* Extents may share a file (ZERO ones have none). */
+			for (j = 0; s && j < i; j++)
+				if (l->ext[j].src == s)
+					s = NULL;
+			if (s)
+				sum += source_allocated(s);
+		}
+	return sum < size ? sum : size;
+}
+
 int vmdk_block_status(struct vmdk *v, uint64_t sector, uint64_t count,
 		      int *kind, uint64_t *run)
 {

@@ -158,6 +158,10 @@ enum vmdk_alloc { VMDK_ALLOC_DATA, VMDK_ALLOC_ZERO, VMDK_ALLOC_HOLE };
 int vmdk_block_status(struct vmdk *v, uint64_t sector, uint64_t count,
 		      int *kind, uint64_t *run);
 
+/* Bytes the files of the chain take on their storage (their st_blocks),
+ * at most the disk's size: what `du` shows for the flat file. */
+uint64_t vmdk_allocated(struct vmdk *v);
+
 struct vmdk_extent_info {
 	int access, type;
 	uint64_t start, sectors; /* in the disk */
