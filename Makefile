@@ -8,13 +8,17 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -pthread
 LDLIBS = $(PKG_LIBS) -pthread
 
-# Objects go to $(BUILD); a sanitizer build keeps its own folder.
+# Objects go to $(BUILD); a sanitizer build keeps its own folder and
+# makes vmdkfs-san (run the tests with VMDKFS=$PWD/vmdkfs-san), so the two
+# builds never take each other's place.
 ifdef SANITIZE
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
 BUILD ?= build-san
+PROG = vmdkfs-san
 else
 BUILD ?= build
+PROG = vmdkfs
 endif
 
 COMMON = common/err.c common/source.c common/lru.c
@@ -34,9 +38,9 @@ FUZZERS = tests/fuzz/desc-fuzz tests/fuzz/vmdk4-fuzz tests/fuzz/cowd-fuzz \
 
 .PHONY: all clean check unit fuzz demo bench deps install lab
 PREFIX ?= /usr/local
-all: vmdkfs
+all: $(PROG)
 
-vmdkfs: $(OBJS)
+$(PROG): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
 $(BUILD)/%.o: %.c
@@ -98,6 +102,6 @@ install: vmdkfs
 	install -D -m 755 vmdkfs $(DESTDIR)$(PREFIX)/bin/vmdkfs
 
 clean:
-	rm -rf build build-san vmdkfs $(UNIT_TESTS) $(FUZZERS)
+	rm -rf build build-san vmdkfs vmdkfs-san $(UNIT_TESTS) $(FUZZERS)
 
 -include $(OBJS:.o=.d)
