@@ -199,8 +199,8 @@ static ssize_t link_io(struct nfc_disk *n, bool out, void *buf, size_t len,
 }
 
 /* Move LEN bytes to or from the link, each step within TIMEOUT_MS. */
-static ssize_t link_move(struct nfc_disk *n, bool out, void *buf, size_t len,
-			 uint32_t timeout_ms)
+static int link_move(struct nfc_disk *n, bool out, void *buf, size_t len,
+		     uint32_t timeout_ms)
 {
 	char *p = buf;
 
