@@ -100,6 +100,7 @@ struct nfc_slot {
 };
 
 static void slots_free(struct nfc_disk *n);
+static void nfc_free(struct nfc_disk *n);
 static void slots_drop(struct nfc_disk *n);
 
 /* vixDiskLib.nfc.LogLevel, per disk: 1 error, 2 warning, 3 info,
@@ -1146,6 +1147,12 @@ static void nfc_close(struct disk *d)
 		    aio_recv(n, &m) == 0)
 			free(m.extra);
 	}
+	nfc_free(n);
+}
+
+/* Close the link, if any, and free N. */
+static void nfc_free(struct nfc_disk *n)
+{
 	link_close(n);
 	SSL_CTX_free(n->ctx);
 	pthread_mutex_destroy(&n->lock);
@@ -1153,7 +1160,7 @@ static void nfc_close(struct disk *d)
 	free(n->rx);
 	free(n->vm);
 	free(n->ds_path);
-	free(d->path);
+	free(n->d.path);
 	free(n);
 }
 
@@ -1234,14 +1241,7 @@ static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
 	*out = &n->d;
 	return 0;
 fail:
-	link_close(n);
-	SSL_CTX_free(n->ctx);
-	pthread_mutex_destroy(&n->lock);
-	slots_free(n);
-	free(n->rx);
-	free(n->vm);
-	free(n->ds_path);
-	free(n);
+	nfc_free(n);
 	return r;
 }
 
