@@ -5,7 +5,8 @@
 # loopback, in one run.  The peer is the lab's NFC server (tests/lab, Go).
 # Target: each NFC mode at least 0.8x its plain stream.  For scale it
 # also reads a flat disk held in memory (/dev/shm) through vmdkfs: what a
-# FUSE read costs here with no transport at all.  NFC_OPTS adds
+# FUSE read costs here with no transport at all.  Each figure is the
+# median of three runs.  NFC_OPTS adds
 # mount options (e.g. ",vixDiskLib.nfcAio.Session.BufSizeIn64KB=16").
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,6 +66,9 @@ print(f'{total / dt / 1e6:.0f}')
 EOP
 }
 
+# dd_mbs: dd's last line on stdin, its rate in MB/s on stdout.
+dd_mbs() { awk '{ v = $(NF-1); u = $NF; if (u == "GB/s") v *= 1000; if (u == "kB/s") v /= 1000; printf "%.0f", v }'; }
+
 nfc_read() { # nbd|nbdssl: MB/s of dd over the mount
 	"$top/vmdkfs" -o "server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$dir/pw,thumbprint=$LAB_THUMBPRINT_SHA256,nfchostport=$LAB_NFC_PORT,vm=$LAB_VM,snapshot=new,transports=$1${NFC_OPTS:-}" "$dir/m"
 	local f out
@@ -72,33 +76,35 @@ nfc_read() { # nbd|nbdssl: MB/s of dd over the mount
 	out=$(dd if="$f" of=/dev/null bs=1M 2>&1 | tail -1)
 	fusermount3 -u "$dir/m"
 	sleep 1
-	echo "$out" | awk '{ v = $(NF-1); u = $NF; if (u == "GB/s") v *= 1000; if (u == "kB/s") v /= 1000; printf "%.0f", v }'
+	echo "$out" | dd_mbs
 }
 
+# med3 CMD...: the median of three runs (this machine's figures vary).
+med3() { printf '%s\n' "$("$@")" "$("$@")" "$("$@")" | sort -n | sed -n 2p; }
+
 # The FUSE ceiling: a monolithicFlat disk in /dev/shm, fresh mount, one
-# pass; the median of three.
+# pass each.
 fuse_ceiling() {
-	local shm v1 v2 v3
+	local shm v
 	[ "$(df -k --output=avail /dev/shm | tail -1)" -gt $((MIB * 1024 + 65536)) ] || { echo "-"; return; }
 	shm=$(mktemp -d /dev/shm/vmdkfs-nbench.XXXXXX)
 	qemu-img create -q -f vmdk -o subformat=monolithicFlat "$shm/d.vmdk" "${MIB}M"
 	head -c $((MIB << 20)) /dev/urandom >"$shm/d-flat.vmdk"
 	one() {
 		"$top/vmdkfs" "$shm/d.vmdk" "$dir/m"
-		dd if="$dir/m/d.raw" of=/dev/null bs=1M 2>&1 | tail -1 |
-			awk '{ v = $(NF-1); u = $NF; if (u == "GB/s") v *= 1000; if (u == "kB/s") v /= 1000; printf "%.0f", v }'
+		dd if="$dir/m/d.raw" of=/dev/null bs=1M 2>&1 | tail -1 | dd_mbs
 		fusermount3 -u "$dir/m"
 	}
-	v1=$(one) v2=$(one) v3=$(one)
+	v=$(med3 one)
 	rm -rf "$shm"
-	printf '%s\n' "$v1" "$v2" "$v3" | sort -n | sed -n 2p
+	echo "$v"
 }
 
 ceiling=$(fuse_ceiling)
-tcp=$(stream tcp)
-tls=$(stream tls)
-nbd=$(nfc_read nbd)
-nbdssl=$(nfc_read nbdssl)
+tcp=$(med3 stream tcp)
+tls=$(med3 stream tls)
+nbd=$(med3 nfc_read nbd)
+nbdssl=$(med3 nfc_read nbdssl)
 echo "NFC benchmark: $MIB MiB sequential read on loopback (MB/s)"
 printf '%-28s %8s\n' "plain TCP stream" "$tcp" "vmdkfs over nbd" "$nbd" \
 	"plain TLS stream" "$tls" "vmdkfs over nbdssl" "$nbdssl" \
