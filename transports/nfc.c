@@ -227,12 +227,15 @@ static int link_move(struct nfc_disk *n, bool out, void *buf, size_t len,
 static int link_write(struct nfc_disk *n, const void *buf, size_t len)
 {
 	char why[128];
+	int e;
 
 	if (link_move(n, true, (void *)buf, len, n->wt_ms) == 0)
 		return 0;
+	e = errno;
 	snprintf(why, sizeof(why),
 		 "the host took nothing within the write timeout (%s=%u)",
 		 n->wt_key, n->wt_ms);
+	errno = e;
 	return link_failed(n, why, "the link broke while sending", -EPIPE);
 }
 
@@ -240,6 +243,7 @@ static int link_read(struct nfc_disk *n, void *buf, size_t len)
 {
 	char why[128];
 	size_t k = len < n->rx_len ? len : n->rx_len;
+	int e;
 
 	memcpy(buf, n->rx + n->rx_at, k);
 	n->rx_at += k;
@@ -247,8 +251,10 @@ static int link_read(struct nfc_disk *n, void *buf, size_t len)
 	if (k == len || link_move(n, false, (char *)buf + k, len - k,
 				  n->rt_ms) == 0)
 		return 0;
+	e = errno;
 	snprintf(why, sizeof(why), "no answer within the read timeout (%s=%u)",
 		 n->rt_key, n->rt_ms);
+	errno = e;
 	return link_failed(n, why, "the host closed the link", -ECONNRESET);
 }
 
@@ -751,7 +757,9 @@ static int link_open(struct nfc_disk *n)
 	r = authd(n, &t);
 	vs_ticket_free(&t);
 	if (r == 0) {
-		/* From here on timeouts are kept by link_wait(). */
+		/* From here on timeouts are kept by link_wait(), and
+		 * SSL_get_error() wants an empty error queue. */
+		ERR_clear_error();
 		r = fcntl(n->fd, F_SETFL, fcntl(n->fd, F_GETFL) | O_NONBLOCK);
 		if (n->tls)
 			SSL_set_mode(n->tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
