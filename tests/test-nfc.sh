@@ -158,3 +158,22 @@ umount_vmdkfs m
 [ "$(close_sizes)" = "8,16" ] || fail "nfc_close_file=8,nfc_close_session=16: the host saw $(close_sizes)"
 expect_fail "nfc_close_file=9, nfc_close_session=4: the payloads are 8 or 16" -o "$opts,snapshot=new,transports=nbd,nfc_close_file=9"
 echo "ok close payloads (nfc_close_file, nfc_close_session)"
+
+# --- A host that never answers the close: with no timeout set each disk's
+# close waits 10 s at most (two disks here), then the unmount's tidying
+# goes on and the temporary snapshot is removed (the lab's stall_close
+# knob, SIMULATED) ---
+ntemp() { lab_ctl state | /usr/bin/python3 -c "import json,sys; s=json.load(sys.stdin); print(sum(1 for v in s['vms'] for x in v.get('snapshots') or [] if x['name'].startswith('vmdkfs-')))"; }
+mount_vmdkfs m -o "$opts,snapshot=new,transports=nbd"
+[ "$(ntemp)" = 1 ] || fail "no temporary snapshot while mounted"
+nctl "stall_close=1&stall_ms=120000"
+t0=$(date +%s)
+umount_vmdkfs m
+while [ "$(ntemp)" != 0 ]; do
+	[ $(($(date +%s) - t0)) -lt 60 ] || fail "the temporary snapshot is still there 60 s after the unmount"
+	sleep 0.5
+done
+took=$(($(date +%s) - t0))
+nctl reset=1
+[ "$took" -ge 19 ] && [ "$took" -le 30 ] || fail "the two closes gave up after $took s, not 2 x 10 s"
+echo "ok a close the host never answers: given up after $took s, snapshot removed"

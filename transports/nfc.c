@@ -90,6 +90,9 @@ struct nfc_disk {
 
 #define RX_SIZE (64u << 10)
 
+/* The longest a close waits for the host when no timeout is set. */
+#define CLOSE_WAIT_MS 10000u
+
 /* One read request of at most NFC_MAX_IO bytes and its reply. */
 struct nfc_slot {
 	bool used;
@@ -1141,19 +1144,31 @@ static void nfc_close(struct disk *d)
 		uint8_t p[16];
 		struct aio_msg m;
 
+		/* An unmount must end (and the temporary snapshot go):
+		 * where no timeout is set the close waits CLOSE_WAIT_MS at
+		 * most, then the link is dropped. */
+		if (!n->rt_ms)
+			n->rt_ms = CLOSE_WAIT_MS;
+		if (!n->wt_ms)
+			n->wt_ms = CLOSE_WAIT_MS;
 		memset(p, 0, sizeof(p));
 		put64(p, n->handle);
 		/* CHOICE: CLOSE_FILE with 16 bytes (vectura; OpenVixDiskLib
 		 * sends 8) and CLOSE_SESSION with 4 (OpenVixDiskLib; vectura
 		 * 16) unless -o nfc_close= says otherwise. */
 		if (aio_call(n, AIO_CLOSE_FILE, p, n->close_file, NULL, 0,
-			     &m) == 0)
+			     &m) == 0) {
 			free(m.extra);
-		memset(p, 0, sizeof(p));
-		if (aio_send(n, AIO_CLOSE_SESSION, p, n->close_session, NULL, 0,
-			     NULL) == 0 &&
-		    aio_recv(n, &m) == 0)
-			free(m.extra);
+			/* The session only on a link that still answers. */
+			memset(p, 0, sizeof(p));
+			if (aio_send(n, AIO_CLOSE_SESSION, p, n->close_session,
+				     NULL, 0, NULL) == 0 &&
+			    aio_recv(n, &m) == 0)
+				free(m.extra);
+		} else {
+			nfc_log(n, 2, "%s: NFC close: %s", n->ds_path,
+				vmdkfs_errmsg());
+		}
 	}
 	nfc_free(n);
 }

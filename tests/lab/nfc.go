@@ -71,6 +71,7 @@ type nfcKnobs struct {
 	StallBanner     bool   `json:"stall_banner"` // never answer BANNER (a request timeout)
 	StallWrites     int    `json:"stall_writes"` // IO writes left at which to stop reading (a write timeout); -1: until cleared
 	StallMs         int64  `json:"stall_ms"`     // how long a stalled link stays open before it is dropped
+	StallClose      bool   `json:"stall_close"`  // never answer CLOSE_FILE (the link is dropped after stall_ms)
 	Shuffle         bool   `json:"shuffle"`
 	ParamsReply     string `json:"params_reply"` // "after_version" (default) or "early"
 	MaxIO           int64  `json:"max_io"`

@@ -338,6 +338,11 @@ func (c *nfcConn) serveAIO() {
 		case aioOpenFile:
 			c.openFile(m)
 		case aioCloseFile:
+			if k := c.s.knob(); k.StallClose {
+				// SIMULATED fault: the host never answers the close.
+				time.Sleep(time.Duration(k.StallMs) * time.Millisecond)
+				return
+			}
 			c.closeFile(m)
 		case aioIO:
 			if len(m.payload) < 44 || uint32(le64(m.payload[8:])) > 1 {

@@ -173,7 +173,7 @@ func (l *Lab) handleNFC(w http.ResponseWriter, r *http.Request) {
 		name string
 		dst  *bool
 	}{{"wrong_thumbprint", &k.WrongThumbprint}, {"shuffle", &k.Shuffle},
-		{"stall_banner", &k.StallBanner}}
+		{"stall_banner", &k.StallBanner}, {"stall_close", &k.StallClose}}
 	for _, p := range bools {
 		if v := r.FormValue(p.name); v != "" {
 			b, err := strconv.ParseBool(v)
