@@ -68,10 +68,12 @@ start_lab() {
 	lab_start "$WORK/lab" "$@" || fail "lab did not start"
 }
 
-# After start_lab: a password file (mode 600) in $WORK, $NFC_OPTS the
-# options of a mount of the lab's VM over its NFC server, and helpers.
+# Start the lab and cd to $WORK, with a password file (mode 600) there and
+# $NFC_OPTS the options of a mount of the lab's VM over its NFC server.
 lab_nfc_setup() {
+	start_lab
 	[ -n "${LAB_NFC_PORT:-}" ] || skip "this lab has no NFC server"
+	cd "$WORK"
 	printf '%s\n' "$LAB_PASSWORD" >"$WORK/pw"
 	chmod 600 "$WORK/pw"
 	NFC_OPTS="server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$WORK/pw,thumbprint=$LAB_THUMBPRINT_SHA256,nfchostport=$LAB_NFC_PORT,vm=$LAB_VM"

@@ -26,9 +26,7 @@ if [ -z "${VMDKFS_NETNS:-}" ]; then
 fi
 . "$(dirname "$0")/lib.sh"
 need qemu-img curl getfattr
-start_lab
 lab_nfc_setup
-cd "$WORK"
 opts=$NFC_OPTS
 
 # Writes need the powered-off VM's current disk.

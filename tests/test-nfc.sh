@@ -6,9 +6,7 @@
 # same chain on the lab's datastore folder.
 . "$(dirname "$0")/lib.sh"
 need qemu-img curl getfattr
-start_lab
 lab_nfc_setup
-cd "$WORK"
 opts=$NFC_OPTS
 
 # --- Byte-exact reads over nbd and nbdssl (default list: file is skipped,
