@@ -80,6 +80,8 @@ lab_nfc_setup() {
 }
 # local_of FILE: the lab datastore's local path of a mounted disk.
 local_of() { local p; p=$(getfattr --only-values -n user.vmdkfs.datastore_path "$1"); echo "$LAB_DATASTORE_DIR/${p#*] }"; }
+# nsnaps PREFIX: how many snapshots in the lab are named PREFIX...
+nsnaps() { lab_ctl state | /usr/bin/python3 -c "import json,sys; s=json.load(sys.stdin); print(sum(1 for v in s['vms'] for x in v.get('snapshots') or [] if x['name'].startswith('$1')))"; }
 # nctl QUERY: set NFC fault knobs; nstat NAME: one of the NFC server's stats.
 nctl() { lab_ctl "nfc?$1" >/dev/null || fail "lab nfc control $1"; }
 nstat() { lab_ctl state | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['nfc']['stats']['$1'])"; }

@@ -161,13 +161,12 @@ echo "ok close payloads (nfc_close_file, nfc_close_session)"
 # close waits 10 s at most (two disks here), then the unmount's tidying
 # goes on and the temporary snapshot is removed (the lab's stall_close
 # knob, SIMULATED) ---
-ntemp() { lab_ctl state | /usr/bin/python3 -c "import json,sys; s=json.load(sys.stdin); print(sum(1 for v in s['vms'] for x in v.get('snapshots') or [] if x['name'].startswith('vmdkfs-')))"; }
 mount_vmdkfs m -o "$opts,snapshot=new,transports=nbd"
-[ "$(ntemp)" = 1 ] || fail "no temporary snapshot while mounted"
+[ "$(nsnaps vmdkfs-)" = 1 ] || fail "no temporary snapshot while mounted"
 nctl "stall_close=1&stall_ms=120000"
 t0=$(date +%s)
 umount_vmdkfs m
-while [ "$(ntemp)" != 0 ]; do
+while [ "$(nsnaps vmdkfs-)" != 0 ]; do
 	[ $(($(date +%s) - t0)) -lt 60 ] || fail "the temporary snapshot is still there 60 s after the unmount"
 	sleep 0.5
 done

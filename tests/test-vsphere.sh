@@ -17,9 +17,8 @@ pinned="$base,thumbprint=$LAB_THUMBPRINT_SHA256"
 VM=$LAB_VM
 state() { lab_ctl state; }
 py() { /usr/bin/python3 -c "$@"; }
-# Count things in /lab/state: snapshots named like $1 on VM $2, disabled
-# methods.
-nsnaps() { state | py "import json,sys; s=json.load(sys.stdin); print(sum(1 for v in s['vms'] for x in v.get('snapshots') or [] if x['name'].startswith('$1')))"; }
+# How many methods are disabled in the lab (nsnaps, in lib.sh, counts
+# snapshots).
 ndisabled() { state | py "import json,sys; s=json.load(sys.stdin); print(len(s.get('disabled_methods') or []))"; }
 # The local file behind a datastore path xattr.
 # The daemon tidies up (snapshot removal, EndAccess) after the unmount

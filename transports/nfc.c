@@ -374,6 +374,15 @@ static int tls_say(SSL *s, const char *line)
 	return SSL_write(s, line, len) == len ? 0 : -EPIPE;
 }
 
+/* Send LINE to authd and read its answer into ANSWER. */
+static int tls_ask(struct nfc_disk *n, SSL *s, const char *line, char *answer,
+		   size_t size)
+{
+	int r = tls_say(s, line);
+
+	return r < 0 ? r : tls_line(n, s, answer, size);
+}
+
 static int connect_tcp(struct nfc_disk *n, const char *host, int port)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai, *a;
@@ -412,7 +421,8 @@ static const char *const timeout_key[6] = {
     "vixDiskLib.nfc.ReadTimeoutMs",   "vixDiskLib.nfc.WriteTimeoutMs",
     "vixDiskLib.nfcFssrvr.TimeoutMs", "vixDiskLib.nfcFssrvrWrite.TimeoutMs"};
 
-/* SO_RCVTIMEO and SO_SNDTIMEO from the timeouts numbered READ and WRITE. */
+/* The timeouts numbered READ and WRITE: as SO_RCVTIMEO and SO_SNDTIMEO
+ * while the socket blocks (authd), and for link_wait() after it. */
 static void set_timeouts(struct nfc_disk *n, int read, int write)
 {
 	uint32_t r = n->spec.nfc_timeout_ms[read];
@@ -474,18 +484,15 @@ static int authd(struct nfc_disk *n, const struct vs_ticket *t)
 	r = tls_say(first, cmd);
 	explicit_bzero(cmd, sizeof(cmd));
 	if (r == 0)
-		r = tls_say(first, "BANNER \r\n");
-	if (r == 0)
-		r = tls_line(n, first, line, sizeof(line));
+		r = tls_ask(n, first, "BANNER \r\n", line, sizeof(line));
 	if (r == 0 && strncmp(line, "220", 3) != 0) {
 		vmdkfs_error("%s: NFC: authd refused the ticket: \"%.120s\"",
 			     n->ds_path, line);
 		r = -EACCES;
 	}
 	if (r == 0)
-		r = tls_say(first, "THUMBPRINT_SHA2 vmdkfs\r\n");
-	if (r == 0)
-		r = tls_line(n, first, line, sizeof(line));
+		r = tls_ask(n, first, "THUMBPRINT_SHA2 vmdkfs\r\n", line,
+			    sizeof(line));
 	if (r == 0 &&
 	    (strncmp(line, "200 ", 4) != 0 || !same_thumb(line + 4, sha256))) {
 		vmdkfs_error("%s: NFC: authd's SHA-256 thumbprint \"%.120s\" "
@@ -496,10 +503,8 @@ static int authd(struct nfc_disk *n, const struct vs_ticket *t)
 	if (r == 0) {
 		snprintf(cmd, sizeof(cmd), "PROXY %s%s\r\n", t->service,
 			 n->ssl ? "ssl" : "");
-		r = tls_say(first, cmd);
+		r = tls_ask(n, first, cmd, line, sizeof(line));
 	}
-	if (r == 0)
-		r = tls_line(n, first, line, sizeof(line));
 	if (r == 0 && strncmp(line, "200 Connect", 11) != 0) {
 		vmdkfs_error("%s: NFC: authd's answer to PROXY: \"%.120s\"",
 			     n->ds_path, line);

@@ -70,11 +70,7 @@ adler_avx2(uint32_t adler, const uint8_t *p, size_t n)
 
 uint32_t vmdk_adler32(uint32_t adler, const uint8_t *p, size_t n)
 {
-	static int avx2 = -1;
-
-	if (avx2 < 0)
-		avx2 = __builtin_cpu_supports("avx2");
-	if (avx2)
+	if (__builtin_cpu_supports("avx2"))
 		return adler_avx2(adler, p, n);
 	return (uint32_t)adler32_z(adler, p, n);
 }

@@ -404,18 +404,17 @@ uint64_t vmdk_allocated(struct vmdk *v)
 {
 	uint64_t sum = 0, size = v->sectors * VMDK_SECTOR;
 	struct vmdk *l;
-	size_t i, j;
+	size_t i;
 
 	for (l = v; l; l = l->parent)
 		for (i = 0; i < l->next; i++) {
-			struct source *s = l->ext[i].src;
+			const struct extent *e = &l->ext[i];
 
-			/* Extents may share a file (ZERO ones have none). */
-			for (j = 0; s && j < i; j++)
-				if (l->ext[j].src == s)
-					s = NULL;
-			if (s)
-				sum += source_allocated(s);
+			/* ZERO extents have no file; extents at offsets of
+			 * one flat file follow each other: count it once. */
+			if (e->src && !(i > 0 && l->ext[i - 1].path &&
+					strcmp(l->ext[i - 1].path, e->path) == 0))
+				sum += source_allocated(e->src);
 		}
 	return sum < size ? sum : size;
 }
