@@ -103,12 +103,12 @@ static const struct key keys[] = {
     {"nfc_max_io", K_BYTES, F(nfc_max_io), 0, 0, "1M",
      "largest NFC request, bytes (sources differ: 1 MiB is safe; at most "
      "8M) (nbd/nbdssl)"},
-    {"nfc_close_file", K_INT, F(nfc_close_file), 8, 16, "16",
-     "payload bytes of NFC CLOSE_FILE: 8 or 16, the sources differ "
-     "(nbd/nbdssl)"},
+    {"nfc_close_file", K_INT, F(nfc_close_file), 8, 16, "8",
+     "payload bytes of NFC CLOSE_FILE: 8 (as VDDK) or 16 (another "
+     "host's spelling) (nbd/nbdssl)"},
     {"nfc_close_session", K_INT, F(nfc_close_session), 4, 16, "4",
-     "payload bytes of NFC CLOSE_SESSION: 4 or 16, the sources differ "
-     "(nbd/nbdssl)"},
+     "payload bytes of NFC CLOSE_SESSION: 4 (as VDDK) or 16 (another "
+     "host's spelling) (nbd/nbdssl)"},
     {"thumbprint", K_STR, F(thumbprint), 0, 0, NULL,
      "the server certificate's SHA-1 or SHA-256 thumbprint (pinned)"},
     {"cafile", K_STR, F(cafile), 0, 0, NULL,

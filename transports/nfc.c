@@ -1,6 +1,9 @@
 /* nbd and nbdssl: VMware's NFC protocol to the ESXi host, through authd.
- * Layout of every message: ../shared/notes/nfc-protocol.md (two public
- * re-implementations; where they disagree the choice is marked CHOICE).
+ * What goes on the wire is what cloudbase OpenVixDiskLib recorded VDDK
+ * sending to real ESXi hosts (docs/nfc_auth.md, nfc_open.md, nfc_read.md,
+ * nfc_write.md there; tests/lab/nfc_records.json has the table, each row
+ * citing its file); ../shared/notes/nfc-protocol.md has the rest.  Where
+ * the sources leave a choice it is marked CHOICE.
  *
  * One TCP connection per open disk.  Requests on it are serialised by the
  * disk's lock (the connection is the disk's own); a read is split into
@@ -55,7 +58,27 @@ enum aio_type {
 	AIO_OPEN_FILE = 4,
 	AIO_CLOSE_FILE = 5,
 	AIO_IO = 7,
+	AIO_SET_SOCK_OPTS = 9,
+	AIO_SET_RES_POOL = 22,
 };
+
+/* The classic 264-byte messages (nfc_open.md, "Classic 264-byte
+ * messages"). */
+enum msg_type {
+	MSG_SESSION_COMPLETE = 4,
+	MSG_SESSION_PARAMS = 33,
+	MSG_SESSION_PARAMS_REPLY = 36,
+	MSG_HANDSHAKE = 43,
+	MSG_VERSION = 51,
+	MSG_AIO_SESSION_OPEN = 52,
+	MSG_CONNECTION_DATA = 54,
+	MSG_SESSION_FEATURES = 55,
+};
+
+/* The NFC version VDDK sends, and the least it accepts from the host
+ * (nfc_open.md: 11; "connection info requires version >= 3"). */
+#define NFC_VERSION 11
+#define NFC_VERSION_MIN 3
 
 struct nfc_disk {
 	struct disk d;
@@ -67,7 +90,7 @@ struct nfc_disk {
 	SSL_CTX *ctx;
 	SSL *tls; /* nbdssl's second session, or NULL */
 	uint64_t handle;
-	uint32_t op;
+	uint32_t op; /* the next opId: 0 on each new link */
 	time_t last_use;
 	uint32_t bufsize;
 	uint32_t max_io; /* bytes per request */
@@ -491,7 +514,7 @@ static int authd(struct nfc_disk *n, const struct vs_ticket *t)
 		r = -EACCES;
 	}
 	if (r == 0)
-		r = tls_ask(n, first, "THUMBPRINT_SHA2 vmdkfs\r\n", line,
+		r = tls_ask(n, first, "THUMBPRINT_SHA2 PlainText\r\n", line,
 			    sizeof(line));
 	if (r == 0 &&
 	    (strncmp(line, "200 ", 4) != 0 || !same_thumb(line + 4, sha256))) {
@@ -559,36 +582,45 @@ static int msg_expect(struct nfc_disk *n, uint32_t type, uint8_t *m)
 	return 0;
 }
 
+/* The classic handshake, in the order VDDK was recorded to use
+ * (nfc_open.md, "Handshake order"): 43 "PlainText", 33; the host's 36;
+ * 51 (our version); the host's 51; 54 with the client name and the
+ * operation as raw bytes after it ("vddk", "nbdmode": VDDK's), 55
+ * (features 3), 52; the host's 52. */
 static int nfc_handshake(struct nfc_disk *n)
 {
-	static const char name[] = "vmdkfs", op[] = "nbdmode";
-	uint8_t m[MSG_LEN], both[64];
+	static const char tag[] = "PlainText", names[] = "vddknbdmode";
+	uint8_t m[MSG_LEN];
 	int r;
 
-	r = msg_send(n, 43, 0, 0, name, 4, sizeof(name) - 1);
+	r = msg_send(n, MSG_HANDSHAKE, 0, 0, tag, 4, sizeof(tag) - 1);
 	if (r == 0)
-		r = msg_send(n, 33, 0, 0, NULL, 0, 0);
+		r = msg_send(n, MSG_SESSION_PARAMS, 0, 0, NULL, 0, 0);
 	if (r == 0)
-		r = msg_send(n, 51, 11, 0, NULL, 0, 0);
+		r = msg_expect(n, MSG_SESSION_PARAMS_REPLY, m);
 	if (r == 0)
-		r = msg_expect(n, 36, m);
+		r = msg_send(n, MSG_VERSION, NFC_VERSION, 0, NULL, 0, 0);
 	if (r == 0)
-		r = msg_expect(n, 51, m);
-	/* The client name and the operation follow the message as raw
-	 * bytes, their lengths in its arguments. */
-	memcpy(both, name, sizeof(name) - 1);
-	memcpy(both + sizeof(name) - 1, op, sizeof(op) - 1);
+		r = msg_expect(n, MSG_VERSION, m);
+	if (r == 0 && get32(m + 4) < NFC_VERSION_MIN) {
+		vmdkfs_error("%s: NFC: the host speaks NFC version %u; at "
+			     "least %u is needed",
+			     n->ds_path, get32(m + 4), NFC_VERSION_MIN);
+		return -EPROTONOSUPPORT;
+	}
 	if (r == 0)
-		r = msg_send(n, 54, sizeof(name) - 1, sizeof(op) - 1, NULL, 0,
-			     0);
+		nfc_log(n, 4, "%s: NFC: host version %u", n->ds_path,
+			get32(m + 4));
 	if (r == 0)
-		r = link_write(n, both, sizeof(name) + sizeof(op) - 2);
+		r = msg_send(n, MSG_CONNECTION_DATA, 4, 7, NULL, 0, 0);
 	if (r == 0)
-		r = msg_send(n, 55, 3, 0, NULL, 0, 0);
+		r = link_write(n, names, sizeof(names) - 1);
 	if (r == 0)
-		r = msg_send(n, 52, 0, 0, NULL, 0, 0);
+		r = msg_send(n, MSG_SESSION_FEATURES, 3, 0, NULL, 0, 0);
 	if (r == 0)
-		r = msg_expect(n, 52, m);
+		r = msg_send(n, MSG_AIO_SESSION_OPEN, 0, 0, NULL, 0, 0);
+	if (r == 0)
+		r = msg_expect(n, MSG_AIO_SESSION_OPEN, m);
 	return r;
 }
 
@@ -601,7 +633,7 @@ struct aio_msg {
 	uint32_t elen;
 };
 
-/* Send one message with opId OP, or (OP 0) the next one. */
+/* Send one message with opId OP. */
 static int aio_send_op(struct nfc_disk *n, uint32_t type, const void *payload,
 		       uint32_t plen, const void *extra, uint32_t elen,
 		       uint32_t op)
@@ -612,7 +644,7 @@ static int aio_send_op(struct nfc_disk *n, uint32_t type, const void *payload,
 	put32(h, AIO_MAGIC);
 	put32(h + 4, type);
 	put32(h + 8, plen);
-	put32(h + 12, op ? op : ++n->op);
+	put32(h + 12, op);
 	r = link_write(n, h, sizeof(h));
 	if (r == 0 && plen)
 		r = link_write(n, payload, plen);
@@ -621,15 +653,17 @@ static int aio_send_op(struct nfc_disk *n, uint32_t type, const void *payload,
 	return r;
 }
 
+/* Send one message with the link's next opId (from 0, one more per
+ * message: nfc_open.md, "AIO framing"); that opId in *OP. */
 static int aio_send(struct nfc_disk *n, uint32_t type, const void *payload,
 		    uint32_t plen, const void *extra, uint32_t elen,
 		    uint32_t *op)
 {
-	int r = aio_send_op(n, type, payload, plen, extra, elen, 0);
+	uint32_t o = n->op++;
 
 	if (op)
-		*op = n->op;
-	return r;
+		*op = o;
+	return aio_send_op(n, type, payload, plen, extra, elen, o);
 }
 
 /* The host's ERROR record as the thread's message; -errno. */
@@ -646,7 +680,9 @@ static int aio_error(struct nfc_disk *n, const struct aio_msg *m)
 
 /* Read one message's header and payload; its extra (if any) is left on
  * the link, its length in m->elen, unless it is an ERROR record, which is
- * read whole and returned as -errno. */
+ * read whole and returned as -errno.  Only a read reply carries data
+ * (its length at [36]); a write's acknowledgement carries none, whatever
+ * its [36] says (nfc_write.md: one 44-byte reply, no extra). */
 static int aio_recv_head(struct nfc_disk *n, struct aio_msg *m)
 {
 	uint8_t h[16];
@@ -676,7 +712,7 @@ static int aio_recv_head(struct nfc_disk *n, struct aio_msg *m)
 		return r;
 	if (m->type == AIO_ERROR)
 		m->elen = get32(m->payload + 12);
-	else if (m->type == AIO_IO)
+	else if (m->type == AIO_IO && (uint32_t)get64(m->payload + 8) == 1)
 		m->elen = get32(m->payload + 36);
 	if (m->elen > 64u << 20) {
 		vmdkfs_error("%s: NFC: extra of %u bytes is impossible",
@@ -716,19 +752,20 @@ static int aio_recv(struct nfc_disk *n, struct aio_msg *m)
 	return r;
 }
 
-/* Send a request and take its one reply (of the same type). */
+/* Send a request and take its one reply (of the same type and opId). */
 static int aio_call(struct nfc_disk *n, uint32_t type, const void *payload,
 		    uint32_t plen, const void *extra, uint32_t elen,
 		    struct aio_msg *reply)
 {
-	int r = aio_send(n, type, payload, plen, extra, elen, NULL);
+	uint32_t op;
+	int r = aio_send(n, type, payload, plen, extra, elen, &op);
 
 	if (r == 0)
 		r = aio_recv(n, reply);
-	if (r == 0 && reply->type != type) {
-		vmdkfs_error("%s: NFC: reply of type %u to a request of type "
-			     "%u",
-			     n->ds_path, reply->type, type);
+	if (r == 0 && (reply->type != type || reply->op != op)) {
+		vmdkfs_error("%s: NFC: reply of type %u (opId %u) to a "
+			     "request of type %u (opId %u)",
+			     n->ds_path, reply->type, reply->op, type, op);
 		free(reply->extra);
 		reply->extra = NULL;
 		r = -EPROTO;
@@ -780,12 +817,32 @@ static int link_open(struct nfc_disk *n)
 	 * open uses nfcFssrvrWrite.TimeoutMs for writes when it is set. */
 	set_timeouts(n, 2,
 		     !n->spec.readonly && n->spec.nfc_timeout_ms[5] ? 5 : 3);
+	/* The AIO session as VDDK opens it (nfc_open.md, "OPEN_SESSION /
+	 * sockopts / resource pool"): OPEN_SESSION of 16 bytes, [4] the
+	 * buffer size in bytes, [8] the buffer count; SET_SOCK_OPTS of 12
+	 * zero bytes (the host answers with its socket buffer sizes);
+	 * SET_RES_POOL 1. */
+	n->op = 0;
 	memset(p, 0, sizeof(p));
 	put32(p + 4, n->bufsize);
-	put32(p + 8, n->spec.nfc_buf_count);
-	r = aio_call(n, AIO_OPEN_SESSION, p, 12, NULL, 0, &m);
+	put32(p + 8, n->nslots);
+	r = aio_call(n, AIO_OPEN_SESSION, p, 16, NULL, 0, &m);
+	if (r == 0) {
+		free(m.extra);
+		memset(p, 0, sizeof(p));
+		r = aio_call(n, AIO_SET_SOCK_OPTS, p, 12, NULL, 0, &m);
+	}
+	if (r == 0) {
+		free(m.extra);
+		nfc_log(n, 4, "%s: NFC: host socket buffers %u, %u, flag %u",
+			n->ds_path, get32(m.payload), get32(m.payload + 4),
+			get32(m.payload + 8));
+		put32(p, 1);
+		r = aio_call(n, AIO_SET_RES_POOL, p, 4, NULL, 0, &m);
+	}
 	if (r < 0)
 		goto fail;
+	free(m.extra);
 	memset(p, 0, sizeof(p));
 	put32(p, (uint32_t)strlen(n->ds_path));
 	put32(p + 16, 2); /* a disk */
@@ -794,6 +851,7 @@ static int link_open(struct nfc_disk *n)
 		     (uint32_t)strlen(n->ds_path), &m);
 	if (r < 0)
 		goto fail;
+	free(m.extra);
 	if (get64(m.payload) != 0) {
 		vmdkfs_error("%s: NFC: OPEN_FILE status %llu", n->ds_path,
 			     (unsigned long long)get64(m.payload));
@@ -825,15 +883,19 @@ fail:
 
 /* ---- Reading and writing ---- */
 
-/* One IO request's 44-byte payload. */
-static void io_payload(uint8_t *p, uint64_t handle, bool read, uint64_t off,
-		       uint64_t len)
+/* A read request's 44-byte payload (nfc_read.md, "Request"): [0] the
+ * handle, [8] direction 1 (compression 0: none), [16] the offset, [24]
+ * the length as a u64 and again at [32] and [36] as u32s, [40] 0. */
+static void read_payload(uint8_t *p, uint64_t handle, uint64_t off,
+			 uint32_t len)
 {
 	memset(p, 0, 44);
 	put64(p, handle);
-	put64(p + 8, read ? 1 : 0); /* direction; compression 0: none */
+	put64(p + 8, 1);
 	put64(p + 16, off);
 	put64(p + 24, len);
+	put32(p + 32, len);
+	put32(p + 36, len);
 }
 
 /* Send a read of [OFF, OFF + LEN) into a free slot. */
@@ -850,7 +912,7 @@ static int slot_request(struct nfc_disk *n, uint64_t off, uint64_t len)
 		return -EBUSY;
 	if (!sl->buf && !(sl->buf = malloc(n->max_io)))
 		return -ENOMEM;
-	io_payload(p, n->handle, true, off, len);
+	read_payload(p, n->handle, off, (uint32_t)len);
 	sl->used = true;
 	sl->off = off;
 	sl->len = sl->left = len;
@@ -881,8 +943,10 @@ static int slot_receive(struct nfc_disk *n)
 		if (n->slots[i].used && n->slots[i].off == req &&
 		    n->slots[i].left)
 			sl = &n->slots[i];
-	bad = !sl || m.type != AIO_IO || get64(m.payload) != 0 || frag % 512 ||
-	      frag + (uint64_t)m.elen > sl->len ||
+	/* Uncompressed data, as asked for: [8] exactly 1, [32] = [36]. */
+	bad = !sl || m.type != AIO_IO || get64(m.payload) != 0 ||
+	      get64(m.payload + 8) != 1 || get32(m.payload + 32) != m.elen ||
+	      m.elen == 0 || frag % 512 || frag + (uint64_t)m.elen > sl->len ||
 	      (m.elen % 512 && frag + m.elen != sl->len);
 	for (s = frag / 512; !bad && s * 512 < frag + (uint64_t)m.elen; s++)
 		bad = sl->seen[s / 8] & (1u << (s % 8));
@@ -1000,9 +1064,10 @@ static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
 
 /* Write LEN bytes: each request of at most NFC_MAX_IO goes as fragments
  * of at most the session buffer, laid out like read replies and sharing
- * one opId: [8] direction 0, [16] the request's offset, [24] its length,
- * [28] the fragment's offset in it, [32] the fragment's length, [36] the
- * wire length of the data that follows.  One acknowledgement each.
+ * one opId (nfc_write.md, "Request"): [8] direction 0, [16] the request's
+ * offset, [24] its length, [28] the fragment's offset in it, [32] the
+ * fragment's length, [36] the wire length of the data that follows.  One
+ * 44-byte acknowledgement each, with no data after it ([36] is not read).
  * Called with n->lock held. */
 static int write_once(struct nfc_disk *n, const char *buf, uint64_t off,
 		      uint64_t len)
@@ -1015,7 +1080,7 @@ static int write_once(struct nfc_disk *n, const char *buf, uint64_t off,
 	n->last_end = 0;
 	while (done < len && r == 0) {
 		uint64_t l = len - done < n->max_io ? len - done : n->max_io;
-		uint32_t op = ++n->op;
+		uint32_t op = n->op++;
 		uint64_t f = 0;
 		struct aio_msg m;
 
@@ -1036,18 +1101,20 @@ static int write_once(struct nfc_disk *n, const char *buf, uint64_t off,
 			f += fl;
 		}
 		if (r == 0)
-			r = aio_recv(n, &m);
-		if (r == 0) {
-			free(m.extra);
-			if (m.type != AIO_IO || get64(m.payload) != 0) {
-				vmdkfs_error(
-				    "%s: NFC: write at %llu not "
-				    "acknowledged (status %llu)",
-				    n->ds_path,
-				    (unsigned long long)(off + done),
-				    (unsigned long long)get64(m.payload));
-				r = -EIO;
-			}
+			r = aio_recv_head(n, &m);
+		if (r == 0 && (m.type != AIO_IO || m.op != op)) {
+			vmdkfs_error("%s: NFC: a message of type %u (opId %u) "
+				     "where the acknowledgement of the write "
+				     "at %llu (opId %u) was due",
+				     n->ds_path, m.type, m.op,
+				     (unsigned long long)(off + done), op);
+			r = -EPROTO;
+		} else if (r == 0 && get64(m.payload) != 0) {
+			vmdkfs_error("%s: NFC: write at %llu not acknowledged "
+				     "(status %llu)",
+				     n->ds_path, (unsigned long long)(off + done),
+				     (unsigned long long)get64(m.payload));
+			r = -EIO;
 		}
 		done += l;
 	}
@@ -1141,40 +1208,51 @@ static int nfc_flush(struct disk *d)
 	return 0;
 }
 
+/* The close VDDK was recorded to send (nfc_open.md, "Close"): CLOSE_FILE,
+ * CLOSE_SESSION, then the classic type 4 (session complete).  The reads
+ * still in flight (read ahead) are answered first and their bytes
+ * dropped, so that the next reply on the link is CLOSE_FILE's. */
 static void nfc_close(struct disk *d)
 {
 	struct nfc_disk *n = (struct nfc_disk *)d;
+	struct aio_msg m;
+	uint8_t p[16];
+	int r;
 
-	if (n->fd >= 0) {
-		uint8_t p[16];
-		struct aio_msg m;
-
-		/* An unmount must end (and the temporary snapshot go):
-		 * where no timeout is set the close waits CLOSE_WAIT_MS at
-		 * most, then the link is dropped. */
-		if (!n->rt_ms)
-			n->rt_ms = CLOSE_WAIT_MS;
-		if (!n->wt_ms)
-			n->wt_ms = CLOSE_WAIT_MS;
+	if (n->fd < 0)
+		goto out;
+	/* An unmount must end (and the temporary snapshot go): where no
+	 * timeout is set the close waits CLOSE_WAIT_MS at most for each
+	 * answer, then the link is dropped. */
+	if (!n->rt_ms)
+		n->rt_ms = CLOSE_WAIT_MS;
+	if (!n->wt_ms)
+		n->wt_ms = CLOSE_WAIT_MS;
+	r = slots_drain(n);
+	memset(p, 0, sizeof(p));
+	put64(p, n->handle);
+	/* CHOICE: CLOSE_FILE with 8 bytes and CLOSE_SESSION with 4, as
+	 * recorded of VDDK, unless -o nfc_close_file= / nfc_close_session=
+	 * ask for another host's spelling (vectura: 16 and 16). */
+	if (r == 0)
+		r = aio_call(n, AIO_CLOSE_FILE, p, n->close_file, NULL, 0, &m);
+	/* The session only on a link that still answers. */
+	if (r == 0) {
+		free(m.extra);
 		memset(p, 0, sizeof(p));
-		put64(p, n->handle);
-		/* CHOICE: CLOSE_FILE with 16 bytes (vectura; OpenVixDiskLib
-		 * sends 8) and CLOSE_SESSION with 4 (OpenVixDiskLib; vectura
-		 * 16) unless -o nfc_close= says otherwise. */
-		if (aio_call(n, AIO_CLOSE_FILE, p, n->close_file, NULL, 0,
-			     &m) == 0) {
-			free(m.extra);
-			/* The session only on a link that still answers. */
-			memset(p, 0, sizeof(p));
-			if (aio_send(n, AIO_CLOSE_SESSION, p, n->close_session,
-				     NULL, 0, NULL) == 0 &&
-			    aio_recv(n, &m) == 0)
-				free(m.extra);
-		} else {
-			nfc_log(n, 2, "%s: NFC close: %s", n->ds_path,
-				vmdkfs_errmsg());
-		}
+		r = aio_call(n, AIO_CLOSE_SESSION, p, n->close_session, NULL,
+			     0, &m);
 	}
+	if (r == 0) {
+		free(m.extra);
+		r = msg_send(n, MSG_SESSION_COMPLETE, 0, 0, NULL, 0, 0);
+	}
+	if (r < 0)
+		nfc_log(n, 2, "%s: NFC close: %s", n->ds_path,
+			vmdkfs_errmsg());
+	else
+		nfc_log(n, 4, "%s: NFC: closed", n->ds_path);
+out:
 	nfc_free(n);
 }
 
@@ -1223,7 +1301,7 @@ static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
 		return -EINVAL;
 	}
 	n->close_file = spec->nfc_close_file ? (uint32_t)spec->nfc_close_file
-					     : 16;
+					     : 8;
 	n->close_session =
 	    spec->nfc_close_session ? (uint32_t)spec->nfc_close_session : 4;
 	if ((n->close_file != 8 && n->close_file != 16) ||

@@ -630,19 +630,40 @@ int vs_wait_task(struct vs_conn *c, const char *task, bool progress,
 
 /* ---- NFC tickets ---- */
 
+/* The moref of the host VM runs on (runtime.host) in *HOST, NULL when
+ * the VM has none. */
+static int vm_host(struct vs_conn *c, const char *vm, char **host)
+{
+	static const char *const p[] = {"runtime.host", NULL};
+	xmlDocPtr doc = NULL;
+	xmlNodePtr v;
+	int r = retrieve(c, "VirtualMachine", vm, p, &doc);
+
+	*host = NULL;
+	if (r < 0)
+		return r;
+	v = prop_val(doc, "runtime.host");
+	*host = v ? vs_text(v, NULL) : NULL;
+	xmlFreeDoc(doc);
+	return 0;
+}
+
+/* The calls as VDDK was recorded to make them (OpenVixDiskLib
+ * docs/nfc_auth.md, "Stage 2: NFC ticket"): in urn:vim25, with
+ * hostForAccess the host the VM runs on. */
 int vs_nfc_ticket(struct vs_conn *c, const char *vm, int disk_key, bool rw,
 		  struct vs_ticket *t)
 {
 	xmlDocPtr doc = NULL;
 	xmlNodePtr rv;
-	char body[512], *svc, *port;
+	char body[1024], *svc, *port, *host, *hx = NULL;
 	int r;
 
 	memset(t, 0, sizeof(*t));
 	/* The NFC service is not in the public WSDL: take its reference from
 	 * RetrieveInternalContent, never assume its name. */
-	r = vs_call_ns(c, "urn:internalvim25", "RetrieveInternalContent",
-		       "ServiceInstance", "ServiceInstance", NULL, &doc);
+	r = vs_call(c, "RetrieveInternalContent", "ServiceInstance",
+		    "ServiceInstance", NULL, &doc);
 	if (r < 0)
 		return r;
 	svc = vs_text(xmlDocGetRootElement(doc), "nfcService");
@@ -653,14 +674,31 @@ int vs_nfc_ticket(struct vs_conn *c, const char *vm, int disk_key, bool rw,
 		vmdkfs_error("RetrieveInternalContent: no NFC service");
 		return -EOPNOTSUPP;
 	}
+	r = vm_host(c, vm, &host);
+	if (r < 0) {
+		free(svc);
+		return r;
+	}
+	if (!host)
+		vmdkfs_log(LOG_WARN, "%s: runtime.host unknown; NFC ticket "
+			   "without hostForAccess", vm);
+	else if (!(hx = vs_xml_escape(host))) {
+		free(host);
+		free(svc);
+		return -ENOMEM;
+	}
 	snprintf(body, sizeof(body),
 		 "<vm type=\"VirtualMachine\">%s</vm>"
-		 "<diskDeviceKey>%d</diskDeviceKey>",
-		 vm, disk_key);
-	r = vs_call_ns(c, "urn:internalvim25",
-		       rw ? "NfcRandomAccessOpenDisk"
-			  : "NfcRandomAccessOpenReadonly",
-		       "NfcService", svc, body, &doc);
+		 "<diskDeviceKey>%d</diskDeviceKey>"
+		 "%s%s%s",
+		 vm, disk_key, hx ? "<hostForAccess type=\"HostSystem\">" : "",
+		 hx ? hx : "", hx ? "</hostForAccess>" : "");
+	free(host);
+	free(hx);
+	r = vs_call(c,
+		    rw ? "NfcRandomAccessOpenDisk"
+		       : "NfcRandomAccessOpenReadonly",
+		    "NfcService", svc, body, &doc);
 	free(svc);
 	if (r < 0)
 		return r;
