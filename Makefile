@@ -3,6 +3,18 @@ CC ?= cc
 PKGS = fuse3 libcurl libxml-2.0 openssl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# A fresh machine: say what is missing and how to get it, not a compiler
+# error (the targets that install first are let through).
+ifeq ($(filter deps check demo lab bench clean,$(MAKECMDGOALS)),)
+ifneq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo ok),ok)
+MISSING := $(shell scripts/install-deps.sh --missing build 2>/dev/null)
+ifneq ($(MISSING),)
+$(error missing Debian packages: $(MISSING); install them with "make deps" (as root) or "apt-get install -y $(MISSING)")
+else
+$(error pkg-config does not find $(PKGS): is pkg-config installed, with their -dev packages?)
+endif
+endif
+endif
 WARN = -Wall -Wextra -Werror -Wshadow -Wvla
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -pthread

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -41,19 +42,28 @@ static FILE *log_fp;
 static int log_level;
 static int stderr_level = -1;
 
-int vmdkfs_log_open(const char *dir, int level)
+/* The log's path, and whether it is named after this process. */
+static char log_path[4096];
+static bool log_by_pid;
+
+int vmdkfs_log_open(const char *dir, const char *file, int level)
 {
-	char path[4096];
 	FILE *fp;
 
 	if (level <= 0)
 		return 0;
-	snprintf(path, sizeof(path), "%s/vmdkfs-%d.log", dir, (int)getpid());
-	fp = fopen(path, "ae");
+	if (file)
+		snprintf(log_path, sizeof(log_path), "%s", file);
+	else
+		snprintf(log_path, sizeof(log_path), "%s/vmdkfs-%d.log", dir,
+			 (int)getpid());
+	log_by_pid = !file;
+	fp = fopen(log_path, "ae");
 	if (!fp) {
 		int e = errno;
 
-		vmdkfs_error("%s: cannot open log file: %s", path, strerror(e));
+		vmdkfs_error("%s: cannot open log file: %s", log_path,
+			     strerror(e));
 		return -e;
 	}
 	setvbuf(fp, NULL, _IOLBF, 0);
@@ -64,6 +74,27 @@ int vmdkfs_log_open(const char *dir, int level)
 	log_level = level;
 	pthread_mutex_unlock(&log_lock);
 	return 0;
+}
+
+void vmdkfs_log_follow_pid(void)
+{
+	char to[sizeof(log_path)], *slash;
+	int n;
+
+	if (!log_fp || !log_by_pid)
+		return;
+	slash = strrchr(log_path, '/');
+	n = snprintf(to, sizeof(to), "%.*s/vmdkfs-%d.log",
+		     slash ? (int)(slash - log_path) : 1,
+		     slash ? log_path : ".", (int)getpid());
+	if (n >= (int)sizeof(to) || strcmp(to, log_path) == 0)
+		return;
+	/* The open stream goes on writing to the renamed file. */
+	if (rename(log_path, to) == 0)
+		memcpy(log_path, to, sizeof(to));
+	else
+		vmdkfs_log(LOG_WARN, "%s: cannot rename to %s: %s", log_path,
+			   to, strerror(errno));
 }
 
 void vmdkfs_log_close(void)

@@ -32,7 +32,11 @@ enum {
 
 /* Open the log file in DIR (vmdkfs-PID.log); level 0 disables logging.
  * Returns 0 or -errno. */
-int vmdkfs_log_open(const char *dir, int level);
+/* Open the log: FILE, or DIR/vmdkfs-PID.log when FILE is NULL; LEVEL 0:
+ * no log. */
+int vmdkfs_log_open(const char *dir, const char *file, int level);
+/* After a fork: a log named after the old PID takes the new one's. */
+void vmdkfs_log_follow_pid(void);
 void vmdkfs_log_close(void);
 int vmdkfs_log_level(void);
 /* Also copy messages at or below LOG_WARN to stderr (foreground/debug). */

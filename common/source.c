@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -13,7 +14,27 @@
 struct fd_source {
 	struct source s;
 	int fd;
+	dev_t dev;
+	ino_t ino;
+	struct fd_source *next; /* in open_files */
 };
+
+/* Every file this process has open, so that a lock refused by one of its
+ * own opens is not blamed on another process. */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fd_source *open_files;
+
+static bool open_here(const struct stat *st)
+{
+	struct fd_source *f;
+	bool found = false;
+
+	pthread_mutex_lock(&open_lock);
+	for (f = open_files; f && !found; f = f->next)
+		found = f->dev == st->st_dev && f->ino == st->st_ino;
+	pthread_mutex_unlock(&open_lock);
+	return found;
+}
 
 static int fd_pread(struct source *s, void *buf, size_t len, uint64_t off)
 {
@@ -82,8 +103,15 @@ static int fd_flush(struct source *s)
 
 static void fd_close(struct source *s)
 {
-	struct fd_source *f = (struct fd_source *)s;
+	struct fd_source *f = (struct fd_source *)s, **p;
 
+	pthread_mutex_lock(&open_lock);
+	for (p = &open_files; *p; p = &(*p)->next)
+		if (*p == f) {
+			*p = f->next;
+			break;
+		}
+	pthread_mutex_unlock(&open_lock);
 	close(f->fd);
 	free(s->name);
 	free(f);
@@ -121,20 +149,29 @@ int fd_source_open(const char *path, bool writable, struct source **out)
 	/* A writer excludes every other opener of the file, through vmdkfs;
 	 * readers share.  (qemu's own locks are byte ranges and do not see
 	 * these.) */
-	if (flock(fd, (writable ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0 &&
-	    errno == EWOULDBLOCK) {
-		vmdkfs_error("%s: in use: another process has it open %s", path,
-			     writable ? "(vmdkfs writes only a disk that no "
-					"other vmdkfs has open)"
-				      : "for writing");
-		close(fd);
-		return -EBUSY;
-	}
 	if (fstat(fd, &st) < 0 ||
 	    !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
 		vmdkfs_error("%s: not a regular file or block device", path);
 		close(fd);
 		return -EINVAL;
+	}
+	if (flock(fd, (writable ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0 &&
+	    errno == EWOULDBLOCK) {
+		if (open_here(&st))
+			vmdkfs_error("%s: this mount already opens it (the "
+				     "same disk given twice, or a link of "
+				     "another disk's chain): a disk written "
+				     "must be in no other disk's chain",
+				     path);
+		else
+			vmdkfs_error("%s: in use: another process has it open "
+				     "%s",
+				     path,
+				     writable ? "(vmdkfs writes only a disk "
+						"that no other vmdkfs has open)"
+					      : "for writing");
+		close(fd);
+		return -EBUSY;
 	}
 	f = calloc(1, sizeof(*f));
 	if (!f || !(f->s.name = strdup(path))) {
@@ -143,6 +180,12 @@ int fd_source_open(const char *path, bool writable, struct source **out)
 		return -ENOMEM;
 	}
 	f->fd = fd;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	pthread_mutex_lock(&open_lock);
+	f->next = open_files;
+	open_files = f;
+	pthread_mutex_unlock(&open_lock);
 	/* Disk images are mostly read in long runs, by several threads at
 	 * once: a wider readahead window keeps the kernel's readahead going
 	 * when their requests arrive slightly out of order. */

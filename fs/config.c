@@ -27,6 +27,9 @@ struct key {
 static const struct key keys[] = {
     {"tmpDirectory", K_STR, F(tmp_directory), 0, 0, "/tmp",
      "folder for log files (default: $TMPDIR or /tmp)"},
+    {"log", K_STR, F(log_file), 0, 0, NULL,
+     "log file (default: tmpDirectory/vmdkfs-PID.log, PID the daemon's); "
+     "never removed by vmdkfs"},
     {"vixDiskLib.transport.LogLevel", K_INT, F(log_level), 0, 6, "3",
      "log level 0 (off) .. 6 (every request); log file "
      "tmpDirectory/vmdkfs-PID.log"},
@@ -288,6 +291,14 @@ int config_set(struct config *c, const char *key, const char *value,
 		    "config file (mode 600) or VMDKFS_COOKIE");
 		return -EINVAL;
 	}
+	if (strcasecmp(key, "password") == 0) {
+		vmdkfs_error("%s password=...: a password on the command line "
+			     "or in a config file is visible to others (ps, "
+			     "backups); use password_file= (mode 600) or "
+			     "VMDKFS_PASSWORD",
+			     where);
+		return -EINVAL;
+	}
 	for (i = 0; i < NKEYS; i++)
 		if (strcasecmp(keys[i].name, key) == 0)
 			return apply(c, &keys[i], value, where);
@@ -354,6 +365,11 @@ int config_load(struct config *c, const char *path)
 	if (!fp) {
 		vmdkfs_error("%s: cannot open config file: %m", path);
 		return -errno;
+	}
+	if (fstat(fileno(fp), &st) == 0 && !S_ISREG(st.st_mode)) {
+		vmdkfs_error("%s: config file is not a regular file", path);
+		fclose(fp);
+		return -EINVAL;
 	}
 	if (fstat(fileno(fp), &st) == 0 && (st.st_mode & 022)) {
 		vmdkfs_error("%s: config file is writable by group or others; "

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -187,15 +188,74 @@ static void status_file(const char *path, const char *shown)
 	       val[1], val[2][0] ? val[2] : val[3]);
 }
 
+/* Undo mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] &&
+		    s[3]) {
+			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+bool fs_is_vmdkfs_mount(const char *dir)
+{
+	char *want = realpath(dir, NULL), *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+	FILE *fp;
+
+	if (!want)
+		return false;
+	fp = fopen("/proc/self/mountinfo", "re");
+	while (fp && getline(&line, &cap, fp) > 0) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS... - TYPE SOURCE ... */
+		char mp[4096], type[256], src[256];
+		const char *dash = strstr(line, " - ");
+
+		if (!dash ||
+		    sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+		    sscanf(dash, " - %255s %255s", type, src) != 2)
+			continue;
+		unescape(mp);
+		/* The last mount on the point is the one seen. */
+		if (strcmp(mp, want) == 0)
+			found = strcmp(type, "fuse.vmdkfs") == 0 ||
+				strcmp(src, "vmdkfs") == 0;
+	}
+	if (fp)
+		fclose(fp);
+	free(line);
+	free(want);
+	return found;
+}
+
 int fs_status_main(int argc, char **argv)
 {
 	struct dirent *de;
+	struct stat top;
 	DIR *d;
 	int n = 0;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: vmdkfs status MOUNTPOINT\n");
 		return 2;
+	}
+	if (stat(argv[1], &top) < 0) {
+		fprintf(stderr, "vmdkfs: %s: %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	if (!fs_is_vmdkfs_mount(argv[1])) {
+		fprintf(stderr, "vmdkfs: %s is not a vmdkfs mount\n", argv[1]);
+		return 1;
 	}
 	d = opendir(argv[1]);
 	if (!d) {
@@ -210,7 +270,8 @@ int fs_status_main(int argc, char **argv)
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", argv[1], de->d_name);
-		if (stat(p, &st) < 0)
+		/* Never into another file system mounted below. */
+		if (stat(p, &st) < 0 || st.st_dev != top.st_dev)
 			continue;
 		if (S_ISDIR(st.st_mode)) {
 			struct dirent *e;

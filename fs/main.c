@@ -29,8 +29,23 @@ static void usage(FILE *out)
 	fprintf(
 	    out,
 	    "usage: vmdkfs [options] DISK.vmdk... MOUNTPOINT\n"
+	    "       vmdkfs [options] -o server=HOST,vm=VM[,snapshot=S] "
+	    "MOUNTPOINT\n"
 	    "       vmdkfs info [--json] DISK.vmdk\n"
-	    "       vmdkfs --list-transports\n"
+	    "       vmdkfs status MOUNTPOINT\n"
+	    "       vmdkfs cleanup -o server=HOST,user=USER[,vm=VM]\n"
+	    "       vmdkfs --list-transports | --help | --version\n"
+	    "\n"
+	    "commands:\n"
+	    "  (none)             mount the disks (local files, or a VM's\n"
+	    "                     disks through vCenter/ESXi with server=)\n"
+	    "  info               a disk's chain, extents and capacity\n"
+	    "  status             each file of a mount: transport, size, "
+	    "source\n"
+	    "  cleanup            remove leftover vmdkfs-* snapshots and "
+	    "re-enable\n"
+	    "                     what an interrupted mount disabled\n"
+	    "  --list-transports  the transports of this build\n"
 	    "\n"
 	    "Mounts each disk as a flat file MOUNTPOINT/NAME.raw (NAME: the\n"
 	    "disk's file name without .vmdk, characters other than\n"
@@ -209,6 +224,37 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *c)
 	return 0;
 }
 
+static bool is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The same disk given twice (by any names) is refused: its file would be
+ * shown twice and, on a rw mount, locked against itself. */
+static bool same_disk_twice(const struct cmdline *c)
+{
+	size_t i, j;
+
+	for (i = 0; i + 1 < c->npaths; i++) {
+		struct stat a, b;
+
+		if (stat(c->paths[i], &a) < 0)
+			continue;
+		for (j = i + 1; j + 1 < c->npaths; j++)
+			if (stat(c->paths[j], &b) == 0 &&
+			    a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+				fprintf(stderr,
+					"vmdkfs: %s and %s are the same disk; "
+					"give it once\n",
+					c->paths[i], c->paths[j]);
+				return true;
+			}
+	}
+	return false;
+}
+
 static int open_local_disks(struct cmdline *c)
 {
 	size_t i;
@@ -259,6 +305,7 @@ int main(int argc, char **argv)
 
 	bool cleanup = false;
 	char *mountpoint = NULL;
+	struct stat st;
 
 	if (argc >= 2 && strcmp(argv[1], "info") == 0)
 		return fs_info_main(argc - 1, argv + 1);
@@ -302,7 +349,8 @@ int main(int argc, char **argv)
 			status = 2;
 			goto out;
 		}
-		vmdkfs_log_open(fs_cfg.tmp_directory, fs_cfg.log_level);
+		vmdkfs_log_open(fs_cfg.tmp_directory, fs_cfg.log_file,
+				    fs_cfg.log_level);
 		status = fs_vsphere_cleanup();
 		goto out;
 	}
@@ -311,12 +359,28 @@ int main(int argc, char **argv)
 		if (fs_cfg.server)
 			fprintf(stderr, "vmdkfs: with server=, give only the "
 					"mount point\n");
-		usage(stderr);
+		else if (c.npaths == 0)
+			fprintf(stderr, "vmdkfs: no disk and no mount point "
+					"given\n");
+		else if (is_dir(c.paths[0]))
+			fprintf(stderr,
+				"vmdkfs: no disk given to mount on %s "
+				"(or -o server=... for a VM's disks)\n",
+				c.paths[0]);
+		else
+			fprintf(stderr, "vmdkfs: no mount point given after %s\n",
+				c.paths[0]);
+		fprintf(stderr, "(vmdkfs --help for more)\n");
+		status = 2;
+		goto out;
+	}
+	if (!fs_cfg.server && same_disk_twice(&c)) {
 		status = 2;
 		goto out;
 	}
 	vmdkfs_log_stderr(c.debug ? LOG_DEBUG : LOG_WARN);
-	if (vmdkfs_log_open(fs_cfg.tmp_directory, fs_cfg.log_level) < 0)
+	if (vmdkfs_log_open(fs_cfg.tmp_directory, fs_cfg.log_file,
+				    fs_cfg.log_level) < 0)
 		fprintf(stderr, "vmdkfs: warning: %s\n", vmdkfs_errmsg());
 	if (fs_cfg.transports && transport_check_modes(fs_cfg.transports) < 0) {
 		fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
@@ -328,6 +392,20 @@ int main(int argc, char **argv)
 	if (!mountpoint) {
 		fprintf(stderr, "vmdkfs: mount point %s: %s\n",
 			c.paths[c.npaths - 1], strerror(errno));
+		goto out;
+	}
+	if (stat(mountpoint, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "vmdkfs: mount point %s: not a directory\n",
+			c.paths[c.npaths - 1]);
+		status = 2;
+		goto out;
+	}
+	if (fs_is_vmdkfs_mount(mountpoint)) {
+		fprintf(stderr,
+			"vmdkfs: %s is already a vmdkfs mount (unmount it "
+			"first: fusermount3 -u %s)\n",
+			c.paths[c.npaths - 1], c.paths[c.npaths - 1]);
+		status = 2;
 		goto out;
 	}
 	r = fs_cfg.server ? fs_vsphere_open() : open_local_disks(&c);

@@ -566,6 +566,7 @@ int fs_serve(struct fuse_args *fargs, const char *mountpoint, bool foreground,
 		fuse_destroy(f);
 		return 1;
 	}
+	vmdkfs_log_follow_pid(); /* the daemon's own PID names the log */
 	r = single ? fuse_loop(f) : fuse_loop_mt(f, &lc);
 	fuse_remove_signal_handlers(fuse_get_session(f));
 	fuse_unmount(f);

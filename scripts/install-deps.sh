@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install the Debian 12 packages that a make target needs, if missing.
-# usage: scripts/install-deps.sh build|test|demo|bench
+# usage: scripts/install-deps.sh [--missing] build|test|demo|bench
+# (--missing: print what is missing, install nothing)
 # Runs apt-get only when something is missing; needs root for that.
 set -eu
 
@@ -9,6 +10,13 @@ build="gcc make pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libxml2-dev l
 test="$build clang qemu-utils libvmdk-utils python3-vmdkstream attr python3 golang-go golang-github-vmware-govmomi-dev curl openssl iproute2"
 demo="$build qemu-utils fdisk e2fsprogs attr"
 bench="$test libnbd-bin qemu-utils"
+
+# --missing KIND: only print what is missing (for the Makefile's message).
+only_list=""
+if [ "${1:-}" = --missing ]; then
+	only_list=1
+	shift
+fi
 
 case "${1:-build}" in
 build) want=$build ;;
@@ -24,6 +32,10 @@ for p in $want; do
 		missing="$missing $p"
 	fi
 done
+if [ -n "$only_list" ]; then
+	echo "${missing# }"
+	exit 0
+fi
 [ -z "$missing" ] && exit 0
 
 echo "installing:$missing"

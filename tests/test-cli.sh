@@ -105,5 +105,46 @@ chk 'san: not in this build yet (it has: file:nbd:nbdssl)' -o transports=san s.v
 chk 'nbd: needs a vSphere mount' -o transports=nbd s.vmdk m2
 chk 'is not a transport mode' -o transports=file:nfs s.vmdk m2
 chk 'unknown option --bogus' --bogus s.vmdk m2
-chk 'usage' s.vmdk
+chk 'no mount point given after s.vmdk' s.vmdk
+chk 'no disk and no mount point given'
+chk 'no disk given to mount on m2' m2
+chk 'password=...: a password on the command line' -o password=secret s.vmdk m2
+chk 'use password_file= (mode 600) or VMDKFS_PASSWORD' -o server=localhost,password=secret m2
+chk "$WORK: config file is not a regular file" -o "config=$WORK" s.vmdk m2
+chk 's.vmdk and ./s.vmdk are the same disk; give it once' s.vmdk ./s.vmdk m2
 echo "ok option errors"
+
+# Mount points: a plain file is refused, and so is a vmdkfs mount already.
+: >plain
+chk 'mount point plain: not a directory' s.vmdk plain
+mountpoint -q plain && fail "mounted over a plain file"
+mount_vmdkfs mnt s.vmdk
+chk 'mnt is already a vmdkfs mount' s.vmdk mnt
+[ "$(grep -c " $WORK/mnt " /proc/self/mounts)" = 1 ] || fail "mounts stacked on mnt"
+# status: a vmdkfs mount, or a clear refusal; never into other mounts.
+"$VMDKFS" status mnt >st.txt || fail "status of a vmdkfs mount"
+grep -q '^s.raw  *file' st.txt || fail "status: $(cat st.txt)"
+mkdir -p plaindir/sub
+: >plaindir/sub/f
+if "$VMDKFS" status plaindir >st.txt 2>err; then fail "status of a plain folder succeeded"; fi
+grep -q "plaindir is not a vmdkfs mount" err || fail "status of a plain folder: $(cat err)"
+[ ! -s st.txt ] || fail "status of a plain folder printed: $(cat st.txt)"
+# The log is named after the daemon's own PID.
+mkdir -p pidlogs
+mount_vmdkfs mnt2 -o tmpDirectory=$WORK/pidlogs s.vmdk
+pid=$(vmdkfs_pids mnt2)
+[ -n "$pid" ] && [ -f "pidlogs/vmdkfs-$pid.log" ] || fail "log not named after the daemon $pid: $(ls pidlogs)"
+umount_vmdkfs mnt2
+mount_vmdkfs mnt2 -o log=$WORK/my.log s.vmdk
+umount_vmdkfs mnt2
+grep -q "transport file" my.log || fail "log=FILE: $(cat my.log 2>&1)"
+umount_vmdkfs mnt
+echo "ok mount points, status, log names"
+
+# --help names every command; --version prints it.
+"$VMDKFS" --help >help.txt
+for cmd in info status cleanup --list-transports --version; do
+	grep -q -- "vmdkfs $cmd\|$cmd" help.txt || fail "--help does not name $cmd"
+done
+"$VMDKFS" --version | grep -q '^vmdkfs [0-9]' || fail "--version"
+echo "ok --help, --version"

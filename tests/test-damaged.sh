@@ -621,6 +621,31 @@ if selected $name; then
 	refused $name "$D/$name/s.vmdk" s-sesparse.vmdk 'journal'
 fi
 
+# Not damage: the areas a reader never uses (journal header, journal, free
+# bitmap, back map) absent, offset and size 0.  qemu reads such a file; so
+# must vmdkfs, with the same bytes.
+name='ok-unused-areas-absent'
+if selected $name; then
+	begin $name
+	mkdir -p $name
+	sed 's/se-sesparse.vmdk/s-sesparse.vmdk/' se.vmdk >"$name/s.vmdk"
+	cp se-sesparse.vmdk "$name/s-sesparse.vmdk"
+	for o in 96 104 112 120 160 168 176 184; do
+		poke "$name/s-sesparse.vmdk" $o Q 0
+	done
+	must qemu-img convert -f vmdk -O raw "$name/s.vmdk" "$WORK/q.raw"
+	cmp -s "$WORK/q.raw" se.orig || bad "qemu-img reads other bytes than the original"
+	mkdir -p "$WORK/mp"
+	if timeout 20 "$VMDKFS" "$D/$name/s.vmdk" "$WORK/mp" >"$WORK/out" 2>&1; then
+		MOUNTS="$MOUNTS $WORK/mp"
+		cmp -s "$WORK/mp/s.raw" "$WORK/q.raw" || bad "vmdkfs reads other bytes than qemu-img"
+		umount_vmdkfs "$WORK/mp"
+	else
+		bad "refused: $(cat "$WORK/out")"
+	fi
+	finish
+fi
+
 # Cluster outside the grain area / bad entry types (found on read).  4 KiB
 # grains: grain 600 is at 2400 KiB.
 # sesp_read NAME GRAIN ENTRY REGEX

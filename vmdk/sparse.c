@@ -236,6 +236,12 @@ int sesparse_header_parse(const uint8_t *buf, uint64_t file_size,
 		return -EINVAL;
 	}
 	for (i = 0; i < 8; i++) {
+		/* Areas a reader never uses (journal header, journal, free
+		 * bitmap, back map) may be absent, offset and size 0, as
+		 * qemu accepts them. */
+		if ((i == 1 || i == 2 || i == 5 || i == 6) && off[i] == 0 &&
+		    size[i] == 0)
+			continue;
 		if (off[i] == 0 || off[i] > VMDK_MAX_SECTORS ||
 		    size[i] > VMDK_MAX_SECTORS ||
 		    (i != 7 && i != 4 &&
