@@ -79,10 +79,18 @@ tests/fuzz/%-fuzz: tests/fuzz/header-fuzz.c $(LIB_SRCS)
 fuzz: $(FUZZERS)
 	tests/fuzz/make-seeds.sh build/fuzz-seeds
 	@for f in $(FUZZERS); do \
-		mkdir -p build/corpus/$$(basename $$f); \
-		echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
+		n=$$(basename $$f); mkdir -p build/corpus/$$n; \
+		echo "fuzz: $$f for $(FUZZ_SECONDS)s (log: build/$$n.log)"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
-			build/corpus/$$(basename $$f) build/fuzz-seeds || exit 1; \
+			build/corpus/$$n build/fuzz-seeds >build/$$n.log 2>&1 || \
+			{ tail -30 build/$$n.log; exit 1; }; \
+	done; \
+	echo "target          runs  coverage  features  corpus"; \
+	for f in $(FUZZERS); do \
+		n=$$(basename $$f); \
+		grep -E '(DONE|pulse|NEW|REDUCE)' build/$$n.log | tail -1 | \
+		sed -E 's/^#([0-9]+).*cov: ([0-9]+) ft: ([0-9]+) corp: ([0-9]+).*/\1 \2 \3 \4/' | \
+		{ read r c ft co; printf '%-14s %6s %9s %9s %7s\n' $$n "$$r" "$$c" "$$ft" "$$co"; }; \
 	done
 
 deps:

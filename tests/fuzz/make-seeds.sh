@@ -12,5 +12,10 @@ qemu-io -f vmdk -c 'write -P 1 0 64k' sparse.vmdk >/dev/null
 qemu-img convert -q -f raw -O vmdk -o subformat=streamOptimized r.raw stream.vmdk
 $gen cowd r.raw cowd.vmdk --grain 8 >/dev/null
 $gen sesparse r.raw se.vmdk --layout compact >/dev/null
-rm -f r.raw
+# Deltas with unallocated grains: reads of those fall through to the parent
+# (the COWD and SEsparse targets open the input as a chain).
+{ head -c 16384 /dev/urandom; head -c 32768 /dev/zero; head -c 16384 /dev/urandom; } >h.raw
+$gen cowd h.raw cowd-holes.vmdk --grain 8 >/dev/null
+$gen sesparse h.raw se-holes.vmdk --layout compact --map 2:zero,3:unmapped >/dev/null
+rm -f r.raw h.raw
 printf '# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\ncreateType="custom"\nRW 100 FLAT "x" 1\nRDONLY 8 ZERO\nNOACCESS 8 SPARSE "y"\nRW 8 VMFSSPARSE "z"\nddb.a = "b"\n' >desc.txt
