@@ -33,7 +33,7 @@ BUILD ?= build
 PROG = vmdkfs
 endif
 
-COMMON = common/err.c common/source.c common/lru.c
+COMMON = common/err.c common/source.c common/lru.c common/progress.c
 VMDK = vmdk/desc.c vmdk/sparse.c vmdk/vmdk.c vmdk/write.c vmdk/adler.c
 TRANSPORTS = transports/align.c transports/transport.c transports/file.c \
 	transports/nfc.c

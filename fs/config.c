@@ -27,6 +27,9 @@ struct key {
 static const struct key keys[] = {
     {"tmpDirectory", K_STR, F(tmp_directory), 0, 0, "/tmp",
      "folder for log files (default: $TMPDIR or /tmp)"},
+    {"quiet", K_BOOL, F(quiet), 0, 1, "0",
+     "no progress lines on stderr during long waits (snapshot tasks, "
+     "PrepareForAccess retries)"},
     {"log", K_STR, F(log_file), 0, 0, NULL,
      "log file (default: tmpDirectory/vmdkfs-PID.log, PID the daemon's); "
      "never removed by vmdkfs"},

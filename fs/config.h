@@ -34,6 +34,7 @@ struct config {
 	int nfc_close_file, nfc_close_session; /* payload bytes */
 	uint32_t prepare_access_timeout; /* seconds */
 	bool quiesce;
+	bool quiet; /* no progress lines */
 	char **datastores; /* "NAME=/local/path" */
 	size_t ndatastores;
 	bool secret_from_cmdline; /* set when -o gave a secret */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../common/err.h"
+#include "../common/progress.h"
 #include "../transports/transport.h"
 #include "config.h"
 #include "fs.h"
@@ -342,6 +343,7 @@ int main(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
+	progress_quiet(fs_cfg.quiet);
 	if (cleanup) {
 		if (!fs_cfg.server || c.npaths) {
 			fprintf(stderr, "usage: vmdkfs cleanup -o server=HOST,"

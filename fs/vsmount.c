@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../common/err.h"
+#include "../common/progress.h"
 #include "../transports/transport.h"
 #include "../vsphere/vsphere.h"
 #include "fs.h"
@@ -137,7 +138,7 @@ static void identity(char *out, size_t size)
 		out[50] = '\0';
 }
 
-static int prepare_access(void)
+static int prepare_access_wait(struct progress *pr)
 {
 	time_t until = time(NULL) + fs_cfg.prepare_access_timeout;
 	bool required = strcmp(fs_cfg.prepare_access, "required") == 0;
@@ -179,6 +180,10 @@ static int prepare_access(void)
 		log_info("PrepareForAccess: methods already disabled on %s; "
 			 "retrying",
 			 vsm.vm.moref);
+		progress_update(pr,
+				"PrepareForAccess: %s is held by another "
+				"program; retrying (%lds left)",
+				vsm.vm.moref, (long)(until - time(NULL)));
 		sleep(2);
 	}
 	if (required)
@@ -188,6 +193,17 @@ static int prepare_access(void)
 		"(prepare_access=required makes this an error)\n",
 		vmdkfs_errmsg());
 	return 0;
+}
+
+/* PrepareForAccess, retried while another program holds the methods
+ * (a progress line meanwhile). */
+static int prepare_access(void)
+{
+	struct progress pr = {0};
+	int r = prepare_access_wait(&pr);
+
+	progress_end(&pr);
+	return r;
 }
 
 static void end_access(void)

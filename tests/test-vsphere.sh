@@ -128,6 +128,12 @@ dis() { lab_soap "<$1 xmlns=\"urn:internalvim25\"><_this type=\"AuthorizationMan
 dis DisableMethods
 [ "$LAB_HTTP" = 200 ] || fail "DisableMethods: HTTP $LAB_HTTP"
 expect_fail "still disabled" -o "$pinned,vm=$VM,snapshot=new,prepare_access_timeout=3" m0
+# The wait shows progress (stderr is no terminal here: a line every 5 s),
+# and -o quiet silences it.
+grep -q "PrepareForAccess: $LAB_VM_MOREF is held by another program; retrying" err ||
+	fail "no progress line while PrepareForAccess waits: $(cat err)"
+expect_fail "still disabled" -o "$pinned,vm=$VM,snapshot=new,prepare_access_timeout=3,quiet" m0
+grep -q "retrying" err && fail "-o quiet still printed progress: $(cat err)"
 [ "$(nsnaps vmdkfs-)" = 0 ] || fail "a snapshot was taken although PrepareForAccess failed"
 (sleep 1.5; dis EnableMethods) &
 enabler=$!

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "../common/err.h"
+#include "../common/progress.h"
 #include "vsphere.h"
 
 /* RetrievePropertiesEx of PATHS (NULL-terminated) of one object. */
@@ -574,8 +575,9 @@ int vs_wait_task(struct vs_conn *c, const char *task, bool progress,
 		 char **result)
 {
 	static const char *const p[] = {"info", NULL};
+	struct progress pr = {0};
 	unsigned delay = 50000;
-	int r, last = -1;
+	int r;
 
 	if (result)
 		*result = NULL;
@@ -585,17 +587,18 @@ int vs_wait_task(struct vs_conn *c, const char *task, bool progress,
 		char *state, *pct, *desc;
 
 		r = retrieve(c, "Task", task, p, &doc);
-		if (r < 0)
+		if (r < 0) {
+			progress_end(&pr);
 			return r;
+		}
 		info = prop_val(doc, "info");
 		state = info ? vs_text(info, "state") : NULL;
 		pct = info ? vs_text(info, "progress") : NULL;
 		desc = info ? vs_text(info, "descriptionId") : NULL;
-		if (progress && pct && atoi(pct) != last) {
-			last = atoi(pct);
-			fprintf(stderr, "vmdkfs: %s: %d%%\n",
-				desc ? desc : task, last);
-		}
+		if (progress)
+			progress_update(&pr, "%s: %s%s (%s)",
+					desc ? desc : task, pct ? pct : "",
+					pct ? "%" : "running", task);
 		if (state && strcmp(state, "success") == 0) {
 			if (result)
 				*result = vs_text(info, "result");
@@ -620,8 +623,10 @@ int vs_wait_task(struct vs_conn *c, const char *task, bool progress,
 		free(pct);
 		free(desc);
 		xmlFreeDoc(doc);
-		if (r <= 0)
+		if (r <= 0) {
+			progress_end(&pr);
 			return r;
+		}
 		usleep(delay);
 		if (delay < 1000000)
 			delay *= 2;
