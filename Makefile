@@ -120,6 +120,7 @@ bench:
 
 install: vmdkfs
 	install -D -m 755 vmdkfs $(DESTDIR)$(PREFIX)/bin/vmdkfs
+	install -D -m 644 vmdkfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/vmdkfs.1
 
 clean:
 	rm -rf build build-san vmdkfs vmdkfs-san $(UNIT_TESTS) $(FUZZERS)

@@ -211,9 +211,8 @@ static void end_access(void)
 	if (!vsm.disabled)
 		return;
 	if (vs_enable_relocate(vsm.conn, vsm.vm.moref, SOURCE_ID) < 0)
-		fprintf(stderr,
-			"vmdkfs: warning: EndAccess: %s (run vmdkfs cleanup)\n",
-			vmdkfs_errmsg());
+		vmdkfs_log(LOG_WARN, "EndAccess: %s (run vmdkfs cleanup)",
+			   vmdkfs_errmsg());
 	vsm.disabled = false;
 }
 
@@ -470,11 +469,12 @@ void fs_vsphere_close(void)
 	if (!vsm.conn)
 		return;
 	if (vsm.temp_snap) {
+		/* At unmount stderr is gone (a daemon): the log keeps it. */
 		if (vs_remove_snapshot(vsm.conn, vsm.temp_snap) < 0)
-			fprintf(stderr,
-				"vmdkfs: warning: removing the temporary "
-				"snapshot %s: %s (run vmdkfs cleanup)\n",
-				vsm.temp_snap, vmdkfs_errmsg());
+			vmdkfs_log(LOG_WARN,
+				   "removing the temporary snapshot %s: %s "
+				   "(run vmdkfs cleanup)",
+				   vsm.temp_snap, vmdkfs_errmsg());
 		else
 			log_info("temporary snapshot %s removed",
 				 vsm.temp_snap);
