@@ -185,6 +185,7 @@ static void free_cmdline(struct cmdline *c)
 	fuse_opt_free_args(&c->fargs);
 }
 
+/* 0, 1 when --help or --version was answered, or -errno. */
 static int parse_cmdline(int argc, char **argv, struct cmdline *c)
 {
 	int i;
@@ -204,6 +205,13 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *c)
 			c->debug = c->foreground = true;
 		} else if (strcmp(a, "-s") == 0) {
 			c->single = true;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 1;
+		} else if (strcmp(a, "-V") == 0 ||
+			   strcmp(a, "--version") == 0) {
+			printf("vmdkfs %s\n", VMDKFS_VERSION);
+			return 1;
 		} else if (strcmp(a, "-o") == 0) {
 			if (++i >= argc) {
 				fprintf(stderr, "vmdkfs: -o needs a value\n");
@@ -335,8 +343,8 @@ int main(int argc, char **argv)
 	if (fuse_opt_add_arg(&c.fargs, argv[0]) < 0)
 		goto out;
 	r = parse_cmdline(argc, argv, &c);
-	if (r < 0) {
-		status = 2;
+	if (r != 0) { /* 1: --help or --version done */
+		status = r > 0 ? 0 : 2;
 		goto out;
 	}
 	if (apply_opts(&c, &fs_cfg) < 0) {

@@ -148,6 +148,11 @@ static int prepare_access_wait(struct progress *pr)
 	identity(who, sizeof(who));
 	if (strcmp(fs_cfg.prepare_access, "off") == 0)
 		return 0;
+	if (!required && strcmp(fs_cfg.prepare_access, "optional") != 0) {
+		vmdkfs_error("prepare_access=%s: optional, required or off",
+			     fs_cfg.prepare_access);
+		return -EINVAL;
+	}
 	for (;;) {
 		r = vs_disable_relocate(vsm.conn, vsm.vm.moref, SOURCE_ID, who);
 		if (r == 0) {
@@ -158,13 +163,19 @@ static int prepare_access_wait(struct progress *pr)
 			    vsm.vm.moref);
 			return 0;
 		}
+		if (is_host_agent(vmdkfs_errmsg()) && required) {
+			vmdkfs_error("PrepareForAccess: %s (a direct ESXi "
+				     "connection, and prepare_access=required)",
+				     vmdkfs_errmsg());
+			return -EOPNOTSUPP;
+		}
 		if (is_host_agent(vmdkfs_errmsg())) {
 			fprintf(
 			    stderr,
 			    "vmdkfs: warning: PrepareForAccess: %s (a direct "
 			    "ESXi connection); going on\n",
 			    vmdkfs_errmsg());
-			return required ? -EOPNOTSUPP : 0;
+			return 0;
 		}
 		if (!already_disabled(vmdkfs_errmsg()))
 			break;
