@@ -40,9 +40,35 @@ mount_vmdkfs() {
 	done
 }
 
+# The vmdkfs daemons serving mount point MP (as given to mount_vmdkfs).
+vmdkfs_pids() {
+	local p exe
+	exe=$(readlink -f "$VMDKFS")
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/exe" 2>/dev/null)" = "$exe" ] || continue
+		[ "$(tr '\0' '\n' <"$p/cmdline" 2>/dev/null | tail -1)" = "$1" ] && echo "${p#/proc/}"
+	done
+	return 0
+}
+
+# umount_vmdkfs MP: unmount, then wait (60 s at most) for the daemon to
+# end: it closes its disks (the NFC close, the temporary snapshot) after
+# the unmount itself.
 umount_vmdkfs() {
+	local pids p i
+	pids=$(vmdkfs_pids "$1")
 	fusermount3 -u "$1"
 	MOUNTS=$(echo "$MOUNTS" | sed "s# $1##")
+	for p in $pids; do
+		for i in $(seq 600); do
+			# Gone, or a zombie (the daemon's parent is init, which
+			# may take its time to reap it): it has ended.
+			case $(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) in
+			"" | Z) break ;;
+			esac
+			sleep 0.1
+		done
+	done
 }
 
 # random_raw FILE MIB: random data with some zero stretches.

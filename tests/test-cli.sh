@@ -148,3 +148,14 @@ for cmd in info status cleanup --list-transports --version; do
 done
 "$VMDKFS" --version | grep -q '^vmdkfs [0-9]' || fail "--version"
 echo "ok --help, --version"
+
+# Plain make on a machine without the -dev packages (pkg-config and dpkg
+# stand-ins in PATH): the message names what is missing and how to get it.
+mkdir -p fakebin
+printf '#!/bin/sh\nexit 1\n' >fakebin/pkg-config
+printf '#!/bin/sh\n[ "$3" = libfuse3-dev ] && exit 1\necho "install ok installed"\n' >fakebin/dpkg-query
+chmod +x fakebin/*
+if PATH=$WORK/fakebin:$PATH make -C "$TOP" -s >make.out 2>&1; then fail "make without the -dev packages succeeded"; fi
+grep -q 'missing Debian packages: libfuse3-dev; install them with "make deps"' make.out ||
+	fail "make without the -dev packages: $(cat make.out)"
+echo "ok make names the missing packages"

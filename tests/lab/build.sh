@@ -3,8 +3,9 @@
 # Debian's govmomi Go source:  tests/lab/build.sh OUTDIR  ->  OUTDIR/vmdkfs-lab
 # Needs the Debian packages golang-go and golang-github-vmware-govmomi-dev
 # (at run time also qemu-utils).  Does nothing when the binary is newer than
-# every source.  Exit 0 built or up to date, 1 build failed, 2 usage,
-# 3 Go or govmomi missing.
+# every source (*.go, *.json: nfc_records.json is embedded, build.sh).
+# Exit 0 built or up to date, 1 build failed, 2 usage, 3 Go or govmomi
+# missing.
 set -eu
 
 if [ $# -ne 1 ]; then
@@ -26,7 +27,7 @@ if [ -n "$missing" ]; then
 	exit 3
 fi
 
-if [ -x "$bin" ] && [ -z "$(find "$here" -maxdepth 1 \( -name '*.go' -o -name build.sh \) -newer "$bin" | head -1)" ]; then
+if [ -x "$bin" ] && [ -z "$(find "$here" -maxdepth 1 \( -name '*.go' -o -name '*.json' -o -name build.sh \) -newer "$bin" | head -1)" ]; then
 	exit 0
 fi
 

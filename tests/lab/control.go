@@ -279,6 +279,7 @@ func (l *Lab) controlHandler() http.Handler {
 	})
 	mux.HandleFunc("/lab/write", l.handleWrite)
 	mux.HandleFunc("/lab/nfc", l.handleNFC)
+	mux.HandleFunc("/lab/nfc/log", l.handleNFCLog)
 	return mux
 }
 

@@ -147,9 +147,15 @@ func (l *Lab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	switch name {
 	case "RetrieveInternalContent":
+		if l.nfcSOAPCheck(w, r, body, name) {
+			return
+		}
 		l.retrieveInternalContent(w)
 		return
 	case "NfcRandomAccessOpenReadonly", "NfcRandomAccessOpenDisk", "NfcGetVmFiles":
+		if l.nfcSOAPCheck(w, r, body, name) {
+			return
+		}
 		l.nfcTicketCall(w, body, name, this)
 		return
 	case "DisableMethods":

@@ -3,10 +3,14 @@ package main
 // SIMULATED: the NFC data path behind VDDK's nbd and nbdssl transports:
 // tickets (nfc_soap.go), authd on its own loopback port with its own TLS
 // certificate (this file), the NFC handshake and AIO session
-// (nfc_session.go).  VMware does not publish the protocol; this follows
-// ../shared/notes/nfc-protocol.md (two public re-implementations,
-// cloudbase OpenVixDiskLib and vectura).  Where that leaves a choice the
-// code says "GUESS:" with the alternatives, and README.md lists them.
+// (nfc_session.go), and a check of every message a client sends against
+// the records of VDDK talking to real hosts (nfc_conform.go,
+// nfc_records.json).  VMware does not publish the protocol.  The lab's
+// behaviour follows what cloudbase/OpenVixDiskLib recorded of VDDK 8.0.2
+// and vCenter/ESXi 8.0.1 (its docs/nfc_auth.md, nfc_open.md, nfc_read.md,
+// nfc_write.md, cited where used); ../shared/notes/nfc-protocol.md (that
+// and vectura) fills the rest.  Where the records leave a choice the code
+// says "GUESS:" with the alternatives, and README.md lists them.
 
 import (
 	"crypto/rand"
@@ -29,15 +33,17 @@ const (
 	nfcGreeting = "220 VMware Authentication Daemon Version 1.10: SSL Required, ServerDaemonProtocol:SOAP, " +
 		"MKSDisplayProtocol:VNC , VMXARGS supported, NFCSSL supported/t, SHA256 supported\r\n"
 	nfcDefaultBuf   = 64 << 10 // OPEN_SESSION buffer size 0 means 64 KiB
-	nfcMaxBuf       = 2 << 20  // GUESS: largest session buffer accepted (one source saw 2 MiB accepted, 16 MiB refused)
+	nfcMaxBuf       = 2 << 20  // largest session buffer accepted: docs/nfc_open.md saw 2 MiB accepted, 16 MiB refused (GUESS: in between)
 	nfcDefaultMaxIO = 8 << 20  // GUESS: largest IO request (sources: reads of 1 MiB; 2 MiB accepted, 16 MiB refused)
 	nfcDefaultTTL   = 60 * time.Second
 )
 
 // Error codes of ERROR records.  11 is documented ("permission check
-// failed", "file read only"); the others are GUESSes borrowed from the VIX
-// error numbers (VIX_E_INVALID_ARG 3, VIX_E_FILE_NOT_FOUND 4,
-// VIX_E_NOT_SUPPORTED 6, VIX_E_FILE_ALREADY_LOCKED 15).
+// failed", "file read only"; docs/nfc_auth.md records 0x0b for a
+// read-write open on a read-only ticket); the others are GUESSes borrowed
+// from the VIX error numbers (VIX_E_INVALID_ARG 3, VIX_E_FILE_NOT_FOUND 4,
+// VIX_E_NOT_SUPPORTED 6, VIX_E_FILE_ALREADY_LOCKED 15).  Strict mode's
+// refusals are 3.
 const (
 	nfcErrInvalid     = 3
 	nfcErrNotFound    = 4
@@ -73,13 +79,16 @@ type nfcKnobs struct {
 	StallMs         int64  `json:"stall_ms"`     // how long a stalled link stays open before it is dropped
 	StallClose      bool   `json:"stall_close"`  // never answer CLOSE_FILE (the link is dropped after stall_ms)
 	Shuffle         bool   `json:"shuffle"`
-	ParamsReply     string `json:"params_reply"` // "after_version" (default) or "early"
+	ParamsReply     string `json:"params_reply"` // "early" (default: as recorded) or "after_version"
 	MaxIO           int64  `json:"max_io"`
 	TicketTTLms     int64  `json:"ticket_ttl_ms"`
+	Strict          bool   `json:"strict"`    // refuse what departs from nfc_records.json (default on)
+	AckLen36        bool   `json:"ack_len36"` // write acknowledgements carry the length at [36] too
 }
 
 func defaultNFCKnobs() nfcKnobs {
-	return nfcKnobs{Cut: -1, StallMs: 20000, ParamsReply: "after_version", MaxIO: nfcDefaultMaxIO, TicketTTLms: nfcDefaultTTL.Milliseconds()}
+	return nfcKnobs{Cut: -1, StallMs: 20000, ParamsReply: "early", MaxIO: nfcDefaultMaxIO, TicketTTLms: nfcDefaultTTL.Milliseconds(),
+		Strict: true}
 }
 
 type nfcStats struct {
@@ -143,6 +152,7 @@ type nfcServer struct {
 	knobs   nfcKnobs
 	stats   nfcStats
 	handles map[uint64]*nfcHandle
+	log     nfcLog // what clients sent (/lab/nfc/log)
 }
 
 // startNFC starts authd + NFC on addr with the certificate DIR/nfc-*.pem
@@ -283,7 +293,8 @@ func readLine(r io.Reader, max int) (string, error) {
 // handle serves one connection: the greeting in clear, TLS, the authd
 // commands, then NFC in clear (nbd) or in a second TLS session (nbdssl).
 //
-// SIMULATED: ESXi's authd (TCP 902) as nfc-protocol.md §2 describes it.
+// SIMULATED: ESXi's authd (TCP 902) as OpenVixDiskLib's docs/nfc_auth.md
+// recorded it ("Stage 3: authd handshake").
 func (s *nfcServer) handle(raw net.Conn) {
 	defer raw.Close()
 	s.stat(func(st *nfcStats) { st.Connections++ })
@@ -305,6 +316,7 @@ func (s *nfcServer) handle(raw net.Conn) {
 		_, err := io.WriteString(first, line+"\r\n")
 		return err == nil
 	}
+	k := s.newConform(peer)
 	refuse := func(line, why string) {
 		s.stat(func(st *nfcStats) { st.AuthdRefused++ })
 		log.Printf("nfc %s: authd: %s", peer, why)
@@ -321,13 +333,20 @@ func (s *nfcServer) handle(raw net.Conn) {
 			}
 			return
 		}
+		if dep := k.authd(line); dep != "" && k.strict() {
+			// SIMULATED: strict mode answers a line that departs from
+			// the records loudly, then closes the link.
+			refuse("501 vmdkfs-lab strict: "+dep, "strict: "+dep)
+			return
+		}
 		cmd, arg := line, ""
 		if i := strings.IndexByte(line, ' '); i >= 0 {
 			cmd, arg = line[:i], line[i+1:]
 		}
 		switch strings.ToUpper(cmd) {
 		case "SESSION":
-			// No reply (a client waiting for one hangs).  GUESS: the
+			// No reply (docs/nfc_auth.md: "SESSION does not get a reply
+			// of its own"; a client waiting for one hangs).  GUESS: the
 			// ticket is checked at PROXY, not here (alternative: at
 			// SESSION, the refusal answering the next command).
 			session = strings.TrimSpace(arg)
@@ -342,9 +361,9 @@ func (s *nfcServer) handle(raw net.Conn) {
 				return
 			}
 		case "THUMBPRINT_SHA2":
-			// VDDK sends a plain tag ("PlainText").  GUESS: an argument
-			// with colons or spaces is refused as authd does for a
-			// colon-separated thumbprint ("501 Invalid arguments").
+			// VDDK sends a plain tag ("PlainText").  A colon-separated
+			// thumbprint gets "501 Invalid arguments" (docs/nfc_auth.md,
+			// "Notes"); GUESS: so does an empty tag or one with a space.
 			tag := strings.TrimSpace(arg)
 			if tag == "" || strings.ContainsAny(tag, ": ") {
 				if !say("501 Invalid arguments") {
@@ -393,13 +412,16 @@ func (s *nfcServer) handle(raw net.Conn) {
 				return
 			}
 			ticket = t
+			k.setMode(map[bool]string{true: "nbdssl", false: "nbd"}[ssl])
 		case "QUIT":
 			say("221 Goodbye")
 			return
 		case "USER", "PASS", "XPAS":
-			say("530 Login incorrect")
+			say("530 Login incorrect") // docs/nfc_auth.md, with a vCenter ticket
 		default:
-			say("500 Unknown command") // GUESS: the text
+			// docs/nfc_auth.md: SESSIONID and CONNECT_VPXA are answered
+			// so; GUESS: every other unknown command too.
+			say("530 Please login with USER and PASS")
 		}
 	}
 	// The first TLS session is abandoned here: "first" is dropped, never
@@ -425,7 +447,7 @@ func (s *nfcServer) handle(raw net.Conn) {
 		}
 	})
 	_ = raw.SetDeadline(time.Time{}) // an open NFC disk may stay idle for long
-	c := &nfcConn{s: s, raw: raw, rw: rw, ticket: ticket, mode: mode, peer: peer,
+	c := &nfcConn{s: s, raw: raw, rw: rw, ticket: ticket, mode: mode, peer: peer, k: k,
 		bufSize: nfcDefaultBuf, handles: map[uint64]*nfcHandle{}, writes: map[uint32]*pendingWrite{}}
 	c.run()
 }

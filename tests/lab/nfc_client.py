@@ -1,21 +1,37 @@
 #!/usr/bin/python3
 """A small NFC client for the lab's smoke test (stdlib only).
 
-Gets a ticket over SOAP (Login, RetrieveInternalContent, then
-NfcRandomAccessOpenReadonly / NfcRandomAccessOpenDisk / NfcGetVmFiles),
-runs authd (greeting, TLS, SESSION, BANNER, THUMBPRINT_SHA2, PROXY), then
-NFC in clear (nbd) or in a second TLS session (nbdssl): the 264-byte
-handshake, the AIO session, OPEN_FILE of a datastore path, reads of the
-whole disk with several requests in flight (fragments placed by their
-offsets), optional writes, CLOSE_FILE, CLOSE_SESSION.  It checks the
-certificate against the ticket's SHA-1 thumbprint, the THUMBPRINT_SHA2
-answer and that the second TLS session shows the same certificate.
+It speaks as VDDK was recorded speaking to real hosts (the lab's
+nfc_records.json, from cloudbase/OpenVixDiskLib's docs/nfc_auth.md,
+nfc_open.md, nfc_read.md, nfc_write.md), so that the lab's strict mode
+takes it.  SOAP: Login, RetrieveInternalContent in urn:vim25, the VM's
+runtime.host (RetrievePropertiesEx), then NfcRandomAccessOpenReadonly /
+NfcRandomAccessOpenDisk in urn:vim25 with vm, diskDeviceKey and
+hostForAccess (or NfcGetVmFiles, which the records do not have).  authd:
+greeting, TLS, SESSION, BANNER, THUMBPRINT_SHA2 PlainText, PROXY.  Then
+NFC in clear (nbd) or in a second TLS session (nbdssl): 43 PlainText, 33,
+wait for 36, 51 (11), wait for 51, 54 (4, 7) + "vddknbdmode", 55 (3),
+52, wait for 52; AIO opIds from 0: OPEN_SESSION (16 bytes, [4] the buffer
+size, [8] 4), SET_SOCK_OPTS (12 zeros), SET_RES_POOL (1), OPEN_FILE of a
+datastore path, reads of the whole disk with several requests in flight
+(fragments placed by their offsets; the length at [24], [32], [36]),
+optional writes (one opId, fragments of at most the buffer size, one
+acknowledgement and no data after it), CLOSE_FILE (8 bytes),
+CLOSE_SESSION (4), the 264-byte type 4.  It checks the certificate
+against the ticket's SHA-1 thumbprint, the THUMBPRINT_SHA2 answer and
+that the second TLS session shows the same certificate.
 
     nfc_client.py --env LAB.ENV --vm MOREF --disk KEY --path '[ds] f.vmdk'
                   [--ssl] [--out FILE] [--req BYTES] [--inflight N]
                   [--rw] [--write OFFSET:LENGTH:BYTE] [--method NAME]
                   [--expect-error CODE[:TEXT]] [--expect-open-error CODE]
                   [--bufsize BYTES] [--no-read] [--wait SECONDS] [--reuse-ticket]
+                  [--depart read32] [--probe LINE]
+
+--depart read32: the first read request has 0 at [32] (the records have
+the length there): a departure the lab's strict mode refuses.  --probe
+LINE: after TLS, send LINE to authd instead of the session, print its
+answer ("probe") and stop.
 
 Prints one JSON line; exit 0 when everything expected happened, else 1.
 """
@@ -101,14 +117,23 @@ def get_ticket(env, vm, disk, rw, method):
     s.call("Login", "SessionManager", text(sc, "sessionManager"),
            "<userName>%s</userName><password>%s</password>"
            % (esc(env["LAB_USER"]), esc(env["LAB_PASSWORD"])))
-    ic = s.call("RetrieveInternalContent", "ServiceInstance", "ServiceInstance", ns="urn:internalvim25")
+    ic = s.call("RetrieveInternalContent", "ServiceInstance", "ServiceInstance")
     svc = text(ic, "nfcService")
+    # hostForAccess: the host the VM runs on (OpenVixDiskLib nfc_auth.py,
+    # get_nfc_ticket: vm.runtime.host).
+    props = s.call("RetrievePropertiesEx", "PropertyCollector", text(sc, "propertyCollector"),
+                   "<specSet><propSet><type>VirtualMachine</type><pathSet>runtime.host</pathSet></propSet>"
+                   '<objectSet><obj type="VirtualMachine">%s</obj></objectSet></specSet><options/>' % vm)
+    host = text(props, "val")
+    if not host:
+        raise Fail("RetrievePropertiesEx: no runtime.host for %s" % vm)
     if not method:
         method = "NfcRandomAccessOpenDisk" if rw else "NfcRandomAccessOpenReadonly"
     inner = '<vm type="VirtualMachine">%s</vm>' % vm
     if method != "NfcGetVmFiles":
-        inner += "<diskDeviceKey>%d</diskDeviceKey>" % disk
-    r = s.call(method, "NfcService", svc, inner, ns="urn:internalvim25")
+        inner += ('<diskDeviceKey>%d</diskDeviceKey><hostForAccess type="HostSystem">%s</hostForAccess>'
+                  % (disk, host))
+    r = s.call(method, "NfcService", svc, inner)
     rv = [e for e in r.iter() if e.tag.split("}")[-1] == "returnval"][0]
     t = {e.tag.split("}")[-1]: e.text for e in rv}
     t["nfcService"] = svc
@@ -128,7 +153,7 @@ def recv_line(sock):
     return b.decode().rstrip("\r\n")
 
 
-def authd(env, t, use_ssl):
+def authd(env, t, use_ssl, probe=None):
     host = t.get("host") or env["LAB_HOST"]
     sock = socket.create_connection((host, int(t["port"])), timeout=30)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -141,6 +166,12 @@ def authd(env, t, use_ssl):
     if colon_hex(hashlib.sha1(der).digest()) != t["sslThumbprint"].upper():
         raise Fail("the certificate's SHA-1 is not the ticket's thumbprint")
     sha256 = colon_hex(hashlib.sha256(der).digest())
+    if probe is not None:
+        first.sendall((probe + "\r\n").encode())
+        try:
+            return recv_line(first)
+        except Fail as e:
+            return "(%s)" % e
     first.sendall(("SESSION %s\r\n" % t["sessionId"]).encode())
     first.sendall(b"BANNER \r\n")
     banner = recv_line(first)
@@ -185,35 +216,40 @@ def msg(typ, a4=0, a8=0):
     return struct.pack("<III", typ, a4, a8).ljust(264, b"\0")
 
 
+def expect_msg(sock, want):
+    typ = struct.unpack_from("<I", recvn(sock, 264))[0]
+    if typ != want:
+        raise Fail("handshake: got message %d, wanted %d" % (typ, want))
+
+
 def handshake(sock):
+    """The order recorded (nfc_open.md, "Handshake order")."""
     sock.sendall(struct.pack("<I", 43) + b"PlainText".ljust(260, b"\0"))
     sock.sendall(msg(33))
+    expect_msg(sock, 36)
     sock.sendall(msg(51, 11))
-    for want in (36, 51):
-        typ = struct.unpack_from("<I", recvn(sock, 264))[0]
-        if typ != want:
-            raise Fail("handshake: got message %d, wanted %d" % (typ, want))
-    sock.sendall(msg(54, 6, 7) + b"vmdkfs" + b"nbdmode")
+    expect_msg(sock, 51)
+    sock.sendall(msg(54, 4, 7) + b"vddk" + b"nbdmode")
     sock.sendall(msg(55, 3))
     sock.sendall(msg(52))
-    typ = struct.unpack_from("<I", recvn(sock, 264))[0]
-    if typ != 52:
-        raise Fail("handshake: got message %d, wanted 52" % typ)
+    expect_msg(sock, 52)
 
 
 class Aio:
     def __init__(self, sock):
-        self.sock, self.op = sock, 0
+        self.sock, self.op = sock, 0  # opIds from 0 on each connection
 
     def send(self, typ, payload, extra=b"", op=None):
         if op is None:
-            self.op += 1
             op = self.op
+            self.op += 1
         self.sock.sendall(struct.pack("<IIII", MAGIC, typ, len(payload), op) + payload + extra)
         return op
 
     def recv(self):
-        """(type, opId, payload, extra); extras of ERROR and IO replies read."""
+        """(type, opId, payload, extra); the extras of ERROR records and
+        read replies read.  A write's acknowledgement carries no data,
+        whatever its [36] says (nfc_write.md: one 44-byte reply)."""
         magic, typ, size, op = struct.unpack("<IIII", recvn(self.sock, 16))
         if magic != MAGIC:
             raise Fail("bad magic %#x" % magic)
@@ -221,7 +257,7 @@ class Aio:
         extra = b""
         if typ == ERROR:
             extra = recvn(self.sock, struct.unpack_from("<I", p, 12)[0])
-        elif typ == IO:
+        elif typ == IO and len(p) >= 40 and struct.unpack_from("<I", p, 8)[0] == 1:
             extra = recvn(self.sock, struct.unpack_from("<I", p, 36)[0])
         return typ, op, p, extra
 
@@ -230,8 +266,10 @@ class Aio:
         rtyp, rop, p, x = self.recv()
         if rtyp == ERROR:
             code = struct.unpack_from("<Q", p)[0]
-            self.recv()  # the reply follows the ERROR record
-            raise NfcError(code, x.decode(errors="replace"))
+            text = x.decode(errors="replace")
+            if not text.startswith("vmdkfs-lab strict:"):
+                self.recv()  # the lab's reply follows its ERROR record (strict refusals have none)
+            raise NfcError(code, text)
         if (rtyp, rop) != (typ, op):
             raise Fail("reply type %d op %d to type %d op %d" % (rtyp, rop, typ, op))
         return p
@@ -243,8 +281,9 @@ class NfcError(Exception):
         self.code, self.text = code, text
 
 
-def read_all(aio, handle, capacity, req, inflight, out):
-    """Read the whole disk, req bytes per request, inflight in flight."""
+def read_all(aio, handle, capacity, req, inflight, out, depart=None):
+    """Read the whole disk, req bytes per request, inflight in flight
+    (depart "read32": the first request has 0 at [32])."""
     data = bytearray(capacity)
     pending = {}  # op -> [offset, length, bytes received, next expected fragment offset]
     nxt = 0
@@ -254,7 +293,8 @@ def read_all(aio, handle, capacity, req, inflight, out):
     while nxt < capacity or pending:
         while nxt < capacity and len(pending) < inflight:
             n = min(req, capacity - nxt)
-            p = struct.pack("<QQQQIII", handle, 1, nxt, n, n, n, 0)
+            p = struct.pack("<QQQQIII", handle, 1, nxt, n, 0 if depart == "read32" else n, n, 0)
+            depart = None
             pending[aio.send(IO, p)] = [nxt, n, 0, 0]
             nxt += n
         typ, op, p, extra = aio.recv()
@@ -292,12 +332,12 @@ def write(aio, handle, off, length, byte, bufsize):
         chunk = data[fo:fo + bufsize]
         p = struct.pack("<QQQIIIII", handle, 0, off, length, fo, len(chunk), len(chunk), 0)
         op = aio.send(IO, p, chunk, op=op)
-    typ, rop, p, extra = aio.recv()
+    typ, rop, p, extra = aio.recv()  # never data after it, whatever [36] says
     if typ == ERROR:
         raise NfcError(struct.unpack_from("<Q", p)[0], extra.decode(errors="replace"))
-    status, _, roff, total = struct.unpack_from("<QQQI", p)
-    if (typ, rop, status, roff, total) != (IO, op, 0, off, length):
-        raise Fail("bad write acknowledgement %r" % ((typ, rop, status, roff, total),))
+    status, _, roff, total, _, chunk = struct.unpack_from("<QQQIII", p)
+    if (typ, rop, status, total, chunk) != (IO, op, 0, length, length):
+        raise Fail("bad write acknowledgement %r" % ((typ, rop, status, roff, total, chunk),))
 
 
 def main():
@@ -320,6 +360,8 @@ def main():
     ap.add_argument("--wait", type=float, default=0, help="seconds between the ticket and authd")
     ap.add_argument("--reuse-ticket", action="store_true",
                     help="afterwards, present the ticket again: PROXY must be refused")
+    ap.add_argument("--depart", choices=["read32"])
+    ap.add_argument("--probe", help="send this line to authd after TLS, print the answer, stop")
     a = ap.parse_args()
     env = load_env(a.env)
     res = {"mode": "nbdssl" if a.ssl else "nbd"}
@@ -328,11 +370,16 @@ def main():
         res["ticket"] = {k: v for k, v in t.items() if k != "sessionId"}
         if a.wait:
             time.sleep(a.wait)
+        if a.probe is not None:
+            res["probe"] = authd(env, t, a.ssl, probe=a.probe)
+            print(json.dumps(res))
+            return 0
         sock = authd(env, t, a.ssl)
         handshake(sock)
         aio = Aio(sock)
-        aio.call(OPEN_SESSION, struct.pack("<IIII", 0, a.bufsize, 4 if a.bufsize else 0, 0))
-        aio.call(SET_SOCK_OPTS, bytes(12))
+        bufsize = a.bufsize or 65536  # VDDK's default (nfc_open.md)
+        aio.call(OPEN_SESSION, struct.pack("<IIII", 0, bufsize, 4, 0))
+        res["sock_opts"] = list(struct.unpack("<III", aio.call(SET_SOCK_OPTS, bytes(12))))
         aio.call(SET_RES_POOL, struct.pack("<I", 1))
         path = a.path.encode()
         try:
@@ -351,9 +398,9 @@ def main():
             raise Fail("OPEN_FILE reply %r" % ((status, ftype, sector, capacity),))
         for w in a.write:
             off, length, byte = (int(x, 0) for x in w.split(":"))
-            write(aio, handle, off, length, byte, a.bufsize or 65536)
+            write(aio, handle, off, length, byte, bufsize)
         if not a.no_read:
-            frags, ooo, errors = read_all(aio, handle, capacity, a.req, a.inflight, a.out)
+            frags, ooo, errors = read_all(aio, handle, capacity, a.req, a.inflight, a.out, a.depart)
             res.update(fragments=frags, out_of_order=ooo, errors=errors)
             if a.expect_error:
                 code, _, want = a.expect_error.partition(":")

@@ -1,7 +1,11 @@
 package main
 
 // SIMULATED: the NFC session after authd's PROXY: the classic handshake of
-// 264-byte messages (nfc-protocol.md §3), then the AIO session (§4).
+// 264-byte messages, then the AIO session, as OpenVixDiskLib recorded VDDK
+// and ESXi speaking them (docs/nfc_open.md, nfc_read.md, nfc_write.md).
+// Every message the client sends goes through the conformance checker
+// (nfc_conform.go) first; in strict mode one that departs from the
+// records is refused.
 
 import (
 	"bufio"
@@ -50,12 +54,15 @@ type nfcConn struct {
 	ticket  *nfcTicket
 	mode    string
 	peer    string
+	k       *nfcConform // the conformance checker of this connection
 	bufSize int
 	handles map[uint64]*nfcHandle
 	writes  map[uint32]*pendingWrite
 	dead    bool
-	cut     bool       // the cut knob half-closed the link
-	rerr    error      // why the reader stopped
+	cut     bool  // the cut knob half-closed the link
+	rerr    error // why the reader stopped
+	rbad    bool  // ... on a malformed message (rhead its header)
+	rhead   [16]byte
 	out     []byte     // read replies being built (reused)
 	frags   []fragment // their fragments (reused)
 }
@@ -64,6 +71,8 @@ type aioMsg struct {
 	typ, op uint32
 	payload []byte
 	extra   []byte
+	checked bool   // the checker has seen it
+	dep     string // what departs from the records ("": nothing)
 }
 
 type pendingWrite struct {
@@ -74,6 +83,7 @@ type pendingWrite struct {
 	got     uint32
 	errCode uint64
 	errText string
+	strict  bool // refused by strict mode
 }
 
 func (c *nfcConn) logf(format string, a ...interface{}) {
@@ -104,15 +114,18 @@ func (c *nfcConn) send264(typ uint32, fill func(m []byte)) error {
 	return err
 }
 
-// handshake: C 43 (tag), C 33 (session parameters), C 51 (version), S 36,
-// S 51, C 54 (+ client name and operation as a trailer), C 55 (features),
-// C 52, S 52.
+// handshake: C 43 (tag), C 33 (session parameters), S 36, C 51
+// (version), S 51, C 54 (+ client name and operation as a trailer), C 55
+// (features), C 52, S 52.
 //
-// GUESS: when the 36 goes out.  nfc-protocol.md (vectura) has the host
-// answer 33 only once 51 has arrived; OpenVixDiskLib's capture shows 36
-// before the client's 51.  Default "after_version"; /lab/nfc?params_reply=
-// early answers 33 at once.  A client that sends 43, 33, 51 before reading
-// works with both.  An unexpected message gets a type 4 and the link closes.
+// The 36 goes out as soon as the 33 arrives, as recorded
+// (docs/nfc_open.md, "Handshake order": "C: 33 / S: 36 / C: 51"; default
+// params_reply=early).  /lab/nfc?params_reply=after_version answers 33
+// only once 51 has arrived, as nfc-protocol.md (vectura) has it; a client
+// that waits for 36 before sending 51 then hangs, one that sends 43, 33,
+// 51 before reading works with both.  An unexpected message gets a type 4
+// and the link closes; in strict mode so does one that departs from the
+// records.
 func (c *nfcConn) handshake() error {
 	m := make([]byte, nfcMsgLen)
 	gotParams, sent36, gotVersion := false, false, false
@@ -129,7 +142,26 @@ func (c *nfcConn) handshake() error {
 		if _, err := io.ReadFull(c.rw, m); err != nil {
 			return err
 		}
-		switch typ := le32(m); typ {
+		typ := le32(m)
+		var trailer []byte
+		if typ == 54 {
+			a, b := le32(m[4:]), le32(m[8:])
+			if a > 512 || b > 512 {
+				c.k.msg(m, nil)
+				return fail("connection data lengths %d, %d", a, b)
+			}
+			// The client name and the operation follow as raw bytes, not
+			// inside the 264-byte message.
+			trailer = make([]byte, a+b)
+			if _, err := io.ReadFull(c.rw, trailer); err != nil {
+				return err
+			}
+			c.logf("client %q, operation %q", trailer[:a], trailer[a:])
+		}
+		if dep := c.k.msg(m, trailer); dep != "" && c.k.strict() {
+			return fail("vmdkfs-lab strict: %s", dep)
+		}
+		switch typ {
 		case 43: // the client's tag, at offset 4
 		case 33:
 			gotParams = true
@@ -151,18 +183,7 @@ func (c *nfcConn) handshake() error {
 			if err := c.send264(51, func(m []byte) { put32(m[4:], nfcProtoVer) }); err != nil {
 				return err
 			}
-		case 54:
-			a, b := le32(m[4:]), le32(m[8:])
-			if a > 512 || b > 512 {
-				return fail("connection data lengths %d, %d", a, b)
-			}
-			// The client name and the operation follow as raw bytes, not
-			// inside the 264-byte message.
-			t := make([]byte, a+b)
-			if _, err := io.ReadFull(c.rw, t); err != nil {
-				return err
-			}
-			c.logf("client %q, operation %q", t[:a], t[a:])
+		case 54: // read above
 		case 55: // features (3: interruption | switch)
 		case 52:
 			if !gotVersion {
@@ -243,13 +264,13 @@ func (c *nfcConn) reader(out chan<- *aioMsg) {
 			return
 		}
 		if le32(h[:]) != nfcAIOMagic {
-			c.rerr = fmt.Errorf("bad message magic %#08x", le32(h[:]))
+			c.rerr, c.rbad, c.rhead = fmt.Errorf("bad message magic %#08x", le32(h[:])), true, h
 			return
 		}
 		m := &aioMsg{typ: le32(h[4:]), op: le32(h[12:])}
 		size := le32(h[8:])
 		if size > 4096 {
-			c.rerr = fmt.Errorf("message type %d of %d bytes", m.typ, size)
+			c.rerr, c.rbad, c.rhead = fmt.Errorf("message type %d of %d bytes", m.typ, size), true, h
 			return
 		}
 		m.payload = make([]byte, size)
@@ -267,7 +288,7 @@ func (c *nfcConn) reader(out chan<- *aioMsg) {
 			elen, limit = le32(m.payload[8:]), 4096
 		}
 		if elen > limit {
-			c.rerr = fmt.Errorf("message type %d announces %d bytes of extra", m.typ, elen)
+			c.rerr, c.rbad, c.rhead = fmt.Errorf("message type %d announces %d bytes of extra", m.typ, elen), true, h
 			return
 		}
 		if elen > 0 && m.typ == aioIO {
@@ -320,8 +341,16 @@ func (c *nfcConn) serveAIO() {
 				if c.rerr != nil && c.rerr != io.EOF {
 					c.logf("%v", c.rerr)
 				}
+				if c.rbad {
+					c.k.malformed(c.rhead, c.rerr)
+				}
 				return
 			}
+		}
+		c.check(m)
+		if m.dep != "" && c.k.strict() {
+			c.refuseStrict(m)
+			continue
 		}
 		switch m.typ {
 		case aioOpenSession:
@@ -333,7 +362,12 @@ func (c *nfcConn) serveAIO() {
 			c.s.stat(func(st *nfcStats) { st.CloseSessionSize = len(m.payload) })
 			_ = c.send(aioCloseSession, m.op, make([]byte, len(m.payload)), nil)
 			_ = c.raw.SetReadDeadline(time.Now().Add(2 * time.Second))
-			_, _ = io.ReadFull(c.br, make([]byte, nfcMsgLen)) // the reader has stopped
+			end := make([]byte, nfcMsgLen)
+			if _, err := io.ReadFull(c.br, end); err == nil { // the reader has stopped
+				if dep := c.k.msg(end, nil); dep != "" && c.k.strict() {
+					_ = c.send264(4, nil)
+				}
+			}
 			return
 		case aioOpenFile:
 			c.openFile(m)
@@ -349,17 +383,20 @@ func (c *nfcConn) serveAIO() {
 				c.errorRecord(m.op, nfcErrInvalid, "invalid IO request")
 			} else if ioIsRead(m) {
 				batch := []*aioMsg{m}
-				if c.s.knob().Shuffle {
+				if k := c.s.knob(); k.Shuffle {
 					// Answer the reads in flight together, their fragments
 					// interleaved and out of order.
 				gather:
 					for len(batch) < 32 && pushback == nil {
 						select {
 						case n, ok := <-msgs:
+							if ok {
+								c.check(n)
+							}
 							switch {
 							case !ok:
 								break gather
-							case n.typ == aioIO && ioIsRead(n):
+							case n.typ == aioIO && ioIsRead(n) && (n.dep == "" || !k.Strict):
 								batch = append(batch, n)
 							default:
 								pushback = n
@@ -371,13 +408,17 @@ func (c *nfcConn) serveAIO() {
 				}
 				c.reads(batch)
 			} else {
-				c.writeFragment(m)
+				c.writeFragment(m, "")
 			}
 		case aioSetSockOpts:
-			// GUESS: the reply's values (send and receive buffer sizes, a flag).
+			// docs/nfc_write.md (at b11e109): "SET_SOCK_OPTS of 12 zero
+			// bytes returns send/recv sizes 1675000 and a uint32 flag 1".
+			// The offsets are inferred from that order: [0] send, [4]
+			// receive, [8] the flag.
 			p := make([]byte, 12)
-			put32(p, 1<<20)
-			put32(p[4:], 1<<20)
+			put32(p, 1675000)
+			put32(p[4:], 1675000)
+			put32(p[8:], 1)
 			_ = c.send(m.typ, m.op, p, nil)
 		case aioSetResPool:
 			_ = c.send(m.typ, m.op, m.payload, nil)
@@ -390,9 +431,35 @@ func (c *nfcConn) serveAIO() {
 	}
 }
 
+// check runs the conformance checker on m once, in the order the
+// messages came.
+func (c *nfcConn) check(m *aioMsg) {
+	if !m.checked {
+		m.checked = true
+		m.dep = c.k.aio(m)
+	}
+}
+
+// refuseStrict answers a message that departs from the records, in strict
+// mode: an ERROR record (code 3) naming the departure, nothing else; the
+// message is not processed.  A write fragment refuses its whole write:
+// one ERROR record once all its fragments are in, no acknowledgement.
+//
+// SIMULATED: the lab's strict mode (a real host may take such a message).
+func (c *nfcConn) refuseStrict(m *aioMsg) {
+	if m.typ == aioIO && len(m.payload) >= 44 && !ioIsRead(m) && uint32(le64(m.payload[8:])) == 0 {
+		c.writeFragment(m, m.dep)
+		return
+	}
+	c.logf("strict: refusing message type %d (opId %d)", m.typ, m.op)
+	c.errorRecord(m.op, nfcErrInvalid, "vmdkfs-lab strict: "+m.dep)
+}
+
 // openSession: [4] buffer size in bytes (0: 64 KiB), [8] buffer count.
-// GUESS: the reply is 16 zero bytes (what a host answered to VDDK's 16
-// zero bytes); a buffer above 2 MiB or not a multiple of 512 is refused.
+// The reply is 16 zero bytes and the host uses the requested size for the
+// IO fragments; 2 MiB is accepted, 16 MiB refused (docs/nfc_open.md,
+// "OPEN_SESSION / sockopts / resource pool").  GUESS: sizes between
+// those, and sizes not a multiple of 512, are refused too.
 func (c *nfcConn) openSession(m *aioMsg) {
 	size := uint32(0)
 	if len(m.payload) >= 8 {
@@ -458,7 +525,8 @@ func (l *Lab) nfcLinks(v *labVM, key int32) (all, running map[string]int32, powe
 //
 // Reply (60 bytes): [0] u64 status, [8] u64 handle, [16] file type, [20]
 // flags, [28] u64 capacity in bytes, [36] u32 sector size 512, [40] [44]
-// [48] u32 geometry cylinders, heads, sectors (GUESS: the order).
+// [48] u32 geometry cylinders, heads, sectors (docs/nfc_open.md, newer
+// version, "OPEN_FILE": "Physical geometry cylinders / heads / sectors").
 func (c *nfcConn) openFile(m *aioMsg) {
 	fail := func(code uint64, text string) {
 		c.s.stat(func(st *nfcStats) { st.OpenErrors++ })
@@ -491,7 +559,8 @@ func (c *nfcConn) openFile(m *aioMsg) {
 	lockText := "DiskLib error 16392: Failed to lock the file"
 	switch {
 	case rw && !t.RW:
-		// A read-only ticket used for writing (documented: 0x0b).
+		// A read-only ticket used for writing: docs/nfc_auth.md, "AIO
+		// error 0x0b (VIX_E_FILE_READ_ONLY)" (for an NfcGetVmFiles ticket).
 		fail(nfcErrPermission, "The file is read-only")
 		return
 	case rw && !isRunning:
@@ -527,6 +596,7 @@ func (c *nfcConn) openFile(m *aioMsg) {
 		return
 	}
 	c.handles[h.ID] = h
+	c.k.addHandle(h.ID)
 	c.s.stat(func(st *nfcStats) { st.Opens++ })
 	c.logf("opened %s (%s, handle %#x, %d bytes)", path, map[bool]string{true: "read-write", false: "read-only"}[rw], h.ID, h.Capacity)
 	p := make([]byte, 60)
@@ -627,8 +697,9 @@ func (s *nfcServer) materialise(c *nfcConn, v *labVM, path string, key int32, rw
 	return h, nil
 }
 
-// closeFile: payload the handle (8 bytes; vectura adds 8 zero bytes).
-// GUESS: the reply echoes the size, zeros.
+// closeFile: payload the handle (8 bytes, as recorded: docs/nfc_open.md,
+// "Close" and the AIO table; vectura adds 8 zero bytes).  GUESS: the
+// reply echoes the size, zeros.
 func (c *nfcConn) closeFile(m *aioMsg) {
 	if len(m.payload) < 8 || c.handles[le64(m.payload)] == nil {
 		c.refuse(m, len(m.payload), nfcErrInvalid, "invalid file handle")
@@ -786,10 +857,11 @@ const fragHead = 16 + 44
 // reads answers IO read requests: 44-byte request [0] handle, [8] u64
 // direction 1 | compression << 32, [16] u64 offset, [24] u64 length.  Each
 // reply fragment carries at most the session buffer: [0] u64 status 0,
-// [8] u64 1 (read, no compression: GUESS: compressed reads are answered
-// uncompressed, which a host may do), [16] u64 request offset, [24] u32
+// [8] u64 1 (read, no compression), [16] u64 request offset, [24] u32
 // request length, [28] u32 offset of the fragment in the request, [32]
-// u32 its length, [36] u32 wire length of the data that follows.  With
+// u32 its length, [36] u32 wire length of the data that follows.  A host
+// may answer a compressed read uncompressed (docs/nfc_read.md: "The server
+// may answer type 2 or fall back to type 0"); the lab always does.  With
 // shuffle on, the fragments of the batch go out in a random order.
 //
 // The replies are built in one reused buffer, each fragment's data read
@@ -933,11 +1005,21 @@ func (c *nfcConn) reads(batch []*aioMsg) {
 // u32 its length, [28] u32 offset of the fragment, [32] u32 fragment
 // length, [36] u32 wire length of the data that follows (0 none and 1
 // zlib are taken; FastLZ/SkipZ refused).  After the last fragment: one
-// 44-byte acknowledgement, [0] status 0, [8] 0, [16] offset, [24] length,
-// [28] 0, [32] length, [36] 0 (GUESS: no data follows, so 0, not the length).
-func (c *nfcConn) writeFragment(m *aioMsg) {
+// 44-byte acknowledgement, [0] status 0, [8] 0, [24] length, [28] 0,
+// [32] length (docs/nfc_write.md: "S: type=7 opId=14 size=44 total=66048
+// dest=0 chunk=66048"); GUESS: [16] the offset, and [36] 0 as no data
+// follows (not recorded; ack_len36=1 puts the length there too, as a host
+// that echoes it would: a client must not wait for data after an ack).
+//
+// strict: what the fragment departs from the records ("": nothing); the
+// whole write is then refused, one ERROR record for its opId, no ack.
+func (c *nfcConn) writeFragment(m *aioMsg, strict string) {
 	p := m.payload
 	if len(p) < 44 {
+		if strict != "" {
+			c.errorRecord(m.op, nfcErrInvalid, "vmdkfs-lab strict: "+strict)
+			return
+		}
 		c.errorRecord(m.op, nfcErrInvalid, "IO payload too short")
 		return
 	}
@@ -947,7 +1029,11 @@ func (c *nfcConn) writeFragment(m *aioMsg) {
 	if pw == nil {
 		maxIO := c.s.knob().MaxIO
 		if total == 0 || int64(total) > maxIO {
-			c.errorRecord(m.op, nfcErrInvalid, fmt.Sprintf("invalid IO length %d", total))
+			text := fmt.Sprintf("invalid IO length %d", total)
+			if strict != "" {
+				text = "vmdkfs-lab strict: " + strict
+			}
+			c.errorRecord(m.op, nfcErrInvalid, text)
 			return
 		}
 		pw = &pendingWrite{off: off, total: total, buf: make([]byte, total)}
@@ -962,6 +1048,10 @@ func (c *nfcConn) writeFragment(m *aioMsg) {
 		if pw.errCode == 0 {
 			pw.errCode, pw.errText = code, text
 		}
+	}
+	if strict != "" && !pw.strict {
+		// SIMULATED: strict mode refuses the whole write.
+		pw.errCode, pw.errText, pw.strict = nfcErrInvalid, "vmdkfs-lab strict: "+strict, true
 	}
 	data := m.extra
 	switch {
@@ -1013,6 +1103,9 @@ func (c *nfcConn) writeFragment(m *aioMsg) {
 	put64(a[16:], uint64(pw.off))
 	put32(a[24:], pw.total)
 	put32(a[32:], pw.total)
+	if k.AckLen36 {
+		put32(a[36:], pw.total)
+	}
 	_ = c.send(aioIO, m.op, a, nil)
 }
 
@@ -1062,8 +1155,10 @@ func (s *nfcServer) applyWrite(h *nfcHandle, off int64, data []byte) error {
 
 // ddbGet: [0] handle, [8] key length, [12] reserved; the key follows.
 // Reply: 16 bytes, [12] value length, the value follows; a key not found
-// is 16 zero bytes.  GUESS: the key is looked up as "ddb.KEY" then "KEY"
-// in the link's descriptor.
+// is 16 zero bytes.  The key comes without "ddb." and the value is the
+// descriptor's text (docs/nfc_open.md, newer version, "DDB_GET
+// request/reply layout"): it is looked up as "ddb.KEY", then (GUESS) as
+// "KEY".  nfc_records.json has no row for DDB_GET: strict mode refuses it.
 func (c *nfcConn) ddbGet(m *aioMsg) {
 	if len(m.payload) < 8 || c.handles[le64(m.payload)] == nil {
 		c.refuse(m, 16, nfcErrInvalid, "invalid file handle")

@@ -22,8 +22,10 @@ func (l *Lab) nfcServiceRef() types.ManagedObjectReference {
 	return types.ManagedObjectReference{Type: "NfcService", Value: "nfcService"}
 }
 
-// retrieveInternalContent answers RetrieveInternalContent (any namespace;
-// no session needed) as vcsim does, with the NFC service's moref.
+// retrieveInternalContent answers RetrieveInternalContent (no session
+// needed) as vcsim does, with the NFC service's moref.  VDDK calls it in
+// urn:vim25 (OpenVixDiskLib openvixdisklib/nfc_auth.py, _nfc_service_moid);
+// another namespace is taken when strict mode is off.
 func (l *Lab) retrieveInternalContent(w http.ResponseWriter) {
 	ref := l.nfcServiceRef()
 	writeSOAP(w, http.StatusOK, fmt.Sprintf(`<RetrieveInternalContentResponse xmlns="urn:vim25"><returnval><nfcService type="%s">%s</nfcService></returnval></RetrieveInternalContentResponse>`,
@@ -44,8 +46,12 @@ func notFound(w http.ResponseWriter, ref types.ManagedObjectReference) {
 
 // nfcTicketCall implements NfcRandomAccessOpenReadonly(vm, diskDeviceKey,
 // hostForAccess?), NfcRandomAccessOpenDisk (the same, read-write) and
-// NfcGetVmFiles(vm) (read-only, every disk of the VM), in whatever
-// namespace they come (urn:vim25, urn:internalvim25, urn:nfc).  The answer
+// NfcGetVmFiles(vm) (read-only, every disk of the VM).  VDDK calls them in
+// urn:vim25 with hostForAccess the VM's runtime.host (OpenVixDiskLib
+// docs/nfc_auth.md, "Stage 2: NFC ticket"); strict mode (nfc_conform.go)
+// refuses anything else, and NfcGetVmFiles, which nfc_records.json has no
+// row for; with strict off any namespace is taken (urn:vim25,
+// urn:internalvim25, urn:nfc) and hostForAccess is optional.  The answer
 // is a HostServiceTicket: host (not on ESXi), port, sslThumbprint (SHA-1
 // of the NFC certificate), service (vpxa-nfc via vCenter, nfc on ESXi),
 // serviceVersion 1.0, sessionId (single use, expires unused after 60 s).
@@ -173,7 +179,8 @@ func (l *Lab) handleNFC(w http.ResponseWriter, r *http.Request) {
 		name string
 		dst  *bool
 	}{{"wrong_thumbprint", &k.WrongThumbprint}, {"shuffle", &k.Shuffle},
-		{"stall_banner", &k.StallBanner}, {"stall_close", &k.StallClose}}
+		{"stall_banner", &k.StallBanner}, {"stall_close", &k.StallClose},
+		{"strict", &k.Strict}, {"ack_len36", &k.AckLen36}}
 	for _, p := range bools {
 		if v := r.FormValue(p.name); v != "" {
 			b, err := strconv.ParseBool(v)

@@ -143,11 +143,51 @@ ns() { # PYTHON-EXPR on /lab/state as s
 	lab_ctl state | /usr/bin/python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"
 }
 nfc_show() { sed 's/^/    /' "$work/nfc.json"; }
+# nlog_conforms [ROW...]: /lab/nfc/log since the last clear shows only
+# messages with a row of nfc_records.json and no departure, each
+# connection beginning with the "connect" sequence and ending with the
+# "close" one, SOAP calls with rows and no departures, and a message of
+# each ROW.
+nlog_conforms() {
+	lab_ctl "nfc/log" >"$work/nfclog.json"
+	/usr/bin/python3 - "$here/nfc_records.json" "$work/nfclog.json" "$@" <<'PY'
+import json, sys
+t, log, need = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3:]
+con, clo = t["sequences"]["connect"], t["sequences"]["close"]
+bad, seen = [], set()
+for c in log["connections"]:
+    rows = [m["row"] for m in c["messages"]]
+    seen.update(rows)
+    bad += ["connection %d: %s %r" % (c["id"], m["row"] or "no row", m["departures"])
+            for m in c["messages"] if not m["row"] or m["departures"]]
+    if rows[:len(con)] != con or rows[-len(clo):] != clo:
+        bad.append("connection %d: rows %s ... %s" % (c["id"], rows[:len(con)], rows[-len(clo):]))
+bad += ["SOAP %s: %r" % (x["method"], x["departures"]) for x in log["soap"] if not x["row"] or x["departures"]]
+bad += ["no %s" % w for w in ["connection"] * (not log["connections"]) + ["SOAP call"] * (not log["soap"])]
+bad += ["no %s message" % r for r in need if r not in seen]
+if bad:
+    print("    " + "\n    ".join(bad))
+sys.exit(1 if bad else 0)
+PY
+}
+# nlog_py EXPR: a Python expression on the last /lab/nfc/log read (as l)
+nlog_py() { /usr/bin/python3 -c "import json; l=json.load(open('$work/nfclog.json')); print($1)"; }
 nfc_check() {
 	local p=$1 vmref=$2 link=$3 local=$4
+	lab_ctl "nfc/log?clear=1" >/dev/null
 	nfc --vm "$vmref" --path "$link" --out "$work/nfc-nbd.raw"
 	check "$p: nbd: ticket, authd, handshake, whole-disk read of a snapshot's link (1 MiB requests, 4 in flight)" \
 		eval '[ "$(nj "j.get(\"fragments\", 0)")" = 256 ] || { nfc_show; false; }'
+	check "$p: SET_SOCK_OPTS answers 1675000, 1675000, 1 (as recorded)" \
+		eval '[ "$(nj "j[\"sock_opts\"]")" = "[1675000, 1675000, 1]" ] || { nfc_show; false; }'
+	check "$p: /lab/nfc/log: the session's messages, each with its row, no departure (strict by default)" \
+		eval 'nlog_conforms aio.read && lab_ctl nfc | grep -q "\"strict\": true"'
+	local h
+	h=$(nj "j['handle']")
+	check "$p: /lab/nfc/log: one nbd connection, its handle, SESSION's ticket hidden, hostForAccess = the VM's host" \
+		eval '[ "$(nlog_py "(lambda c, s: len(c) == 1 and c[0][\"mode\"] == \"nbd\" and c[0][\"handles\"] == [\"$h\"] and c[0][\"messages\"][0][\"line\"] == \"SESSION <ticket>\" and len(s) == 1 and s[0][\"host_for_access\"] == s[0][\"vm_host\"] != \"\")(l[\"connections\"], [x for x in l[\"soap\"] if x[\"method\"].startswith(\"Nfc\")])")" = True ]'
+	check "$p: /lab/nfc/log?clear=1 empties it" \
+		eval '[ "$(lab_ctl "nfc/log?clear=1" | tr -d " \n")" = "{\"connections\":[],\"soap\":[]}" ]'
 	qemu-img convert -f vmdk -O raw "$local" "$work/nfc-qemu.raw"
 	check "$p: nbd: the data is qemu-img's view of that link's chain" cmp -s "$work/nfc-nbd.raw" "$work/nfc-qemu.raw"
 	lab_ctl "nfc?shuffle=1" >/dev/null
@@ -170,6 +210,47 @@ nfc_check() {
 	check "$p: wrong_thumbprint=1: THUMBPRINT_SHA2 does not match the certificate" \
 		eval 'nj "j[\"fail\"]" | grep -q "^THUMBPRINT_SHA2" || { nfc_show; false; }'
 	lab_ctl "nfc?reset=1" >/dev/null
+
+	# strict mode (the default) answers a departure loudly; strict=0 takes it
+	lab_ctl "nfc/log?clear=1" >/dev/null
+	nfc --vm "$vmref" --path "$link" --depart read32 --expect-error 3
+	check "$p: strict: a read request with 0 at [32] gets an ERROR record (code 3, \"vmdkfs-lab strict: aio.read: ...\"), the other reads are served" \
+		eval '[ "$(nj "j[\"errors\"][0][\"text\"].startswith(\"vmdkfs-lab strict: aio.read: [32] is 0\") and j[\"errors\"][0][\"offset\"] == 0 and j[\"fragments\"] == 240")" = True ] || { nfc_show; false; }'
+	check "$p: strict: the log shows that departure on that message, with its source" strict_logged
+	nfc --vm "$vmref" --path "$link" --probe "SESSIONID x"
+	check "$p: strict: an authd line not in the records gets \"501 vmdkfs-lab strict: ...\"" \
+		eval 'nj "j[\"probe\"]" | grep -q "^501 vmdkfs-lab strict: authd: the line \"SESSIONID x\" is not in the records" || { nfc_show; false; }'
+	nfc_ticket_call urn:internalvim25
+	check "$p: strict: a ticket call in urn:internalvim25 gets a SOAP fault saying so" \
+		eval 'fault InvalidRequest && has "<faultstring>vmdkfs-lab strict: soap.ticket_ro: namespace urn:internalvim25, the records show urn:vim25"'
+	nfc_ticket_call urn:vim25 ""
+	check "$p: strict: a ticket call without hostForAccess gets a SOAP fault" \
+		eval 'fault InvalidRequest && has "no hostForAccess argument"'
+	lab_ctl "nfc?strict=0" >/dev/null
+	nfc --vm "$vmref" --path "$link" --depart read32 --out "$work/nfc-nbd.raw"
+	check "$p: strict=0: the same read request is served" \
+		eval '[ "$(nj "j.get(\"fragments\", 0)")" = 256 ] && cmp -s "$work/nfc-nbd.raw" "$work/nfc-qemu.raw" || { nfc_show; false; }'
+	nfc --vm "$vmref" --path "$link" --probe "SESSIONID x"
+	check "$p: strict=0: an unknown authd command gets \"530 Please login with USER and PASS\" (as recorded)" \
+		eval '[ "$(nj "j[\"probe\"]")" = "530 Please login with USER and PASS" ] || { nfc_show; false; }'
+	nfc_ticket_call urn:internalvim25
+	check "$p: strict=0: the ticket call in urn:internalvim25 is served" eval 'status 200 && has "<sessionId>52"'
+	check "$p: strict=0: the departures are still recorded" \
+		eval 'lab_ctl nfc/log | grep -q "namespace urn:internalvim25, the records show urn:vim25"'
+	lab_ctl "nfc?reset=1" >/dev/null
+	check "$p: reset=1 turns strict back on" eval 'lab_ctl nfc | grep -q "\"strict\": true"'
+}
+strict_logged() { # the only departure in the log: the read request with 0 at [32]
+	lab_ctl "nfc/log" >"$work/nfclog.json"
+	[ "$(nlog_py "[m['row'] for c in l['connections'] for m in c['messages'] if m['departures'] and m['departures'][0].startswith('[32] is 0, the records show \$len, which is 1048576 at [24] (records: read, ')] == ['aio.read'] == [m['row'] for c in l['connections'] for m in c['messages'] if m['departures']]")" = True ]
+}
+vm_host() { # MOREF: the VM's runtime.host
+	lab_props VirtualMachine "$1" runtime.host && sed -n 's:.*<val [^>]*type="HostSystem"[^>]*>\([^<]*\)</val>.*:\1:p' "$LAB_RESP"
+}
+nfc_ticket_call() { # NS [HOST]: NfcRandomAccessOpenReadonly of LAB_VM's disk 2000 in NS, hostForAccess HOST (default: the VM's host; "": none)
+	local h
+	h=${2-$(vm_host "$LAB_VM_MOREF")}
+	lab_soap "<NfcRandomAccessOpenReadonly xmlns=\"$1\"><_this type=\"NfcService\">nfcService</_this><vm type=\"VirtualMachine\">$LAB_VM_MOREF</vm><diskDeviceKey>2000</diskDeviceKey>${h:+<hostForAccess type=\"HostSystem\">$h</hostForAccess>}</NfcRandomAccessOpenReadonly>"
 }
 
 # ---------------------------------------------------------------- vCenter
@@ -341,14 +422,18 @@ if command -v openssl >/dev/null 2>&1; then
 	fp=$(openssl x509 -in "$LAB_NFC_CERT" -noout -fingerprint -sha1 | sed 's/.*=//')
 	check "env: LAB_NFC_THUMBPRINT_SHA1 matches LAB_NFC_CERT" [ "$fp" = "$LAB_NFC_THUMBPRINT_SHA1" ]
 fi
-lab_soap '<RetrieveInternalContent xmlns="urn:internalvim25"><_this type="ServiceInstance">ServiceInstance</_this></RetrieveInternalContent>'
+lab_soap '<RetrieveInternalContent xmlns="urn:vim25"><_this type="ServiceInstance">ServiceInstance</_this></RetrieveInternalContent>'
 check "RetrieveInternalContent: the NFC service is nfcService" has '<nfcService type="NfcService">nfcService</nfcService>'
-lab_soap "<NfcRandomAccessOpenReadonly xmlns=\"urn:internalvim25\"><_this type=\"NfcService\">nfcService</_this><vm type=\"VirtualMachine\">$LAB_VM_MOREF</vm><diskDeviceKey>2000</diskDeviceKey></NfcRandomAccessOpenReadonly>"
+vmhost=$(vm_host "$LAB_VM_MOREF")
+check "the VM's runtime.host ($vmhost)" [ -n "$vmhost" ]
+# the ticket calls as VDDK makes them: urn:vim25, with hostForAccess
+hfa="<hostForAccess type=\"HostSystem\">$vmhost</hostForAccess>"
+lab_soap "<NfcRandomAccessOpenReadonly xmlns=\"urn:vim25\"><_this type=\"NfcService\">nfcService</_this><vm type=\"VirtualMachine\">$LAB_VM_MOREF</vm><diskDeviceKey>2000</diskDeviceKey>$hfa</NfcRandomAccessOpenReadonly>"
 check "NfcRandomAccessOpenReadonly: a HostServiceTicket (host, port, SHA-1 thumbprint, vpxa-nfc, 1.0, sessionId)" \
 	eval 'status 200 && has "<returnval><host>127.0.0.1</host><port>$LAB_NFC_PORT</port><sslThumbprint>$LAB_NFC_THUMBPRINT_SHA1</sslThumbprint><service>vpxa-nfc</service><serviceVersion>1.0</serviceVersion><sessionId>52"'
-lab_soap "<NfcRandomAccessOpenDisk xmlns=\"urn:internalvim25\"><_this type=\"NfcService\">nfcService</_this><vm type=\"VirtualMachine\">$LAB_VM_MOREF</vm><diskDeviceKey>2000</diskDeviceKey></NfcRandomAccessOpenDisk>"
+lab_soap "<NfcRandomAccessOpenDisk xmlns=\"urn:vim25\"><_this type=\"NfcService\">nfcService</_this><vm type=\"VirtualMachine\">$LAB_VM_MOREF</vm><diskDeviceKey>2000</diskDeviceKey>$hfa</NfcRandomAccessOpenDisk>"
 check "NfcRandomAccessOpenDisk on a powered-on VM: InvalidPowerState" fault InvalidPowerState
-lab_soap "<NfcRandomAccessOpenReadonly xmlns=\"urn:internalvim25\"><_this type=\"NfcService\">nfcService</_this><vm type=\"VirtualMachine\">$LAB_VM_MOREF</vm><diskDeviceKey>2999</diskDeviceKey></NfcRandomAccessOpenReadonly>"
+lab_soap "<NfcRandomAccessOpenReadonly xmlns=\"urn:vim25\"><_this type=\"NfcService\">nfcService</_this><vm type=\"VirtualMachine\">$LAB_VM_MOREF</vm><diskDeviceKey>2999</diskDeviceKey>$hfa</NfcRandomAccessOpenReadonly>"
 check "a disk key the VM does not have: InvalidArgument" fault InvalidArgument
 n1=$(snap_create_vm "$LAB_VM_MOREF" nfc1)
 lab_ctl "write?vm=$vm&disk=0&offset=4096&length=8192&pattern=0xab" >/dev/null
@@ -365,15 +450,24 @@ nfc --vm "$LAB_VM_MOREF" --path "[$LAB_DATASTORE] $vm/$vm-000002.vmdk" --expect-
 check "NFC: the running link of a powered-on VM is locked" eval 'nj "j[\"open_error\"][\"text\"]" | grep -q multiwriter || { nfc_show; false; }'
 snap_op PowerOffVM_Task VirtualMachine "$vm2ref"
 chg2=$(ns "[d['change_id'] for v in s['vms'] if v['name']=='$vm2' for d in v['disks']][0]")
+lab_ctl "nfc/log?clear=1" >/dev/null
 nfc --rw --vm "$vm2ref" --path "[$LAB_DATASTORE] $vm2/$vm2.vmdk" --write 0x100000:0x10200:0x5a --no-read
 check "NFC read-write (powered-off VM): a write of two fragments, one acknowledgement" \
 	eval '[ "$(nj "j[\"flags\"]")" = 26 ] || { nfc_show; false; }'
 check "NFC read-write: the data is in the disk file" reads "$d2/$vm2.vmdk" "1048576 0x5a" "1110528 0x5a" "1114624 0x00" "0 0x21"
 check "NFC read-write: the disk's changeId moved on" \
 	eval '[ -n "$chg2" ] && [ "$(ns "[d[\"change_id\"] for v in s[\"vms\"] if v[\"name\"]==\"$vm2\" for d in v[\"disks\"]][0]")" != "$chg2" ]'
+check "NFC read-write: /lab/nfc/log: the write's fragments (one opId) and the ticket call conform" nlog_conforms aio.write
+lab_ctl "nfc?ack_len36=1" >/dev/null
+timeout 60 /usr/bin/python3 "$here/nfc_client.py" --env "$LAB_DIR/lab.env" --rw --vm "$vm2ref" \
+	--path "[$LAB_DATASTORE] $vm2/$vm2.vmdk" --write 0x200000:0x1000:0x6b --no-read >"$work/nfc.json" 2>&1
+check "ack_len36=1: the length at [36] of the acknowledgement does not make nfc_client.py wait for data" \
+	eval '[ "$(nj "\"fail\" not in j")" = True ] && reads "$d2/$vm2.vmdk" "2097152 0x6b" || { nfc_show; false; }'
+check "ack_len36=1 shows in the knobs; reset=1 clears it" \
+	eval 'lab_ctl nfc | grep -q "\"ack_len36\": true" && lab_ctl "nfc?reset=1" | grep -q "\"ack_len36\": false"'
 snap_op PowerOnVM_Task VirtualMachine "$vm2ref"
 check "/lab/state counts NFC connections, opens, reads and bytes" \
-	eval '[ "$(ns "(lambda n: n[\"connections\"] >= 8 and n[\"opens\"] >= 6 and n[\"reads\"] >= 48 and n[\"bytes_read\"] >= 48 << 20 and n[\"writes\"] == 1)(s[\"nfc\"][\"stats\"])")" = True ]'
+	eval '[ "$(ns "(lambda n: n[\"connections\"] >= 8 and n[\"opens\"] >= 6 and n[\"reads\"] >= 48 and n[\"bytes_read\"] >= 48 << 20 and n[\"writes\"] == 2)(s[\"nfc\"][\"stats\"])")" = True ]'
 check "NFC: remove the snapshots" snap_op RemoveAllSnapshots_Task VirtualMachine "$LAB_VM_MOREF"
 
 # ---- result paging
@@ -431,13 +525,16 @@ check "ESXi: DisableMethods fails: HostAgent is not a VirtualCenter, cannot disa
 lab_soap "<CreateSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$LAB_VM_MOREF</_this><name>esx</name><memory>false</memory><quiesce>false</quiesce></CreateSnapshot_Task>"
 check "ESXi: CreateSnapshot_Task succeeds" eval 'status 200 && [ "$(lab_task_wait "$(taskref)")" = success ]'
 check "ESXi: the delta exists" [ -f "$LAB_DATASTORE_DIR/$LAB_VM/$LAB_VM-000001.vmdk" ]
-lab_soap '<RetrieveInternalContent xmlns="urn:internalvim25"><_this type="ServiceInstance">ServiceInstance</_this></RetrieveInternalContent>'
+lab_soap '<RetrieveInternalContent xmlns="urn:vim25"><_this type="ServiceInstance">ServiceInstance</_this></RetrieveInternalContent>'
 check "ESXi: the NFC service is ha-nfc-service" has '<nfcService type="NfcService">ha-nfc-service</nfcService>'
+lab_ctl "nfc/log?clear=1" >/dev/null
 nfc --ssl --vm "$LAB_VM_MOREF" --path "[$LAB_DATASTORE] $LAB_VM/$LAB_VM.vmdk" --out "$work/nfc-esx.raw"
 r=$(nj "'host' not in j['ticket'] and j['ticket']['service'] == 'nfc' and j['ticket']['nfcService'] == 'ha-nfc-service' and j.get('fragments') == 256")
 check "ESXi: NFC ticket without host, service nfc; nbdssl read of the snapshot's base disk" eval '[ "$r" = True ] || { nfc_show; false; }'
 qemu-img convert -f vmdk -O raw "$LAB_DATASTORE_DIR/$LAB_VM/$LAB_VM.vmdk" "$work/nfc-qemu.raw"
 check "ESXi: NFC data = qemu-img's" cmp -s "$work/nfc-esx.raw" "$work/nfc-qemu.raw"
+check "ESXi: /lab/nfc/log: the nbdssl session conforms (PROXY nfcssl)" \
+	eval 'nlog_conforms aio.read && grep -q "\"line\": \"PROXY nfcssl\"" "$work/nfclog.json"' 
 paging_check "ESXi: paging"
 check "ESXi: no panic in the lab's log" eval '! grep -q -e panic -e "DATA RACE" "$LAB_DIR/lab.log"'
 lab_stop
