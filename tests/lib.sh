@@ -42,10 +42,9 @@ mount_vmdkfs() {
 
 # The vmdkfs daemons serving mount point MP (as given to mount_vmdkfs).
 vmdkfs_pids() {
-	local p exe
-	exe=$(readlink -f "$VMDKFS")
+	local p
 	for p in /proc/[0-9]*; do
-		[ "$(readlink "$p/exe" 2>/dev/null)" = "$exe" ] || continue
+		[ "$p/exe" -ef "$VMDKFS" ] 2>/dev/null || continue # no fork per process
 		[ "$(tr '\0' '\n' <"$p/cmdline" 2>/dev/null | tail -1)" = "$1" ] && echo "${p#/proc/}"
 	done
 	return 0
