@@ -1,6 +1,6 @@
-/* The file system: a tree of flat files (one per disk), in the root or in
- * one level of folders (one per snapshot), and the FUSE loop that serves
- * it.  Callbacks only translate to struct disk calls and -errno. */
+/* The file system: a tree of folders and flat files (one per disk), of
+ * any depth, and the FUSE loop that serves it.  Callbacks only look the
+ * node up and translate to struct disk calls and -errno. */
 #ifndef VMDKFS_FS_H
 #define VMDKFS_FS_H
 
@@ -10,14 +10,23 @@
 #include "../transports/disk.h"
 #include "config.h"
 
+/* A disk shown as a flat file, and its vSphere facts (NULL/-1 if none). */
 struct fs_file {
-	char dir[256];	/* folder ("" = the root) */
-	char name[256]; /* NAME.raw */
-	char *source;	/* what was opened: descriptor path (owned) */
+	char *source; /* what was opened: descriptor path (owned) */
 	struct disk *disk;
-	/* vSphere facts, or NULL/-1 */
 	char *ds_path, *change_id, *vm, *snapshot;
 	int device_key;
+};
+
+enum fs_kind { FS_DIR, FS_DISK };
+
+struct fs_node {
+	enum fs_kind kind;
+	char name[256];
+	struct fs_node *parent; /* NULL: the root */
+	struct fs_node **kids;	/* FS_DIR: its entries, in the order made */
+	size_t nkids;
+	struct fs_file *file; /* FS_DISK (owned) */
 };
 
 extern struct config fs_cfg;
@@ -34,11 +43,19 @@ void fs_flat_name(const char *path, char *out, size_t size);
 /* The same rule for a folder name (no ".raw"). */
 void fs_dir_name(const char *name, char *out, size_t size);
 
-/* Add a file for DISK in folder DIR named after NAME_HINT (made unique).
- * The tree takes DISK and SOURCE.  Returns the new entry, or NULL. */
+/* The root folder. */
+struct fs_node *fs_root(void);
+/* The folder NAME in PARENT, made if need be; NULL when a file has that
+ * name, or on ENOMEM. */
+struct fs_node *fs_mkdir(struct fs_node *parent, const char *name);
+/* A flat file for DISK in folder DIR, named after NAME_HINT (fs_flat_name,
+ * made unique in DIR).  The tree takes DISK and SOURCE.  NULL on ENOMEM. */
+struct fs_node *fs_add_disk(struct fs_node *dir, const char *name_hint,
+			    struct disk *disk, char *source);
+/* The same in the root ("") or a folder of the root named DIR. */
 struct fs_file *fs_add(const char *dir, const char *name_hint,
 		       struct disk *disk, char *source);
-/* Does folder DIR hold any file yet? */
+/* Is there a folder DIR in the root? */
 bool fs_dir_exists(const char *dir);
 /* Close every disk and empty the tree. */
 void fs_close_all(void);

@@ -3,6 +3,7 @@
 #define FUSE_USE_VERSION 32
 #include <errno.h>
 #include <fuse.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -18,13 +19,19 @@
 
 struct config fs_cfg;
 
+/* The tree: folders and disks, any depth.  Nodes are made before the
+ * mount is served (and, later, by providers that fill folders as they are
+ * first looked at) and freed only by fs_close_all(), so a FUSE file
+ * handle can hold a node's address.  tree_lock guards the structure (the
+ * children of every folder); a disk's own I/O needs no lock here. */
+static pthread_mutex_t tree_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static struct {
-	struct fs_file *files;
-	size_t nfiles;
+	struct fs_node root;
 	time_t mount_time;
 	uid_t uid;
 	gid_t gid;
-} fs;
+} fs = {.root = {.kind = FS_DIR}};
 
 /* ---- Names ---- */
 
@@ -60,117 +67,161 @@ void fs_dir_name(const char *name, char *out, size_t size)
 	out[strlen(out) - 4] = '\0'; /* no ".raw" */
 }
 
-/* Split "/DIR/NAME" or "/NAME"; false if deeper or not absolute. */
-static bool split(const char *path, char *dir, const char **name)
+/* The child of DIR named NAME (LEN bytes), or NULL.  Called with
+ * tree_lock held. */
+static struct fs_node *child(const struct fs_node *dir, const char *name,
+			     size_t len)
 {
-	const char *slash;
-
-	if (path[0] != '/')
-		return false;
-	slash = strchr(path + 1, '/');
-	if (!slash) {
-		dir[0] = '\0';
-		*name = path + 1;
-		return true;
-	}
-	if (strchr(slash + 1, '/') || (size_t)(slash - path - 1) >= 256)
-		return false;
-	memcpy(dir, path + 1, (size_t)(slash - path - 1));
-	dir[slash - path - 1] = '\0';
-	*name = slash + 1;
-	return true;
-}
-
-static struct fs_file *lookup(const char *path)
-{
-	const char *name;
-	char dir[256];
 	size_t i;
 
-	if (!split(path, dir, &name))
-		return NULL;
-	for (i = 0; i < fs.nfiles; i++)
-		if (strcmp(fs.files[i].dir, dir) == 0 &&
-		    strcmp(fs.files[i].name, name) == 0)
-			return &fs.files[i];
+	for (i = 0; i < dir->nkids; i++)
+		if (strlen(dir->kids[i]->name) == len &&
+		    memcmp(dir->kids[i]->name, name, len) == 0)
+			return dir->kids[i];
 	return NULL;
 }
 
-/* Is PATH the root or one of the folders? */
-static bool is_dir(const char *path)
+/* The node of an absolute PATH, or NULL. */
+static struct fs_node *lookup(const char *path)
 {
-	size_t i;
+	struct fs_node *n = &fs.root;
 
-	if (strcmp(path, "/") == 0)
-		return true;
-	for (i = 0; i < fs.nfiles; i++)
-		if (fs.files[i].dir[0] &&
-		    strcmp(fs.files[i].dir, path + 1) == 0)
-			return true;
-	return false;
+	if (path[0] != '/')
+		return NULL;
+	pthread_mutex_lock(&tree_lock);
+	while (n && *path) {
+		size_t len;
+
+		while (*path == '/')
+			path++;
+		len = strcspn(path, "/");
+		if (len == 0)
+			break;
+		n = n->kind == FS_DIR ? child(n, path, len) : NULL;
+		path += len;
+	}
+	pthread_mutex_unlock(&tree_lock);
+	return n;
+}
+
+/* A new child of DIR named NAME; NULL on ENOMEM.  Called with tree_lock
+ * held. */
+static struct fs_node *add_child(struct fs_node *dir, enum fs_kind kind,
+				 const char *name)
+{
+	struct fs_node **kids, *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	kids = realloc(dir->kids, (dir->nkids + 1) * sizeof(*kids));
+	if (!kids) {
+		free(n);
+		return NULL;
+	}
+	dir->kids = kids;
+	n->kind = kind;
+	n->parent = dir;
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	kids[dir->nkids++] = n;
+	return n;
+}
+
+struct fs_node *fs_root(void)
+{
+	return &fs.root;
+}
+
+struct fs_node *fs_mkdir(struct fs_node *parent, const char *name)
+{
+	struct fs_node *n;
+
+	pthread_mutex_lock(&tree_lock);
+	n = child(parent, name, strlen(name));
+	if (n && n->kind != FS_DIR)
+		n = NULL; /* the name is a file's */
+	else if (!n)
+		n = add_child(parent, FS_DIR, name);
+	pthread_mutex_unlock(&tree_lock);
+	return n;
 }
 
 bool fs_dir_exists(const char *dir)
 {
-	size_t i;
+	struct fs_node *n;
 
-	for (i = 0; i < fs.nfiles; i++)
-		if (strcmp(fs.files[i].dir, dir) == 0)
-			return true;
-	return false;
+	pthread_mutex_lock(&tree_lock);
+	n = child(&fs.root, dir, strlen(dir));
+	pthread_mutex_unlock(&tree_lock);
+	return n && n->kind == FS_DIR;
 }
 
-static bool name_taken(const char *dir, const char *name)
+/* The path of N below the mount, for messages ("dir/name.raw"). */
+static void node_path(const struct fs_node *n, char *out, size_t size)
 {
-	size_t i;
+	if (n->parent && n->parent->parent) {
+		node_path(n->parent, out, size);
+		snprintf(out + strlen(out), size - strlen(out), "/%s",
+			 n->name);
+	} else {
+		snprintf(out, size, "%s", n->name);
+	}
+}
 
-	for (i = 0; i < fs.nfiles; i++)
-		if (strcmp(fs.files[i].dir, dir) == 0 &&
-		    strcmp(fs.files[i].name, name) == 0)
-			return true;
-	/* A file in the root may not shadow a folder, nor the reverse. */
-	if (!dir[0])
-		for (i = 0; i < fs.nfiles; i++)
-			if (strcmp(fs.files[i].dir, name) == 0)
-				return true;
-	return false;
+struct fs_node *fs_add_disk(struct fs_node *dir, const char *name_hint,
+			    struct disk *disk, char *source)
+{
+	struct fs_file *f = calloc(1, sizeof(*f));
+	struct fs_node *n = NULL;
+	char base[240], name[256], shown[1024];
+	int k;
+
+	if (!f)
+		return NULL;
+	fs_flat_name(name_hint, base, sizeof(base));
+	snprintf(name, sizeof(name), "%s", base);
+	pthread_mutex_lock(&tree_lock);
+	/* Files and folders share the names of a folder. */
+	for (k = 2; child(dir, name, strlen(name)); k++)
+		snprintf(name, sizeof(name), "%.*s-%d.raw",
+			 (int)(strlen(base) - 4), base, k);
+	n = add_child(dir, FS_DISK, name);
+	pthread_mutex_unlock(&tree_lock);
+	if (!n) {
+		free(f);
+		return NULL;
+	}
+	f->device_key = -1;
+	f->disk = disk;
+	f->source = source;
+	n->file = f;
+	node_path(n, shown, sizeof(shown));
+	log_info("%s: %s, %llu bytes, transport %s", shown, source,
+		 (unsigned long long)disk->size, disk->transport);
+	return n;
 }
 
 struct fs_file *fs_add(const char *dir, const char *name_hint,
 		       struct disk *disk, char *source)
 {
-	struct fs_file *files, *f;
-	char base[240];
-	int k;
+	struct fs_node *d = dir[0] ? fs_mkdir(&fs.root, dir) : &fs.root;
+	struct fs_node *n = d ? fs_add_disk(d, name_hint, disk, source) : NULL;
 
-	files = realloc(fs.files, (fs.nfiles + 1) * sizeof(*files));
-	if (!files)
-		return NULL;
-	fs.files = files;
-	f = &files[fs.nfiles];
-	memset(f, 0, sizeof(*f));
-	f->device_key = -1;
-	snprintf(f->dir, sizeof(f->dir), "%s", dir);
-	fs_flat_name(name_hint, base, sizeof(base));
-	snprintf(f->name, sizeof(f->name), "%s", base);
-	for (k = 2; name_taken(f->dir, f->name); k++)
-		snprintf(f->name, sizeof(f->name), "%.*s-%d.raw",
-			 (int)(strlen(base) - 4), base, k);
-	f->disk = disk;
-	f->source = source;
-	fs.nfiles++;
-	log_info("%s%s%s: %s, %llu bytes, transport %s", f->dir,
-		 f->dir[0] ? "/" : "", f->name, source,
-		 (unsigned long long)disk->size, disk->transport);
-	return f;
+	return n ? n->file : NULL;
 }
 
-void fs_close_all(void)
+static void free_node(struct fs_node *n)
 {
 	size_t i;
 
-	for (i = 0; i < fs.nfiles; i++) {
-		struct fs_file *f = &fs.files[i];
+	for (i = 0; i < n->nkids; i++) {
+		free_node(n->kids[i]);
+		free(n->kids[i]);
+	}
+	free(n->kids);
+	n->kids = NULL;
+	n->nkids = 0;
+	if (n->file) {
+		struct fs_file *f = n->file;
 
 		disk_close(f->disk);
 		free(f->source);
@@ -178,10 +229,16 @@ void fs_close_all(void)
 		free(f->change_id);
 		free(f->vm);
 		free(f->snapshot);
+		free(f);
+		n->file = NULL;
 	}
-	free(fs.files);
-	fs.files = NULL;
-	fs.nfiles = 0;
+}
+
+void fs_close_all(void)
+{
+	pthread_mutex_lock(&tree_lock);
+	free_node(&fs.root);
+	pthread_mutex_unlock(&tree_lock);
 }
 
 /* ---- FUSE callbacks ---- */
@@ -203,9 +260,24 @@ static void *vfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	return NULL;
 }
 
+/* The disk of a path, or NULL. */
+static struct fs_file *disk_at(const char *path)
+{
+	struct fs_node *n = lookup(path);
+
+	return n && n->kind == FS_DISK ? n->file : NULL;
+}
+
+/* The disk behind an open file. */
+static struct fs_file *open_file(const struct fuse_file_info *fi)
+{
+	return ((struct fs_node *)(uintptr_t)fi->fh)->file;
+}
+
 static int vfs_getattr(const char *path, struct stat *st,
 		       struct fuse_file_info *fi)
 {
+	struct fs_node *n = lookup(path);
 	struct fs_file *f;
 
 	(void)fi;
@@ -213,14 +285,14 @@ static int vfs_getattr(const char *path, struct stat *st,
 	st->st_uid = fs.uid;
 	st->st_gid = fs.gid;
 	st->st_atime = st->st_mtime = st->st_ctime = fs.mount_time;
-	if (is_dir(path)) {
+	if (!n)
+		return -ENOENT;
+	if (n->kind == FS_DIR) {
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
 		return 0;
 	}
-	f = lookup(path);
-	if (!f)
-		return -ENOENT;
+	f = n->file;
 	st->st_mode = S_IFREG | (fs_cfg.rw ? 0644 : 0444);
 	st->st_nlink = 1;
 	st->st_size = (off_t)f->disk->size;
@@ -239,41 +311,36 @@ static int vfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 		       off_t off, struct fuse_file_info *fi,
 		       enum fuse_readdir_flags flags)
 {
-	const char *dir = strcmp(path, "/") == 0 ? "" : path + 1;
-	size_t i, j;
+	struct fs_node *n = lookup(path);
+	size_t i;
 
 	(void)off, (void)fi, (void)flags;
-	if (!is_dir(path))
-		return lookup(path) ? -ENOTDIR : -ENOENT;
+	if (!n)
+		return -ENOENT;
+	if (n->kind != FS_DIR)
+		return -ENOTDIR;
 	fill(buf, ".", NULL, 0, 0);
 	fill(buf, "..", NULL, 0, 0);
-	for (i = 0; i < fs.nfiles; i++) {
-		if (strcmp(fs.files[i].dir, dir) == 0) {
-			fill(buf, fs.files[i].name, NULL, 0, 0);
-			continue;
-		}
-		if (dir[0] || !fs.files[i].dir[0])
-			continue;
-		for (j = 0; j < i; j++) /* each folder once */
-			if (strcmp(fs.files[j].dir, fs.files[i].dir) == 0)
-				break;
-		if (j == i)
-			fill(buf, fs.files[i].dir, NULL, 0, 0);
-	}
+	pthread_mutex_lock(&tree_lock);
+	for (i = 0; i < n->nkids; i++)
+		fill(buf, n->kids[i]->name, NULL, 0, 0);
+	pthread_mutex_unlock(&tree_lock);
 	return 0;
 }
 
 static int vfs_open(const char *path, struct fuse_file_info *fi)
 {
-	struct fs_file *f = lookup(path);
+	struct fs_node *n = lookup(path);
 
-	if (!f)
+	if (!n)
 		return -ENOENT;
+	if (n->kind == FS_DIR)
+		return -EISDIR;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY && !fs_cfg.rw)
 		return -EROFS;
 	if (fi->flags & O_TRUNC)
 		return -EPERM; /* a disk cannot change size */
-	fi->fh = (uint64_t)(f - fs.files);
+	fi->fh = (uint64_t)(uintptr_t)n;
 	fi->keep_cache = !fs_cfg.rw;
 	return 0;
 }
@@ -281,7 +348,7 @@ static int vfs_open(const char *path, struct fuse_file_info *fi)
 static int vfs_read(const char *path, char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct fs_file *f = &fs.files[fi->fh];
+	struct fs_file *f = open_file(fi);
 	ssize_t n;
 
 	(void)path;
@@ -289,46 +356,45 @@ static int vfs_read(const char *path, char *buf, size_t size, off_t off,
 	n = disk_pread(f->disk, buf, size, (uint64_t)off);
 	if (n < 0) {
 		log_error("%s: read of %zu bytes at %lld failed: %s (%s)",
-			  f->name, size, (long long)off, strerror((int)-n),
+			  path, size, (long long)off, strerror((int)-n),
 			  vmdkfs_errmsg());
 		return (int)n == -EIO || (int)n == -ENOMEM ? (int)n : -EIO;
 	}
 	if (vmdkfs_log_level() >= LOG_TRACE)
-		vmdkfs_log(LOG_TRACE, "%s: read %zu bytes at %lld", f->name,
-			   size, (long long)off);
+		vmdkfs_log(LOG_TRACE, "%s: read %zu bytes at %lld", path, size,
+			   (long long)off);
 	return (int)n;
 }
 
 static int vfs_write(const char *path, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	struct fs_file *f = &fs.files[fi->fh];
+	struct fs_file *f = open_file(fi);
 	ssize_t n;
 
-	(void)path;
 	vmdkfs_error_clear();
 	n = disk_pwrite(f->disk, buf, size, (uint64_t)off);
 	if (n < 0) {
 		log_error("%s: write of %zu bytes at %lld failed: %s (%s)",
-			  f->name, size, (long long)off, strerror((int)-n),
+			  path, size, (long long)off, strerror((int)-n),
 			  vmdkfs_errmsg());
 		return n == -ENOSPC || n == -EROFS || n == -ENOMEM ? (int)n
 								   : -EIO;
 	}
 	if (vmdkfs_log_level() >= LOG_TRACE)
-		vmdkfs_log(LOG_TRACE, "%s: wrote %zu bytes at %lld", f->name,
+		vmdkfs_log(LOG_TRACE, "%s: wrote %zu bytes at %lld", path,
 			   size, (long long)off);
 	return (int)n;
 }
 
-static int flush_file(struct fs_file *f)
+static int flush_file(const char *path, struct fs_file *f)
 {
 	int r;
 
 	vmdkfs_error_clear();
 	r = disk_flush(f->disk);
 	if (r < 0) {
-		log_error("%s: flush failed: %s", f->name, vmdkfs_errmsg());
+		log_error("%s: flush failed: %s", path, vmdkfs_errmsg());
 		return -EIO;
 	}
 	return 0;
@@ -336,23 +402,22 @@ static int flush_file(struct fs_file *f)
 
 static int vfs_flush(const char *path, struct fuse_file_info *fi)
 {
-	(void)path;
-	return flush_file(&fs.files[fi->fh]);
+	return flush_file(path, open_file(fi));
 }
 
 static int vfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-	(void)path, (void)datasync;
-	return flush_file(&fs.files[fi->fh]);
+	(void)datasync;
+	return flush_file(path, open_file(fi));
 }
 
 static int vfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
-	struct fs_file *f = lookup(path);
+	struct fs_file *f = disk_at(path);
 
 	(void)fi;
 	if (!f)
-		return -ENOENT;
+		return lookup(path) ? -EISDIR : -ENOENT;
 	if (!fs_cfg.rw)
 		return -EROFS;
 	/* A disk keeps its capacity; "truncating" to it changes nothing. */
@@ -365,14 +430,14 @@ static int vfs_utimens(const char *path, const struct timespec tv[2],
 		       struct fuse_file_info *fi)
 {
 	(void)tv, (void)fi;
-	return lookup(path) || strcmp(path, "/") == 0 ? 0 : -ENOENT;
+	return lookup(path) ? 0 : -ENOENT;
 }
 
 /* SEEK_DATA / SEEK_HOLE from the disk's allocation map. */
 static off_t vfs_lseek(const char *path, off_t off, int whence,
 		       struct fuse_file_info *fi)
 {
-	struct fs_file *f = &fs.files[fi->fh];
+	struct fs_file *f = open_file(fi);
 	uint64_t pos = (uint64_t)off, len;
 	bool data;
 	int r;
@@ -439,13 +504,13 @@ static const char *xattr_value(const struct fs_file *f, size_t i, char *buf,
 static int vfs_getxattr(const char *path, const char *name, char *value,
 			size_t size)
 {
-	struct fs_file *f = lookup(path);
+	struct fs_file *f = disk_at(path);
 	const char *v = NULL;
 	char buf[64];
 	size_t i, len;
 
 	if (!f)
-		return is_dir(path) ? -ENODATA : -ENOENT;
+		return lookup(path) ? -ENODATA : -ENOENT;
 	for (i = 0; i < NXATTRS; i++)
 		if (strcmp(name, xattr_names[i]) == 0)
 			v = xattr_value(f, i, buf, sizeof(buf));
@@ -462,12 +527,12 @@ static int vfs_getxattr(const char *path, const char *name, char *value,
 
 static int vfs_listxattr(const char *path, char *list, size_t size)
 {
-	struct fs_file *f = lookup(path);
+	struct fs_file *f = disk_at(path);
 	size_t i, len = 0;
 	char buf[64];
 
 	if (!f)
-		return is_dir(path) ? 0 : -ENOENT;
+		return lookup(path) ? 0 : -ENOENT;
 	for (i = 0; i < NXATTRS; i++)
 		if (xattr_value(f, i, buf, sizeof(buf)))
 			len += strlen(xattr_names[i]) + 1;
