@@ -39,14 +39,18 @@ TRANSPORTS = transports/align.c transports/transport.c transports/file.c \
 	transports/nfc.c
 FS = fs/main.c fs/tree.c fs/config.c fs/info.c fs/vsmount.c
 VSPHERE = vsphere/soap.c vsphere/inventory.c
-LIB_SRCS = $(COMMON) $(VMDK)
+VMFS = vmfs/lvm.c vmfs/volume.c vmfs/file.c vmfs/dir.c
+LIB_SRCS = $(COMMON) $(VMDK) $(VMFS)
 
-OBJS = $(patsubst %.c,$(BUILD)/%.o,$(COMMON) $(VMDK) $(TRANSPORTS) $(VSPHERE) $(FS))
+OBJS = $(patsubst %.c,$(BUILD)/%.o,$(COMMON) $(VMDK) $(VMFS) $(TRANSPORTS) $(VSPHERE) $(FS))
 
 UNIT_TESTS = tests/unit/desc-test tests/unit/lru-test tests/unit/align-test \
 	tests/unit/adler-test
 FUZZERS = tests/fuzz/desc-fuzz tests/fuzz/vmdk4-fuzz tests/fuzz/cowd-fuzz \
-	tests/fuzz/sesparse-fuzz tests/fuzz/image-fuzz
+	tests/fuzz/sesparse-fuzz tests/fuzz/image-fuzz tests/fuzz/vmfs-fuzz
+# The VMFS reader on the command line, for tests/test-vmfs.sh (a sanitizer
+# build makes its own, vmfs-tool-san).
+VMFS_TOOL = tests/vmfs/vmfs-tool$(if $(SANITIZE),-san)
 
 .PHONY: all clean check unit fuzz demo bench deps install lab
 PREFIX ?= /usr/local
@@ -67,16 +71,24 @@ tests/unit/%-test: tests/unit/%-test.c $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 
 unit: $(UNIT_TESTS)
 
+$(VMFS_TOOL): tests/vmfs/vmfs-tool.c tests/fuzz/vmfs-walk.h vmfs/vmfs.h \
+		$(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
 # libFuzzer targets (clang).  FUZZ_SECONDS bounds each run of `make fuzz`.
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -pthread
 tests/fuzz/desc-fuzz: tests/fuzz/desc-fuzz.c $(LIB_SRCS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
+tests/fuzz/vmfs-fuzz: tests/fuzz/vmfs-fuzz.c tests/fuzz/vmfs-walk.h $(LIB_SRCS) \
+		vmfs/vmfs.h vmfs/internal.h
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fno-sanitize-recover=undefined -o $@ \
+		$(filter %.c,$^) $(PKG_LIBS)
 tests/fuzz/%-fuzz: tests/fuzz/header-fuzz.c $(LIB_SRCS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_$(shell echo $* | tr a-z A-Z) -o $@ $^ $(PKG_LIBS)
 
-fuzz: $(FUZZERS)
+fuzz: $(FUZZERS) $(VMFS_TOOL)
 	tests/fuzz/make-seeds.sh build/fuzz-seeds
 	@for f in $(FUZZERS); do \
 		n=$$(basename $$f); mkdir -p build/corpus/$$n; \
@@ -98,7 +110,7 @@ deps:
 
 check:
 	scripts/install-deps.sh test
-	$(MAKE) vmdkfs unit $(FUZZERS)
+	$(MAKE) vmdkfs unit $(FUZZERS) $(VMFS_TOOL)
 	tests/run.sh
 
 demo:
@@ -123,6 +135,7 @@ install: vmdkfs
 	install -D -m 644 vmdkfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/vmdkfs.1
 
 clean:
-	rm -rf build build-san vmdkfs vmdkfs-san $(UNIT_TESTS) $(FUZZERS)
+	rm -rf build build-san vmdkfs vmdkfs-san $(UNIT_TESTS) $(FUZZERS) \
+		tests/vmfs/vmfs-tool tests/vmfs/vmfs-tool-san
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(patsubst %.c,$(BUILD)/%.d,$(VMFS))

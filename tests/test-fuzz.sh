@@ -5,7 +5,7 @@
 need qemu-img clang
 secs=${FUZZ_CHECK_SECONDS:-12}
 "$TESTS/fuzz/make-seeds.sh" "$WORK/seeds"
-for f in desc vmdk4 cowd sesparse image; do
+for f in desc vmdk4 cowd sesparse image vmfs; do
 	bin="$TESTS/fuzz/$f-fuzz"
 	[ -x "$bin" ] || fail "$bin not built (make check builds it)"
 	mkdir -p "$WORK/corpus-$f"
