@@ -37,7 +37,7 @@ COMMON = common/err.c common/source.c common/lru.c common/progress.c
 VMDK = vmdk/desc.c vmdk/sparse.c vmdk/vmdk.c vmdk/write.c vmdk/adler.c
 TRANSPORTS = transports/align.c transports/transport.c transports/file.c \
 	transports/nfc.c
-FS = fs/main.c fs/tree.c fs/config.c fs/info.c fs/vsmount.c
+FS = fs/main.c fs/tree.c fs/config.c fs/info.c fs/vsmount.c fs/lunmount.c
 VSPHERE = vsphere/soap.c vsphere/inventory.c
 VMFS = vmfs/lvm.c vmfs/volume.c vmfs/file.c vmfs/dir.c
 LIB_SRCS = $(COMMON) $(VMDK) $(VMFS)

@@ -93,6 +93,10 @@ static const struct key keys[] = {
     {"allow_parent_write", K_BOOL, F(allow_parent_write), 0, 1, "0",
      "with rw: write a disk even though another disk in its folder is "
      "its child (the child will no longer match it)"},
+    {"lun", K_STR, F(lun), 0, 0, NULL,
+     "a VMFS volume: its LUNs, partitions or images, colon-separated; "
+     "mounts the whole volume read-only, a flat file beside each VMDK "
+     "descriptor (no DISK arguments then)"},
     {"server", K_STR, F(server), 0, 0, NULL,
      "vCenter or ESXi host: mount a VM's snapshot disks (no DISK "
      "arguments then)"},

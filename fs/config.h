@@ -10,6 +10,7 @@ struct config {
 	/* VDDK InitEx keys */
 	char *tmp_directory;
 	char *log_file; /* log=, or NULL */
+	char *lun;	/* lun=, or NULL */
 	int log_level;	   /* vixDiskLib.transport.LogLevel */
 	int nfc_log_level; /* vixDiskLib.nfc.LogLevel */
 	uint32_t nfc_accept_timeout_ms, nfc_request_timeout_ms;

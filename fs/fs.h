@@ -18,7 +18,15 @@ struct fs_file {
 	int device_key;
 };
 
-enum fs_kind { FS_DIR, FS_DISK };
+enum fs_kind { FS_DIR, FS_DISK, FS_FILE, FS_LINK };
+
+struct fs_node;
+struct source;
+
+/* Fills folder DIR on its first lookup or listing (fs_add_* calls);
+ * called with the tree locked.  0 or -errno (the folder then reads as
+ * that error, and is tried again next time). */
+typedef int fs_fill_fn(struct fs_node *dir, void *arg);
 
 struct fs_node {
 	enum fs_kind kind;
@@ -26,7 +34,12 @@ struct fs_node {
 	struct fs_node *parent; /* NULL: the root */
 	struct fs_node **kids;	/* FS_DIR: its entries, in the order made */
 	size_t nkids;
+	fs_fill_fn *fill; /* FS_DIR: not filled yet; NULL once done */
+	void *fill_arg;
 	struct fs_file *file; /* FS_DISK (owned) */
+	struct source *src;   /* FS_FILE: its bytes, read-only (owned) */
+	char *target;	      /* FS_LINK (owned) */
+	time_t mtime;	      /* 0: the mount's time */
 };
 
 extern struct config fs_cfg;
@@ -52,6 +65,15 @@ struct fs_node *fs_mkdir(struct fs_node *parent, const char *name);
  * made unique in DIR).  The tree takes DISK and SOURCE.  NULL on ENOMEM. */
 struct fs_node *fs_add_disk(struct fs_node *dir, const char *name_hint,
 			    struct disk *disk, char *source);
+/* A read-only plain file NAME (exact) in DIR over SRC, which the tree
+ * takes; a symbolic link NAME to TARGET.  NULL when the name is taken or
+ * on ENOMEM. */
+struct fs_node *fs_add_file(struct fs_node *dir, const char *name,
+			    struct source *src, time_t mtime);
+struct fs_node *fs_add_link(struct fs_node *dir, const char *name,
+			    const char *target, time_t mtime);
+/* Let FILL fill DIR when it is first looked at (a lazily filled folder). */
+void fs_set_fill(struct fs_node *dir, fs_fill_fn *fill, void *arg);
 /* The same in the root ("") or a folder of the root named DIR. */
 struct fs_file *fs_add(const char *dir, const char *name_hint,
 		       struct disk *disk, char *source);
@@ -66,6 +88,11 @@ void fs_close_all(void);
 int fs_vsphere_open(void);
 void fs_vsphere_close(void);
 int fs_vsphere_cleanup(void);
+
+/* -o lun= mounts (lunmount.c): open the VMFS volume on DEVICES
+ * (colon-separated) and let it fill the tree; close it after the tree. */
+int fs_lun_open(const char *devices);
+void fs_lun_close(void);
 
 /* Mount at MOUNTPOINT and serve until unmounted or signalled.  FARGS are
  * passed to libfuse.  Returns 0 or 1. */

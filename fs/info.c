@@ -169,7 +169,9 @@ int fs_info_main(int argc, char **argv)
 
 /* vmdkfs status MOUNTPOINT: each flat file of a mount, with the transport
  * it uses and where it comes from (read from the files' xattrs). */
-static void status_file(const char *path, const char *shown)
+/* One line for the flat file PATH; false if it is not one (a plain file
+ * of a lun= mount has no transport). */
+static bool status_file(const char *path, const char *shown)
 {
 	static const char *const keys[] = {"transport", "capacity",
 					   "datastore_path", "path"};
@@ -184,8 +186,43 @@ static void status_file(const char *path, const char *shown)
 		n = getxattr(path, name, val[i], sizeof(val[i]) - 1);
 		val[i][n > 0 ? n : 0] = '\0';
 	}
-	printf("%-40s %-7s %14s  %s\n", shown, val[0][0] ? val[0] : "?",
-	       val[1], val[2][0] ? val[2] : val[3]);
+	if (!val[0][0])
+		return false;
+	printf("%-40s %-7s %14s  %s\n", shown, val[0], val[1],
+	       val[2][0] ? val[2] : val[3]);
+	return true;
+}
+
+/* The flat files under DIR (shown as PREFIX...), at most 16 folders deep,
+ * never into another file system than DEV's.  How many were shown. */
+static int status_walk(const char *dir, const char *prefix, dev_t dev,
+		       int depth)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	while (d && (de = readdir(d))) {
+		char p[4096], shown[4096];
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		snprintf(shown, sizeof(shown), "%s%s", prefix, de->d_name);
+		if (lstat(p, &st) < 0 || st.st_dev != dev)
+			continue;
+		if (S_ISDIR(st.st_mode) && depth < 16 &&
+		    strlen(shown) + 2 < sizeof(shown)) {
+			strcat(shown, "/");
+			n += status_walk(p, shown, dev, depth + 1);
+		} else if (S_ISREG(st.st_mode)) {
+			n += status_file(p, shown);
+		}
+	}
+	if (d)
+		closedir(d);
+	return n;
 }
 
 /* Undo mountinfo's octal escapes (\040 for a space) in place. */
@@ -240,10 +277,9 @@ bool fs_is_vmdkfs_mount(const char *dir)
 
 int fs_status_main(int argc, char **argv)
 {
-	struct dirent *de;
 	struct stat top;
 	DIR *d;
-	int n = 0;
+	int n;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: vmdkfs status MOUNTPOINT\n");
@@ -262,45 +298,10 @@ int fs_status_main(int argc, char **argv)
 		fprintf(stderr, "vmdkfs: %s: %s\n", argv[1], strerror(errno));
 		return 1;
 	}
-	printf("%-40s %-7s %14s  %s\n", "FILE", "MODE", "BYTES", "SOURCE");
-	while ((de = readdir(d))) {
-		char p[4096];
-		struct stat st;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", argv[1], de->d_name);
-		/* Never into another file system mounted below. */
-		if (stat(p, &st) < 0 || st.st_dev != top.st_dev)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			struct dirent *e;
-			DIR *sub = opendir(p);
-
-			while (sub && (e = readdir(sub))) {
-				char q[8192], shown[600];
-
-				if (e->d_name[0] == '.')
-					continue;
-				snprintf(q, sizeof(q), "%s/%s", p, e->d_name);
-				snprintf(shown, sizeof(shown), "%s/%s",
-					 de->d_name, e->d_name);
-				status_file(q, shown);
-				n++;
-			}
-			if (sub)
-				closedir(sub);
-		} else {
-			status_file(p, de->d_name);
-			n++;
-		}
-	}
 	closedir(d);
-	if (n == 0) {
-		fprintf(stderr, "vmdkfs: %s: no vmdkfs files (not a vmdkfs "
-				"mount?)\n",
-			argv[1]);
-		return 1;
-	}
+	printf("%-40s %-7s %14s  %s\n", "FILE", "MODE", "BYTES", "SOURCE");
+	n = status_walk(argv[1], "", top.st_dev, 0);
+	if (n == 0)
+		printf("(no flat files: this mount shows no disk)\n");
 	return 0;
 }

@@ -364,11 +364,22 @@ int main(int argc, char **argv)
 		status = fs_vsphere_cleanup();
 		goto out;
 	}
-	if (c.npaths < (fs_cfg.server ? 1u : 2u) ||
-	    (fs_cfg.server && c.npaths != 1)) {
-		if (fs_cfg.server)
-			fprintf(stderr, "vmdkfs: with server=, give only the "
-					"mount point\n");
+	if (fs_cfg.server && fs_cfg.lun) {
+		fprintf(stderr, "vmdkfs: give server= or lun=, not both\n");
+		status = 2;
+		goto out;
+	}
+	if (fs_cfg.lun && fs_cfg.rw) {
+		fprintf(stderr, "vmdkfs: lun= mounts are read-only\n");
+		status = 2;
+		goto out;
+	}
+	if (c.npaths < (fs_cfg.server || fs_cfg.lun ? 1u : 2u) ||
+	    ((fs_cfg.server || fs_cfg.lun) && c.npaths != 1)) {
+		if (fs_cfg.server || fs_cfg.lun)
+			fprintf(stderr, "vmdkfs: with %s=, give only the "
+					"mount point\n",
+				fs_cfg.server ? "server" : "lun");
 		else if (c.npaths == 0)
 			fprintf(stderr, "vmdkfs: no disk and no mount point "
 					"given\n");
@@ -384,7 +395,7 @@ int main(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
-	if (!fs_cfg.server && same_disk_twice(&c)) {
+	if (!fs_cfg.server && !fs_cfg.lun && same_disk_twice(&c)) {
 		status = 2;
 		goto out;
 	}
@@ -418,12 +429,19 @@ int main(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
-	r = fs_cfg.server ? fs_vsphere_open() : open_local_disks(&c);
+	if (fs_cfg.lun) {
+		r = fs_lun_open(fs_cfg.lun);
+		if (r < 0)
+			fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
+	} else {
+		r = fs_cfg.server ? fs_vsphere_open() : open_local_disks(&c);
+	}
 	if (r == 0)
 		status = fs_serve(&c.fargs, mountpoint, c.foreground, c.single,
 				  c.debug);
 	/* Disks first, then the temporary snapshot, then EndAccess. */
 	fs_close_all();
+	fs_lun_close();
 	if (fs_cfg.server)
 		fs_vsphere_close();
 out:

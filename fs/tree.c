@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../common/err.h"
+#include "../common/source.h"
 #include "fs.h"
 
 struct config fs_cfg;
@@ -23,8 +24,9 @@ struct config fs_cfg;
  * mount is served (and, later, by providers that fill folders as they are
  * first looked at) and freed only by fs_close_all(), so a FUSE file
  * handle can hold a node's address.  tree_lock guards the structure (the
- * children of every folder); a disk's own I/O needs no lock here. */
-static pthread_mutex_t tree_lock = PTHREAD_MUTEX_INITIALIZER;
+ * children of every folder); a disk's own I/O needs no lock here.  It is
+ * recursive: a folder's filler adds to the tree while a lookup holds it. */
+static pthread_mutex_t tree_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 static struct {
 	struct fs_node root;
@@ -81,27 +83,65 @@ static struct fs_node *child(const struct fs_node *dir, const char *name,
 	return NULL;
 }
 
-/* The node of an absolute PATH, or NULL. */
-static struct fs_node *lookup(const char *path)
+/* Fill folder N if it is filled lazily and not yet.  0 or -errno.
+ * Called with tree_lock held. */
+static int filled(struct fs_node *n)
+{
+	int r;
+
+	if (n->kind != FS_DIR || !n->fill)
+		return 0;
+	r = n->fill(n, n->fill_arg);
+	if (r == 0)
+		n->fill = NULL;
+	else
+		log_error("%s: %s", n->name[0] ? n->name : "/",
+			  vmdkfs_errmsg());
+	return r;
+}
+
+/* The node of an absolute PATH, or NULL with *ERR -ENOENT (or a folder's
+ * filling error). */
+static struct fs_node *lookup_err(const char *path, int *err)
 {
 	struct fs_node *n = &fs.root;
 
+	*err = -ENOENT;
 	if (path[0] != '/')
 		return NULL;
 	pthread_mutex_lock(&tree_lock);
 	while (n && *path) {
 		size_t len;
+		int r;
 
 		while (*path == '/')
 			path++;
 		len = strcspn(path, "/");
 		if (len == 0)
 			break;
-		n = n->kind == FS_DIR ? child(n, path, len) : NULL;
+		if (n->kind != FS_DIR) {
+			*err = -ENOTDIR;
+			n = NULL;
+			break;
+		}
+		r = filled(n);
+		if (r < 0) {
+			*err = -EIO;
+			n = NULL;
+			break;
+		}
+		n = child(n, path, len);
 		path += len;
 	}
 	pthread_mutex_unlock(&tree_lock);
 	return n;
+}
+
+static struct fs_node *lookup(const char *path)
+{
+	int err;
+
+	return lookup_err(path, &err);
 }
 
 /* A new child of DIR named NAME; NULL on ENOMEM.  Called with tree_lock
@@ -200,6 +240,51 @@ struct fs_node *fs_add_disk(struct fs_node *dir, const char *name_hint,
 	return n;
 }
 
+struct fs_node *fs_add_file(struct fs_node *dir, const char *name,
+			    struct source *src, time_t mtime)
+{
+	struct fs_node *n = NULL;
+
+	pthread_mutex_lock(&tree_lock);
+	if (!child(dir, name, strlen(name)))
+		n = add_child(dir, FS_FILE, name);
+	if (n) {
+		n->src = src;
+		n->mtime = mtime;
+	}
+	pthread_mutex_unlock(&tree_lock);
+	return n;
+}
+
+struct fs_node *fs_add_link(struct fs_node *dir, const char *name,
+			    const char *target, time_t mtime)
+{
+	struct fs_node *n = NULL;
+	char *t = strdup(target);
+
+	if (!t)
+		return NULL;
+	pthread_mutex_lock(&tree_lock);
+	if (!child(dir, name, strlen(name)))
+		n = add_child(dir, FS_LINK, name);
+	if (n) {
+		n->target = t;
+		n->mtime = mtime;
+	}
+	pthread_mutex_unlock(&tree_lock);
+	if (!n)
+		free(t);
+	return n;
+}
+
+void fs_set_fill(struct fs_node *dir, fs_fill_fn *fill, void *arg)
+{
+	pthread_mutex_lock(&tree_lock);
+	dir->fill = fill;
+	dir->fill_arg = arg;
+	pthread_mutex_unlock(&tree_lock);
+}
+
 struct fs_file *fs_add(const char *dir, const char *name_hint,
 		       struct disk *disk, char *source)
 {
@@ -220,6 +305,11 @@ static void free_node(struct fs_node *n)
 	free(n->kids);
 	n->kids = NULL;
 	n->nkids = 0;
+	n->fill = NULL;
+	source_close(n->src);
+	n->src = NULL;
+	free(n->target);
+	n->target = NULL;
 	if (n->file) {
 		struct fs_file *f = n->file;
 
@@ -268,6 +358,25 @@ static struct fs_file *disk_at(const char *path)
 	return n && n->kind == FS_DISK ? n->file : NULL;
 }
 
+/* Read from a plain file: up to its end, then 0. */
+static int read_plain(const char *path, struct source *src, char *buf,
+		      size_t size, off_t off)
+{
+	int r;
+
+	if (off < 0 || (uint64_t)off >= src->size)
+		return 0;
+	if (size > src->size - (uint64_t)off)
+		size = (size_t)(src->size - (uint64_t)off);
+	r = source_pread(src, buf, size, (uint64_t)off);
+	if (r < 0) {
+		log_error("%s: read of %zu bytes at %lld failed: %s", path,
+			  size, (long long)off, vmdkfs_errmsg());
+		return -EIO;
+	}
+	return (int)size;
+}
+
 /* The disk behind an open file. */
 static struct fs_file *open_file(const struct fuse_file_info *fi)
 {
@@ -277,20 +386,37 @@ static struct fs_file *open_file(const struct fuse_file_info *fi)
 static int vfs_getattr(const char *path, struct stat *st,
 		       struct fuse_file_info *fi)
 {
-	struct fs_node *n = lookup(path);
+	int err;
+	struct fs_node *n = lookup_err(path, &err);
 	struct fs_file *f;
 
 	(void)fi;
 	memset(st, 0, sizeof(*st));
 	st->st_uid = fs.uid;
 	st->st_gid = fs.gid;
-	st->st_atime = st->st_mtime = st->st_ctime = fs.mount_time;
 	if (!n)
-		return -ENOENT;
-	if (n->kind == FS_DIR) {
+		return err;
+	st->st_atime = st->st_mtime = st->st_ctime =
+	    n->mtime ? n->mtime : fs.mount_time;
+	switch (n->kind) {
+	case FS_DIR:
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
 		return 0;
+	case FS_LINK:
+		st->st_mode = S_IFLNK | 0777;
+		st->st_nlink = 1;
+		st->st_size = (off_t)strlen(n->target);
+		return 0;
+	case FS_FILE:
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = (off_t)n->src->size;
+		st->st_blksize = 4096;
+		st->st_blocks = (blkcnt_t)(source_allocated(n->src) / 512);
+		return 0;
+	case FS_DISK:
+		break;
 	}
 	f = n->file;
 	st->st_mode = S_IFREG | (fs_cfg.rw ? 0644 : 0444);
@@ -311,21 +437,25 @@ static int vfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 		       off_t off, struct fuse_file_info *fi,
 		       enum fuse_readdir_flags flags)
 {
-	struct fs_node *n = lookup(path);
+	int err;
+	struct fs_node *n = lookup_err(path, &err);
 	size_t i;
 
 	(void)off, (void)fi, (void)flags;
 	if (!n)
-		return -ENOENT;
+		return err;
 	if (n->kind != FS_DIR)
 		return -ENOTDIR;
-	fill(buf, ".", NULL, 0, 0);
-	fill(buf, "..", NULL, 0, 0);
 	pthread_mutex_lock(&tree_lock);
-	for (i = 0; i < n->nkids; i++)
-		fill(buf, n->kids[i]->name, NULL, 0, 0);
+	err = filled(n);
+	if (err == 0) {
+		fill(buf, ".", NULL, 0, 0);
+		fill(buf, "..", NULL, 0, 0);
+		for (i = 0; i < n->nkids; i++)
+			fill(buf, n->kids[i]->name, NULL, 0, 0);
+	}
 	pthread_mutex_unlock(&tree_lock);
-	return 0;
+	return err < 0 ? -EIO : 0;
 }
 
 static int vfs_open(const char *path, struct fuse_file_info *fi)
@@ -336,7 +466,8 @@ static int vfs_open(const char *path, struct fuse_file_info *fi)
 		return -ENOENT;
 	if (n->kind == FS_DIR)
 		return -EISDIR;
-	if ((fi->flags & O_ACCMODE) != O_RDONLY && !fs_cfg.rw)
+	if ((fi->flags & O_ACCMODE) != O_RDONLY &&
+	    (!fs_cfg.rw || n->kind != FS_DISK))
 		return -EROFS;
 	if (fi->flags & O_TRUNC)
 		return -EPERM; /* a disk cannot change size */
@@ -348,11 +479,13 @@ static int vfs_open(const char *path, struct fuse_file_info *fi)
 static int vfs_read(const char *path, char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct fs_file *f = open_file(fi);
+	struct fs_node *node = (struct fs_node *)(uintptr_t)fi->fh;
+	struct fs_file *f = node->file;
 	ssize_t n;
 
-	(void)path;
 	vmdkfs_error_clear();
+	if (node->kind == FS_FILE)
+		return read_plain(path, node->src, buf, size, off);
 	n = disk_pread(f->disk, buf, size, (uint64_t)off);
 	if (n < 0) {
 		log_error("%s: read of %zu bytes at %lld failed: %s (%s)",
@@ -402,13 +535,13 @@ static int flush_file(const char *path, struct fs_file *f)
 
 static int vfs_flush(const char *path, struct fuse_file_info *fi)
 {
-	return flush_file(path, open_file(fi));
+	return open_file(fi) ? flush_file(path, open_file(fi)) : 0;
 }
 
 static int vfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
 	(void)datasync;
-	return flush_file(path, open_file(fi));
+	return open_file(fi) ? flush_file(path, open_file(fi)) : 0;
 }
 
 static int vfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
@@ -437,7 +570,8 @@ static int vfs_utimens(const char *path, const struct timespec tv[2],
 static off_t vfs_lseek(const char *path, off_t off, int whence,
 		       struct fuse_file_info *fi)
 {
-	struct fs_file *f = open_file(fi);
+	struct fs_node *node = (struct fs_node *)(uintptr_t)fi->fh;
+	struct fs_file *f = node->file;
 	uint64_t pos = (uint64_t)off, len;
 	bool data;
 	int r;
@@ -445,6 +579,11 @@ static off_t vfs_lseek(const char *path, off_t off, int whence,
 	(void)path;
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return -EINVAL;
+	if (!f) { /* a plain file: all data */
+		if (off < 0 || pos >= node->src->size)
+			return -ENXIO;
+		return whence == SEEK_DATA ? off : (off_t)node->src->size;
+	}
 	if (off < 0 || pos >= f->disk->size)
 		return -ENXIO;
 	for (;;) {
@@ -549,7 +688,20 @@ static int vfs_listxattr(const char *path, char *list, size_t size)
 	return (int)len;
 }
 
+static int vfs_readlink(const char *path, char *buf, size_t size)
+{
+	struct fs_node *n = lookup(path);
+
+	if (!n)
+		return -ENOENT;
+	if (n->kind != FS_LINK)
+		return -EINVAL;
+	snprintf(buf, size, "%s", n->target);
+	return 0;
+}
+
 static const struct fuse_operations vfs_ops = {
+    .readlink = vfs_readlink,
     .init = vfs_init,
     .getattr = vfs_getattr,
     .readdir = vfs_readdir,

@@ -78,6 +78,7 @@ static int file_open(const struct disk_spec *spec, struct disk **out)
 	    .allow_parent_write = spec->allow_parent_write,
 	    .table_cache_bytes = spec->table_cache_bytes,
 	    .grain_cache_bytes = spec->grain_cache_bytes,
+	    .opener = spec->opener,
 	};
 	struct file_disk *f = calloc(1, sizeof(*f));
 	int r;

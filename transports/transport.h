@@ -15,6 +15,9 @@ struct disk_spec {
 	const char *path;    /* the .vmdk descriptor on a local path, or NULL
 				when the disk's datastore is not mapped */
 	const char *ds_path; /* vSphere: "[datastore] folder/disk.vmdk" */
+	/* file: where PATH and its extents are opened (a VMFS volume);
+	 * NULL: local files */
+	const struct source_opener *opener;
 	bool readonly;
 	bool allow_parent_write;
 	/* nbd/nbdssl: the vSphere session, the VM and the disk's key, and

@@ -1,0 +1,226 @@
+/* -o lun=DEV[:DEV...]: a VMFS volume (LUNs, partitions or their images)
+ * mounted read-only, whole: its folders (filled as they are first looked
+ * at), files and symbolic links as they are, and beside each VMDK
+ * descriptor a flat file of its disk (NAME.raw), read through vmdk/ from
+ * the volume itself. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../common/err.h"
+#include "../transports/transport.h"
+#include "../vmfs/vmfs.h"
+#include "fs.h"
+
+static struct {
+	struct vmfs *vol;
+	struct source_opener opener;
+	char *devices; /* as given, for messages and xattrs */
+} lun;
+
+/* The VMFS path of node N ("/dir/file"). */
+static void vmfs_path(const struct fs_node *n, char *out, size_t size)
+{
+	if (!n->parent) {
+		snprintf(out, size, "/");
+		return;
+	}
+	vmfs_path(n->parent, out, size);
+	snprintf(out + strlen(out), size - strlen(out), "%s%s",
+		 out[strlen(out) - 1] == '/' ? "" : "/", n->name);
+}
+
+/* Is NAME a VMDK descriptor's name (not an extent: -flat, -delta,
+ * -sesparse, -ctk, -rdm)? */
+static bool descriptor_name(const char *name)
+{
+	static const char *const extents[] = {"-flat.vmdk", "-delta.vmdk",
+					      "-sesparse.vmdk", "-ctk.vmdk",
+					      "-rdm.vmdk", "-rdmp.vmdk"};
+	size_t n = strlen(name), i;
+
+	if (n < 5 || strcasecmp(name + n - 5, ".vmdk") != 0)
+		return false;
+	for (i = 0; i < sizeof(extents) / sizeof(extents[0]); i++) {
+		size_t k = strlen(extents[i]);
+
+		if (n > k && strcasecmp(name + n - k, extents[i]) == 0)
+			return false;
+	}
+	return true;
+}
+
+/* The disk of descriptor PATH, as a flat file in DIR.  A descriptor that
+ * does not open (a damaged or missing extent) is left as a plain file,
+ * with the reason in the log. */
+static void add_disk(struct fs_node *dir, const char *name, const char *path)
+{
+	struct disk_spec spec = {
+	    .path = path,
+	    .readonly = true,
+	    .opener = &lun.opener,
+	    .table_cache_bytes = fs_cfg.table_cache,
+	    .grain_cache_bytes = fs_cfg.grain_cache,
+	};
+	struct disk *d;
+	char *source;
+
+	if (transport_open(TRANSPORTS_LOCAL, &spec, &d) < 0) {
+		log_warn("%s: no flat file: %s", path, vmdkfs_errmsg());
+		return;
+	}
+	if (asprintf(&source, "%s:%s", lun.devices, path) < 0 ||
+	    !fs_add_disk(dir, name, d, source)) {
+		disk_close(d);
+		return;
+	}
+}
+
+static int fill_dir(struct fs_node *dir, void *arg);
+
+/* A folder's entries, gathered first: they are added to the tree after
+ * the directory walk (opening a descriptor's disk reads the volume). */
+struct fill_ctx {
+	struct vmfs_dirent *ents;
+	size_t n, cap;
+};
+
+static int gather(void *opaque, const struct vmfs_dirent *e)
+{
+	struct fill_ctx *c = opaque;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 16;
+		struct vmfs_dirent *ents =
+		    realloc(c->ents, cap * sizeof(*ents));
+
+		if (!ents)
+			return -ENOMEM;
+		c->ents = ents;
+		c->cap = cap;
+	}
+	c->ents[c->n++] = *e;
+	return 0;
+}
+
+/* Add entry E of folder DIR (VMFS path DIRPATH) to the tree.  A damaged
+ * entry is left out (logged), not the folder. */
+static int add_entry(struct fs_node *dir, const char *dirpath,
+		     const struct vmfs_dirent *e)
+{
+	struct vmfs_stat st;
+	char path[4096 + VMFS_NAME_MAX + 2], target[4096];
+	struct source *src;
+	struct fs_node *n;
+	int r;
+
+	snprintf(path, sizeof(path), "%s%s%s", dirpath,
+		 strcmp(dirpath, "/") == 0 ? "" : "/", e->name);
+	r = vmfs_stat_addr(lun.vol, e->addr, &st);
+	if (r < 0) {
+		log_warn("%s: %s", path, vmdkfs_errmsg());
+		return 0;
+	}
+	switch (st.kind) {
+	case VMFS_DIR:
+		n = fs_mkdir(dir, e->name);
+		if (!n)
+			return -ENOMEM;
+		n->mtime = (time_t)st.mtime;
+		fs_set_fill(n, fill_dir, (void *)(uintptr_t)e->addr);
+		return 0;
+	case VMFS_SYMLINK:
+		r = vmfs_readlink_addr(lun.vol, e->addr, target,
+				       sizeof(target));
+		if (r < 0) {
+			log_warn("%s: %s", path, vmdkfs_errmsg());
+			return 0;
+		}
+		return fs_add_link(dir, e->name, target, (time_t)st.mtime)
+			   ? 0
+			   : -ENOMEM;
+	case VMFS_FILE:
+		r = vmfs_file_source(lun.vol, path, &src);
+		if (r < 0) {
+			log_warn("%s: %s", path, vmdkfs_errmsg());
+			return 0;
+		}
+		if (!fs_add_file(dir, e->name, src, (time_t)st.mtime)) {
+			source_close(src);
+			return -ENOMEM;
+		}
+		if (descriptor_name(e->name) && st.size < (1u << 20))
+			add_disk(dir, e->name, path);
+		return 0;
+	default:
+		log_info("%s: a raw device mapping: not shown", path);
+		return 0;
+	}
+}
+
+/* Fill folder DIR, whose file descriptor address is ARG, from the volume.
+ * Called with the tree locked. */
+static int fill_dir(struct fs_node *dir, void *arg)
+{
+	struct fill_ctx c = {0};
+	char path[4096];
+	size_t i;
+	int r;
+
+	vmfs_path(dir, path, sizeof(path));
+	r = vmfs_readdir(lun.vol, (uint32_t)(uintptr_t)arg, gather, &c);
+	for (i = 0; r == 0 && i < c.n; i++)
+		r = add_entry(dir, path, &c.ents[i]);
+	free(c.ents);
+	return r;
+}
+
+int fs_lun_open(const char *devices)
+{
+	const char *paths[VMFS_MAX_DEVICES];
+	char *copy = strdup(devices), *save = NULL, *p;
+	struct vmfs_info info;
+	size_t n = 0;
+	int r;
+
+	if (!copy)
+		return -ENOMEM;
+	for (p = strtok_r(copy, ":", &save); p && n < VMFS_MAX_DEVICES;
+	     p = strtok_r(NULL, ":", &save))
+		paths[n++] = p;
+	if (n == 0) {
+		free(copy);
+		vmdkfs_error("lun=: give the VMFS device or image (several: "
+			     "colon-separated)");
+		return -EINVAL;
+	}
+	r = vmfs_open_paths(paths, n, NULL, &lun.vol);
+	free(copy);
+	if (r < 0)
+		return r;
+	lun.devices = strdup(devices);
+	if (!lun.devices) {
+		fs_lun_close();
+		return -ENOMEM;
+	}
+	vmfs_opener_init(lun.vol, &lun.opener);
+	vmfs_get_info(lun.vol, &info);
+	log_info("lun=%s: VMFS%d (%u.%u) \"%s\" %s, %u device(s)", devices,
+		 info.version, info.major, info.minor, info.label, info.uuid,
+		 info.devices);
+	fs_set_fill(fs_root(), fill_dir, (void *)(uintptr_t)VMFS_ROOT_ADDR);
+	return 0;
+}
+
+void fs_lun_close(void)
+{
+	if (lun.vol)
+		vmfs_close(lun.vol);
+	lun.vol = NULL;
+	free(lun.devices);
+	lun.devices = NULL;
+}
