@@ -40,6 +40,8 @@ struct fs_node {
 	struct source *src;   /* FS_FILE: its bytes, read-only (owned) */
 	char *target;	      /* FS_LINK (owned) */
 	time_t mtime;	      /* 0: the mount's time */
+	bool has_mode;	      /* else 0444 files, 0555 folders */
+	unsigned mode;	      /* permission bits */
 };
 
 extern struct config fs_cfg;

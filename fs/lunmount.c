@@ -82,6 +82,14 @@ static void add_disk(struct fs_node *dir, const char *name, const char *path)
 
 static int fill_dir(struct fs_node *dir, void *arg);
 
+/* Node N shows the volume's permission bits MODE, less write (the mount
+ * is read-only). */
+static void set_mode(struct fs_node *n, uint32_t mode)
+{
+	n->mode = mode & 07555;
+	n->has_mode = true;
+}
+
 /* A folder's entries, gathered first: they are added to the tree after
  * the directory walk (opening a descriptor's disk reads the volume). */
 struct fill_ctx {
@@ -131,6 +139,7 @@ static int add_entry(struct fs_node *dir, const char *dirpath,
 		if (!n)
 			return -ENOMEM;
 		n->mtime = (time_t)st.mtime;
+		set_mode(n, st.mode);
 		fs_set_fill(n, fill_dir, (void *)(uintptr_t)e->addr);
 		return 0;
 	case VMFS_SYMLINK:
@@ -149,10 +158,12 @@ static int add_entry(struct fs_node *dir, const char *dirpath,
 			log_warn("%s: %s", path, vmdkfs_errmsg());
 			return 0;
 		}
-		if (!fs_add_file(dir, e->name, src, (time_t)st.mtime)) {
+		n = fs_add_file(dir, e->name, src, (time_t)st.mtime);
+		if (!n) {
 			source_close(src);
 			return -ENOMEM;
 		}
+		set_mode(n, st.mode);
 		if (descriptor_name(e->name) && st.size < (1u << 20))
 			add_disk(dir, e->name, path);
 		return 0;

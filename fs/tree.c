@@ -400,7 +400,7 @@ static int vfs_getattr(const char *path, struct stat *st,
 	    n->mtime ? n->mtime : fs.mount_time;
 	switch (n->kind) {
 	case FS_DIR:
-		st->st_mode = S_IFDIR | 0555;
+		st->st_mode = S_IFDIR | (n->has_mode ? n->mode : 0555);
 		st->st_nlink = 2;
 		return 0;
 	case FS_LINK:
@@ -409,7 +409,7 @@ static int vfs_getattr(const char *path, struct stat *st,
 		st->st_size = (off_t)strlen(n->target);
 		return 0;
 	case FS_FILE:
-		st->st_mode = S_IFREG | 0444;
+		st->st_mode = S_IFREG | (n->has_mode ? n->mode : 0444);
 		st->st_nlink = 1;
 		st->st_size = (off_t)n->src->size;
 		st->st_blksize = 4096;

@@ -2,7 +2,8 @@
 # -o lun=: a whole VMFS volume mounted read-only, against Debian's
 # independent readers (vmfs-fuse for VMFS5, vmfs6-fuse for VMFS6) on the
 # two real volumes ESXi made (../shared/testdata/vmfs): the same tree
-# (names, kinds, sizes, symlink targets) and the same bytes.  Damaged
+# (names, kinds, permission bits, sizes, symlink targets) and the same
+# bytes.  Damaged
 # volumes are refused at mount with the structure named.
 . "$(dirname "$0")/lib.sh"
 need vmfs-fuse vmfs6-fuse gunzip md5sum
@@ -10,9 +11,14 @@ DATA=$TOP/../shared/testdata/vmfs
 [ -f "$DATA/vmfs5.bin.gz" ] || skip "no test volumes in $DATA"
 cd "$WORK"
 
-# tree DIR: one line per entry: path, kind, size (files), target (links).
+# tree DIR: one line per entry: path, kind, permission bits less write
+# (the mount is read-only; symlinks: none), size (files), target (links).
 tree() {
-	(cd "$1" && find . -mindepth 1 -printf '%P %y %s %l\n' | awk '$2 != "f" { $3 = "-" } { print }' | sort)
+	(cd "$1" && find . -mindepth 1 -printf '%P %y %m %s %l\n' | while read -r p y m size l; do
+		[ "$y" = l ] && m=- || m=$(printf '%o' $((8#$m & ~0222)))
+		[ "$y" = f ] || size=-
+		echo "$p $y $m $size $l"
+	done | sort)
 }
 # sums DIR: md5 of every regular file; of the first and last MiB for the
 # big system files (hundreds of MiB on VMFS6).
@@ -45,7 +51,7 @@ for v in 5 6; do
 		sed -i 's/^\.sdd\.sf s /.sdd.sf d /' want.tree
 	fi
 	diff want.tree got.tree >diff.txt || fail "VMFS$v tree differs from $oracle: $(head -20 diff.txt)"
-	grep -q '^directory/symlink l - file4$' got.tree || fail "VMFS$v: the symlink: $(cat got.tree)"
+	grep -q '^directory/symlink l - - file4$' got.tree || fail "VMFS$v: the symlink: $(cat got.tree)"
 	sums ref$v >want.sums
 	sums m$v >got.sums
 	diff want.sums got.sums >diff.txt || fail "VMFS$v bytes differ from $oracle: $(head -20 diff.txt)"
