@@ -232,14 +232,15 @@ static int mem_pread(struct source *s, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static int mem_pwrite(struct source *s, const void *buf, size_t len,
-		      uint64_t off)
+int source_ro_pwrite(struct source *s, const void *buf, size_t len,
+		     uint64_t off)
 {
-	(void)s, (void)buf, (void)len, (void)off;
+	(void)buf, (void)len, (void)off;
+	vmdkfs_error("%s: opened read-only", s->name);
 	return -EROFS;
 }
 
-static int mem_flush(struct source *s)
+int source_no_flush(struct source *s)
 {
 	(void)s;
 	return 0;
@@ -256,8 +257,8 @@ static void mem_close(struct source *s)
 
 static const struct source_ops mem_ops = {
     .pread = mem_pread,
-    .pwrite = mem_pwrite,
-    .flush = mem_flush,
+    .pwrite = source_ro_pwrite,
+    .flush = source_no_flush,
     .close = mem_close,
 };
 

@@ -55,6 +55,12 @@ static inline void source_close(struct source *s)
 		s->ops->close(s);
 }
 
+/* For read-only sources: pwrite fails with -EROFS (and a message), flush
+ * has nothing to do. */
+int source_ro_pwrite(struct source *s, const void *buf, size_t len,
+		     uint64_t off);
+int source_no_flush(struct source *s);
+
 /* A local file through a file descriptor. */
 int fd_source_open(const char *path, bool writable, struct source **out);
 

@@ -48,8 +48,9 @@ extern struct config fs_cfg;
 
 int fs_info_main(int argc, char **argv);
 int fs_status_main(int argc, char **argv);
-/* Is DIR the mount point of a vmdkfs mount (/proc/self/mountinfo)? */
-bool fs_is_vmdkfs_mount(const char *dir);
+/* Is DIR the mount point of a vmdkfs mount (/proc/self/mountinfo)?  Its
+ * device numbers in *MAJOR, *MINOR (either may be NULL). */
+bool fs_vmdkfs_mount(const char *dir, unsigned *major, unsigned *minor);
 
 /* Turn the base name of PATH into a flat file's name: ".vmdk" dropped,
  * characters other than [A-Za-z0-9._+-] replaced by '_', no leading '-' or

@@ -243,7 +243,7 @@ static void unescape(char *s)
 	*o = '\0';
 }
 
-bool fs_is_vmdkfs_mount(const char *dir)
+bool fs_vmdkfs_mount(const char *dir, unsigned *major, unsigned *minor)
 {
 	char *want = realpath(dir, NULL), *line = NULL;
 	size_t cap = 0;
@@ -257,16 +257,23 @@ bool fs_is_vmdkfs_mount(const char *dir)
 		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS... - TYPE SOURCE ... */
 		char mp[4096], type[256], src[256];
 		const char *dash = strstr(line, " - ");
+		unsigned ma, mi;
 
 		if (!dash ||
-		    sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+		    sscanf(line, "%*s %*s %u:%u %*s %4095s", &ma, &mi, mp) !=
+			3 ||
 		    sscanf(dash, " - %255s %255s", type, src) != 2)
 			continue;
 		unescape(mp);
 		/* The last mount on the point is the one seen. */
-		if (strcmp(mp, want) == 0)
+		if (strcmp(mp, want) == 0) {
 			found = strcmp(type, "fuse.vmdkfs") == 0 ||
 				strcmp(src, "vmdkfs") == 0;
+			if (major)
+				*major = ma;
+			if (minor)
+				*minor = mi;
+		}
 	}
 	if (fp)
 		fclose(fp);
@@ -289,7 +296,7 @@ int fs_status_main(int argc, char **argv)
 		fprintf(stderr, "vmdkfs: %s: %s\n", argv[1], strerror(errno));
 		return 1;
 	}
-	if (!fs_is_vmdkfs_mount(argv[1])) {
+	if (!fs_vmdkfs_mount(argv[1], NULL, NULL)) {
 		fprintf(stderr, "vmdkfs: %s is not a vmdkfs mount\n", argv[1]);
 		return 1;
 	}

@@ -421,7 +421,7 @@ int main(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
-	if (fs_is_vmdkfs_mount(mountpoint)) {
+	if (fs_vmdkfs_mount(mountpoint, NULL, NULL)) {
 		fprintf(stderr,
 			"vmdkfs: %s is already a vmdkfs mount (unmount it "
 			"first: fusermount3 -u %s)\n",

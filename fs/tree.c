@@ -719,27 +719,11 @@ static const struct fuse_operations vfs_ops = {
 
 static void set_readahead(const char *mountpoint, unsigned kb)
 {
-	char *real = realpath(mountpoint, NULL), line[8192], path[128];
+	char path[128];
 	unsigned major, minor;
-	bool found = false;
 	FILE *fp;
 
-	if (!real)
-		return;
-	fp = fopen("/proc/self/mountinfo", "re");
-	while (fp && fgets(line, sizeof(line), fp)) {
-		char mp[4096];
-
-		/* ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ... */
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor,
-			   mp) == 3 &&
-		    strcmp(mp, real) == 0 && strstr(line, "fuse.vmdkfs"))
-			found = true; /* the last match is the newest */
-	}
-	if (fp)
-		fclose(fp);
-	free(real);
-	if (!found)
+	if (!fs_vmdkfs_mount(mountpoint, &major, &minor))
 		return;
 	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
 		 major, minor);

@@ -243,11 +243,9 @@ static int readdir_fd(struct vmfs *v, struct vmfs_fd *dir, vmfs_dir_cb cb,
 int vmfs_readdir(struct vmfs *v, uint32_t addr, vmfs_dir_cb cb, void *opaque)
 {
 	struct vmfs_fd *dir;
-	char label[48];
 	int r;
 
-	snprintf(label, sizeof(label), "descriptor %#x", addr);
-	r = vmfs_fd_load(v, addr, addr == VMFS_ROOT_ADDR ? "/" : label, &dir);
+	r = vmfs_fd_load(v, addr, addr == VMFS_ROOT_ADDR ? "/" : NULL, &dir);
 	if (r < 0)
 		return r;
 	r = readdir_fd(v, dir, cb, opaque);
@@ -306,11 +304,9 @@ static int readlink_fd(struct vmfs *v, struct vmfs_fd *fd, char *buf,
 int vmfs_readlink_addr(struct vmfs *v, uint32_t addr, char *buf, size_t size)
 {
 	struct vmfs_fd *fd;
-	char label[48];
 	int r;
 
-	snprintf(label, sizeof(label), "descriptor %#x", addr);
-	r = vmfs_fd_load(v, addr, label, &fd);
+	r = vmfs_fd_load(v, addr, NULL, &fd);
 	if (r < 0)
 		return r;
 	r = readlink_fd(v, fd, buf, size);
@@ -516,11 +512,9 @@ int vmfs_lookup(struct vmfs *v, const char *path, bool follow, uint32_t *addr)
 int vmfs_stat_addr(struct vmfs *v, uint32_t addr, struct vmfs_stat *st)
 {
 	struct vmfs_fd *fd;
-	char label[48];
 	int r;
 
-	snprintf(label, sizeof(label), "descriptor %#x", addr);
-	r = vmfs_fd_load(v, addr, label, &fd);
+	r = vmfs_fd_load(v, addr, NULL, &fd);
 	if (r < 0)
 		return r;
 	vmfs_fd_stat(fd, st);

@@ -176,12 +176,16 @@ fail:
 int vmfs_fd_load(struct vmfs *v, uint32_t addr, const char *label,
 		 struct vmfs_fd **out)
 {
-	char what[64];
+	char what[64], by_addr[48];
 	uint64_t cluster;
 	uint32_t resource;
 	uint8_t *raw;
 	int r;
 
+	if (!label) {
+		snprintf(by_addr, sizeof(by_addr), "descriptor %#x", addr);
+		label = by_addr;
+	}
 	if ((addr & 7) != ADDR_FD) {
 		vmdkfs_error("%s: %s: address %#x is not a file descriptor's "
 			     "(type %u)",
@@ -564,11 +568,9 @@ int vmfs_file_open(struct vmfs *v, const char *path, struct vmfs_file **out)
 int vmfs_file_open_addr(struct vmfs *v, uint32_t addr, struct vmfs_file **out)
 {
 	struct vmfs_fd *fd;
-	char label[48];
 	int r;
 
-	snprintf(label, sizeof(label), "descriptor %#x", addr);
-	r = vmfs_fd_load(v, addr, label, &fd);
+	r = vmfs_fd_load(v, addr, NULL, &fd);
 	if (r < 0)
 		return r;
 	return file_wrap(v, fd, out);
@@ -659,20 +661,6 @@ static int vs_pread(struct source *s, void *buf, size_t len, uint64_t off)
 	return vmfs_file_pread(((struct vmfs_source *)s)->f, buf, len, off);
 }
 
-static int vs_pwrite(struct source *s, const void *buf, size_t len,
-		     uint64_t off)
-{
-	(void)buf, (void)len, (void)off;
-	vmdkfs_error("%s: the VMFS volume is opened read-only", s->name);
-	return -EROFS;
-}
-
-static int vs_flush(struct source *s)
-{
-	(void)s;
-	return 0;
-}
-
 static void vs_close(struct source *s)
 {
 	vmfs_file_close(((struct vmfs_source *)s)->f);
@@ -687,8 +675,8 @@ static uint64_t vs_allocated(struct source *s)
 
 static const struct source_ops vs_ops = {
     .pread = vs_pread,
-    .pwrite = vs_pwrite,
-    .flush = vs_flush,
+    .pwrite = source_ro_pwrite,
+    .flush = source_no_flush,
     .close = vs_close,
     .allocated = vs_allocated,
 };

@@ -181,7 +181,8 @@ void vmfs_addr_res(const struct vmfs *v, uint64_t addr, uint64_t *cluster,
 		   uint32_t *resource);
 
 /* file.c */
-/* Load the file descriptor at ADDR (through .fdc.sf) into a new fd. */
+/* Load the file descriptor at ADDR (through .fdc.sf) into a new fd;
+ * LABEL names it in messages (NULL: "descriptor ADDR"). */
 int vmfs_fd_load(struct vmfs *v, uint32_t addr, const char *label,
 		 struct vmfs_fd **out);
 /* Parse RAW (v->fd_size bytes, taken over) as the descriptor at ADDR. */

@@ -60,19 +60,6 @@ static int chunk_pread(struct source *s, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static int chunk_pwrite(struct source *s, const void *buf, size_t len,
-			uint64_t off)
-{
-	(void)s, (void)buf, (void)len, (void)off;
-	return -EROFS;
-}
-
-static int chunk_flush(struct source *s)
-{
-	(void)s;
-	return 0;
-}
-
 static void chunk_close(struct source *s)
 {
 	struct chunk_source *c = (struct chunk_source *)s;
@@ -84,8 +71,8 @@ static void chunk_close(struct source *s)
 
 static const struct source_ops chunk_ops = {
     .pread = chunk_pread,
-    .pwrite = chunk_pwrite,
-    .flush = chunk_flush,
+    .pwrite = source_ro_pwrite,
+    .flush = source_no_flush,
     .close = chunk_close,
 };
 

@@ -293,8 +293,8 @@ static void rec_close(struct source *s)
 
 static const struct source_ops rec_ops = {
     .pread = rec_pread,
-    .pwrite = chunk_pwrite,
-    .flush = chunk_flush,
+    .pwrite = source_ro_pwrite,
+    .flush = source_no_flush,
     .close = rec_close,
 };
 
