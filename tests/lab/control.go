@@ -280,6 +280,7 @@ func (l *Lab) controlHandler() http.Handler {
 	mux.HandleFunc("/lab/write", l.handleWrite)
 	mux.HandleFunc("/lab/nfc", l.handleNFC)
 	mux.HandleFunc("/lab/nfc/log", l.handleNFCLog)
+	mux.HandleFunc("/lab/vmfs", l.handleVMFS)
 	return mux
 }
 
@@ -462,6 +463,7 @@ func (l *Lab) state() map[string]interface{} {
 		sess = append(sess, map[string]interface{}{"user": s.UserName, "last_active": s.LastActiveTime, "login": s.LoginTime})
 	}
 	sort.Slice(sess, func(i, j int) bool { return fmt.Sprint(sess[i]["login"]) < fmt.Sprint(sess[j]["login"]) })
+	vmfs := l.vmfsState()
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -500,5 +502,6 @@ func (l *Lab) state() map[string]interface{} {
 		"calls":            calls,
 		"writes":           writes,
 		"nfc":              nfc,
+		"vmfs":             vmfs,
 	}
 }

@@ -54,6 +54,8 @@ type Lab struct {
 
 	forcedPage int                     // /lab/page?max=N: RetrievePropertiesEx page size (0: off)
 	paged      map[string]*pagedResult // token -> rest of a RetrievePropertiesEx result
+
+	vmfs map[types.ManagedObjectReference]*vmfsSaved // /lab/vmfs: datastores reported as VMFS (vmfs.go)
 }
 
 type labVM struct {
@@ -100,6 +102,7 @@ func newLab(esx bool, user, pass, descStyle string) *Lab {
 		calls:     map[string]int{},
 		writes:    map[string][]writeRec{},
 		paged:     map[string]*pagedResult{},
+		vmfs:      map[types.ManagedObjectReference]*vmfsSaved{},
 	}
 }
 

@@ -19,6 +19,13 @@
 #   lab_props TYPE MOREF PATH RetrievePropertiesEx of one property
 #   lab_task_wait TASK        wait for a task to end; prints its state
 #   lab_xml_escape STRING     escape & < > " for XML text
+#   lab_vmfs UUID VERSION DISKNAME PARTITION [DATASTORE]
+#                             POST /lab/vmfs: report the datastore (default
+#                             LAB_DATASTORE) as VMFS VERSION (5|6) with that
+#                             uuid and one extent DISKNAME:PARTITION; the
+#                             answer goes to $LAB_DIR/vmfs.json; returns 1
+#                             (printing the answer) unless it is ok
+#   lab_vmfs_off [DATASTORE]  DELETE /lab/vmfs: back to a local datastore
 
 LAB_TOOLS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_PROC_PID=""
@@ -130,4 +137,17 @@ lab_task_wait() {
 		sleep 0.05
 	done
 	echo "timeout"
+}
+
+lab_vmfs() {
+	local uuid=$1 version=$2 disk=$3 part=$4 ds=${5:-$LAB_DATASTORE}
+	curl -sS --max-time 30 -X POST -H 'Content-Type: application/json' \
+		-d "{\"datastore\":\"$ds\",\"uuid\":\"$uuid\",\"version\":$version,\"extents\":[{\"diskName\":\"$disk\",\"partition\":$part}],\"blockSizeMb\":1}" \
+		-o "$LAB_DIR/vmfs.json" "$LAB_CONTROL/vmfs" || return 1
+	grep -q '"ok": true' "$LAB_DIR/vmfs.json" || { cat "$LAB_DIR/vmfs.json" >&2; return 1; }
+}
+
+lab_vmfs_off() {
+	curl -sS --max-time 30 -X DELETE -o "$LAB_DIR/vmfs.json" "$LAB_CONTROL/vmfs?datastore=${1:-$LAB_DATASTORE}" || return 1
+	grep -q '"ok": true' "$LAB_DIR/vmfs.json" || { cat "$LAB_DIR/vmfs.json" >&2; return 1; }
 }

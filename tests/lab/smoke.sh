@@ -253,6 +253,83 @@ nfc_ticket_call() { # NS [HOST]: NfcRandomAccessOpenReadonly of LAB_VM's disk 20
 	lab_soap "<NfcRandomAccessOpenReadonly xmlns=\"$1\"><_this type=\"NfcService\">nfcService</_this><vm type=\"VirtualMachine\">$LAB_VM_MOREF</vm><diskDeviceKey>2000</diskDeviceKey>${h:+<hostForAccess type=\"HostSystem\">$h</hostForAccess>}</NfcRandomAccessOpenReadonly>"
 }
 
+# ---- VMFS datastore (SIMULATED: vcsim's datastore is a local folder;
+# /lab/vmfs reports it as a VMFS volume on the LUN the test names).
+# vmfs_check LABEL VMREF LINK LOCAL: a disk link the NFC client may read
+# (LINK) and its local file.  Needs a session.
+vmfs_uuid=61137dd5-df6bc2c8-f0e7-000c29801686
+vmfs_naa=naa.6000c29a1b2c3d4e5f60718293a4b5c6
+vmfs_check() {
+	local p=$1 vmref=$2 link=$3 local=$4 ds host ver filter r got
+	lab_props VirtualMachine "$vmref" datastore
+	ds=$(sed -n 's:.*<ManagedObjectReference type="Datastore">\([^<]*\)</ManagedObjectReference>.*:\1:p' "$LAB_RESP")
+	host=$(vm_host "$vmref")
+	check "$p: the VM's datastore ($ds) and host ($host)" eval '[ -n "$ds" ] && [ -n "$host" ]'
+	lab_props Datastore "$ds" info
+	check "$p: before /lab/vmfs the datastore is a LocalDatastoreInfo" \
+		eval 'has "<val xsi:type=\"LocalDatastoreInfo\">" && ! has "<vmfs>"'
+	# a PropertyCollector filter on info: WaitForUpdatesEx must see the change
+	pc_call CreateFilter "<spec><propSet><type>Datastore</type><pathSet>info</pathSet></propSet><objectSet><obj type=\"Datastore\">$ds</obj></objectSet></spec><partialUpdates>false</partialUpdates>"
+	filter=$(sed -n 's:.*<returnval type="PropertyFilter">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")
+	pc_call WaitForUpdatesEx "<version></version><options><maxWaitSeconds>5</maxWaitSeconds></options>"
+	ver=$(sed -n 's:.*<version>\([^<]*\)</version>.*:\1:p' "$LAB_RESP")
+	check "$p: WaitForUpdatesEx: the filter's first version" [ -n "$ver" ]
+
+	check "$p: lab_vmfs UUID 6 DISKNAME 1" lab_vmfs "$vmfs_uuid" 6 "$vmfs_naa" 1
+	lab_props Datastore "$ds" info
+	check "$p: info is a VmfsDatastoreInfo with the lab's url and a HostVmfsVolume" \
+		eval 'status 200 && has "<val xsi:type=\"VmfsDatastoreInfo\"><name>$LAB_DATASTORE</name><url>$LAB_DATASTORE_DIR</url><freeSpace>" && has "<vmfs><type>VMFS</type><name>$LAB_DATASTORE</name><capacity>"'
+	check "$p: vmfs: blockSizeMb 1, blockSize 1024, majorVersion 6, version 6.82, the uuid" \
+		eval 'has "<blockSizeMb>1</blockSizeMb><blockSize>1024</blockSize>" && has "<majorVersion>6</majorVersion><version>6.82</version><uuid>$vmfs_uuid</uuid>"'
+	check "$p: vmfs: the extent (diskName, partition 1), not upgradable, not ssd, not local" \
+		has "<extent><diskName>$vmfs_naa</diskName><partition>1</partition></extent><vmfsUpgradable>false</vmfsUpgradable><ssd>false</ssd><local>false</local>"
+	lab_soap "<RetrieveProperties xmlns=\"urn:vim25\"><_this type=\"PropertyCollector\">$LAB_PC</_this><specSet><propSet><type>Datastore</type><pathSet>info.vmfs.extent</pathSet><pathSet>summary.type</pathSet></propSet><objectSet><obj type=\"Datastore\">$ds</obj></objectSet></specSet></RetrieveProperties>"
+	check "$p: RetrieveProperties: info.vmfs.extent and summary.type VMFS" \
+		eval 'status 200 && has "<diskName>$vmfs_naa</diskName><partition>1</partition>" && has "<val xsi:type=\"xsd:string\">VMFS</val>"'
+	lab_props Datastore "$ds" summary
+	check "$p: summary.type is VMFS, summary.url unchanged" \
+		eval 'has "<url>$LAB_DATASTORE_DIR</url>" && has "<type>VMFS</type>"'
+	pc_call WaitForUpdatesEx "<version>$ver</version><options><maxWaitSeconds>5</maxWaitSeconds></options>"
+	check "$p: WaitForUpdatesEx sees info change to VmfsDatastoreInfo" \
+		eval 'has "<val xsi:type=\"VmfsDatastoreInfo\">" && has "<uuid>$vmfs_uuid</uuid>"'
+	ver=$(sed -n 's:.*<version>\([^<]*\)</version>.*:\1:p' "$LAB_RESP")
+	lab_props HostSystem "$host" config.storageDevice.scsiLun
+	check "$p: the host's config.storageDevice.scsiLun has a HostScsiDisk $vmfs_naa (vml. descriptor), the old LUNs too" \
+		eval 'has "<ScsiLun xsi:type=\"HostScsiDisk\"><deviceName>/vmfs/devices/disks/$vmfs_naa</deviceName>" && has "<canonicalName>$vmfs_naa</canonicalName>" && has "<id>vml.0200000000${vmfs_naa#naa.}" && has "<canonicalName>mpx.vmhba0:C0:T0:L0</canonicalName>"'
+
+	nfc --ssl --vm "$vmref" --path "$link" --out "$work/nfc-vmfs.raw"
+	qemu-img convert -U -f vmdk -O raw "$local" "$work/nfc-qemu.raw"
+	check "$p: NFC (nbdssl) on the VMFS datastore: same paths and tickets, the data is qemu-img's" \
+		eval '[ "$(nj "j.get(\"fragments\", 0) > 0")" = True ] && cmp -s "$work/nfc-vmfs.raw" "$work/nfc-qemu.raw" || { nfc_show; false; }'
+	got=$(curl -sS --cacert "$LAB_CERT" -b "$LAB_COOKIES" -r 0-3 "https://$LAB_HOST:$LAB_PORT/folder/${link#\[*\] }?dcPath=$LAB_DATACENTER&dsName=$LAB_DATASTORE" | head -c 4)
+	check "$p: /folder still serves the datastore's files" [ -n "$got" ]
+
+	r=$(ns "' '.join('%s %s %s:%s' % (v['datastore'], v['version'], e['diskName'], e['partition']) for v in s['vmfs'] for e in v['extents'])")
+	check "$p: /lab/state lists it (datastore, version 6, the extent)" [ "$r" = "$LAB_DATASTORE 6 $vmfs_naa:1" ]
+	r=$(curl -sS -X POST -d '{"uuid":"61137dd5-df6bc2c8-f0e7-000c29801686","version":7,"extents":[{"diskName":"naa.1","partition":1}]}' "$LAB_CONTROL/vmfs")
+	check "$p: version 7 is refused (HTTP 400, error)" eval 'echo "$r" | grep -q "\"error\": \"version: 7"'
+	lab_ctl "vmfs?uuid=$vmfs_uuid&version=5&extent=$vmfs_naa:3&name=san-vol" >/dev/null
+	lab_props Datastore "$ds" info
+	check "$p: query form: VMFS5 (5.81), partition 3, volume name san-vol, no unmap fields" \
+		eval 'has "<vmfs><type>VMFS</type><name>san-vol</name>" && has "<majorVersion>5</majorVersion><version>5.81</version>" && has "<partition>3</partition>" && ! has "<unmapPriority>"'
+
+	check "$p: lab_vmfs_off (DELETE /lab/vmfs)" lab_vmfs_off
+	lab_props Datastore "$ds" info
+	check "$p: info is a LocalDatastoreInfo again (path = url)" \
+		eval 'has "<val xsi:type=\"LocalDatastoreInfo\"><name>$LAB_DATASTORE</name><url>$LAB_DATASTORE_DIR</url>" && has "<path>$LAB_DATASTORE_DIR</path>" && ! has "<vmfs>"'
+	lab_props Datastore "$ds" summary.type
+	check "$p: summary.type is OTHER again" has '<val xsi:type="xsd:string">OTHER</val>'
+	lab_props HostSystem "$host" config.storageDevice.scsiLun
+	check "$p: the host's HostScsiDisk $vmfs_naa is gone, the old LUNs stay" \
+		eval '! has "$vmfs_naa" && has "<canonicalName>mpx.vmhba0:C0:T0:L0</canonicalName>"'
+	pc_call WaitForUpdatesEx "<version>$ver</version><options><maxWaitSeconds>5</maxWaitSeconds></options>"
+	check "$p: WaitForUpdatesEx sees it go back to LocalDatastoreInfo" has '<val xsi:type="LocalDatastoreInfo">'
+	lab_soap "<DestroyPropertyFilter xmlns=\"urn:vim25\"><_this type=\"PropertyFilter\">$filter</_this></DestroyPropertyFilter>"
+	check "$p: DestroyPropertyFilter" eval '[ -n "$filter" ] && status 200'
+	check "$p: /lab/vmfs?off=1 when not VMFS is fine; /lab/state vmfs is empty" \
+		eval 'lab_ctl "vmfs?off=1" | grep -q "\"ok\": true" && [ "$(ns "s[\"vmfs\"]")" = "[]" ]'
+}
+
 # ---------------------------------------------------------------- vCenter
 lab_start "$work/vpx" || { echo "FAIL: the lab did not start"; exit 1; }
 echo "# vCenter lab at $LAB_URL (control $LAB_CONTROL)"
@@ -468,6 +545,7 @@ check "ack_len36=1 shows in the knobs; reset=1 clears it" \
 snap_op PowerOnVM_Task VirtualMachine "$vm2ref"
 check "/lab/state counts NFC connections, opens, reads and bytes" \
 	eval '[ "$(ns "(lambda n: n[\"connections\"] >= 8 and n[\"opens\"] >= 6 and n[\"reads\"] >= 48 and n[\"bytes_read\"] >= 48 << 20 and n[\"writes\"] == 2)(s[\"nfc\"][\"stats\"])")" = True ]'
+vmfs_check VMFS "$LAB_VM_MOREF" "$link" "$nlocal"
 check "NFC: remove the snapshots" snap_op RemoveAllSnapshots_Task VirtualMachine "$LAB_VM_MOREF"
 
 # ---- result paging
@@ -536,6 +614,7 @@ check "ESXi: NFC data = qemu-img's" cmp -s "$work/nfc-esx.raw" "$work/nfc-qemu.r
 check "ESXi: /lab/nfc/log: the nbdssl session conforms (PROXY nfcssl)" \
 	eval 'nlog_conforms aio.read && grep -q "\"line\": \"PROXY nfcssl\"" "$work/nfclog.json"' 
 paging_check "ESXi: paging"
+vmfs_check "ESXi: VMFS" "$LAB_VM_MOREF" "[$LAB_DATASTORE] $LAB_VM/$LAB_VM.vmdk" "$LAB_DATASTORE_DIR/$LAB_VM/$LAB_VM.vmdk"
 check "ESXi: no panic in the lab's log" eval '! grep -q -e panic -e "DATA RACE" "$LAB_DIR/lab.log"'
 lab_stop
 
