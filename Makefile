@@ -40,17 +40,21 @@ TRANSPORTS = transports/align.c transports/transport.c transports/file.c \
 FS = fs/main.c fs/tree.c fs/config.c fs/info.c fs/vsmount.c fs/lunmount.c
 VSPHERE = vsphere/soap.c vsphere/inventory.c
 VMFS = vmfs/lvm.c vmfs/volume.c vmfs/file.c vmfs/dir.c
-LIB_SRCS = $(COMMON) $(VMDK) $(VMFS)
+PART = part/part.c
+LIB_SRCS = $(COMMON) $(VMDK) $(VMFS) $(PART)
 
 OBJS = $(patsubst %.c,$(BUILD)/%.o,$(COMMON) $(VMDK) $(VMFS) $(TRANSPORTS) $(VSPHERE) $(FS))
 
 UNIT_TESTS = tests/unit/desc-test tests/unit/lru-test tests/unit/align-test \
-	tests/unit/adler-test
+	tests/unit/adler-test tests/unit/part-test
 FUZZERS = tests/fuzz/desc-fuzz tests/fuzz/vmdk4-fuzz tests/fuzz/cowd-fuzz \
-	tests/fuzz/sesparse-fuzz tests/fuzz/image-fuzz tests/fuzz/vmfs-fuzz
+	tests/fuzz/sesparse-fuzz tests/fuzz/image-fuzz tests/fuzz/vmfs-fuzz \
+	tests/fuzz/part-fuzz
 # The VMFS reader on the command line, for tests/test-vmfs.sh (a sanitizer
 # build makes its own, vmfs-tool-san).
 VMFS_TOOL = tests/vmfs/vmfs-tool$(if $(SANITIZE),-san)
+# The partition-table reader on the command line, for tests/test-part.sh.
+PART_TOOL = tests/part/part-tool
 
 .PHONY: all clean check unit fuzz demo bench deps install lab
 PREFIX ?= /usr/local
@@ -75,6 +79,10 @@ $(VMFS_TOOL): tests/vmfs/vmfs-tool.c tests/fuzz/vmfs-walk.h vmfs/vmfs.h \
 		$(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
+$(PART_TOOL): tests/part/part-tool.c part/part.h \
+		$(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
 # libFuzzer targets (clang).  FUZZ_SECONDS bounds each run of `make fuzz`.
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
@@ -83,6 +91,9 @@ tests/fuzz/desc-fuzz: tests/fuzz/desc-fuzz.c $(LIB_SRCS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
 tests/fuzz/vmfs-fuzz: tests/fuzz/vmfs-fuzz.c tests/fuzz/vmfs-walk.h $(LIB_SRCS) \
 		vmfs/vmfs.h vmfs/internal.h
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fno-sanitize-recover=undefined -o $@ \
+		$(filter %.c,$^) $(PKG_LIBS)
+tests/fuzz/part-fuzz: tests/fuzz/part-fuzz.c part/part.h $(LIB_SRCS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fno-sanitize-recover=undefined -o $@ \
 		$(filter %.c,$^) $(PKG_LIBS)
 tests/fuzz/%-fuzz: tests/fuzz/header-fuzz.c $(LIB_SRCS)
@@ -110,7 +121,7 @@ deps:
 
 check:
 	scripts/install-deps.sh test
-	$(MAKE) vmdkfs unit $(FUZZERS) $(VMFS_TOOL)
+	$(MAKE) vmdkfs unit $(FUZZERS) $(VMFS_TOOL) $(PART_TOOL)
 	tests/run.sh
 
 demo:
@@ -136,6 +147,6 @@ install: vmdkfs
 
 clean:
 	rm -rf build build-san vmdkfs vmdkfs-san $(UNIT_TESTS) $(FUZZERS) \
-		tests/vmfs/vmfs-tool tests/vmfs/vmfs-tool-san
+		tests/vmfs/vmfs-tool tests/vmfs/vmfs-tool-san $(PART_TOOL)
 
--include $(OBJS:.o=.d) $(patsubst %.c,$(BUILD)/%.d,$(VMFS))
+-include $(OBJS:.o=.d) $(patsubst %.c,$(BUILD)/%.d,$(VMFS) $(PART))
