@@ -99,10 +99,9 @@ static int rd(struct ctx *c, void *buf, size_t len, uint64_t off)
 
 static void guid_str(const uint8_t *g, char out[37])
 {
-	snprintf(out, 37,
-		 "%08x-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x", le32(g),
-		 le16(g + 4), le16(g + 6), g[8], g[9], g[10], g[11], g[12],
-		 g[13], g[14], g[15]);
+	snprintf(out, 37, "%08x-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 le32(g), le16(g + 4), le16(g + 6), g[8], g[9], g[10], g[11],
+		 g[12], g[13], g[14], g[15]);
 }
 
 /* UTF-16LE (NUNITS units, up to a NUL) to UTF-8 in OUT (room for
@@ -154,16 +153,17 @@ static int nomem(void)
  * disk and the partitions accepted so far; if it fits, append a new entry
  * for it to the table in *E.  Returns 0 (*E NULL when skipped, with a
  * warning) or -ENOMEM. */
-static int accept(struct ctx *c, unsigned number, uint64_t start,
-		  uint64_t nsec, struct part_entry **e)
+static int accept(struct ctx *c, unsigned number, uint64_t start, uint64_t nsec,
+		  struct part_entry **e)
 {
 	struct part_table *t = c->t;
 	size_t lo = 0, hi = c->nspans;
 
 	*e = NULL;
 	if (start == 0) {
-		warn(c, "partition %u: starts at sector 0 (the table itself): "
-			"skipped",
+		warn(c,
+		     "partition %u: starts at sector 0 (the table itself): "
+		     "skipped",
 		     number);
 		return 0;
 	}
@@ -172,15 +172,17 @@ static int accept(struct ctx *c, unsigned number, uint64_t start,
 		return 0;
 	}
 	if (start >= c->nsectors) {
-		warn(c, "partition %u: starts at sector %llu, past the disk's "
-			"end (%llu sectors): skipped",
+		warn(c,
+		     "partition %u: starts at sector %llu, past the disk's "
+		     "end (%llu sectors): skipped",
 		     number, (unsigned long long)start,
 		     (unsigned long long)c->nsectors);
 		return 0;
 	}
 	if (nsec > c->nsectors - start) {
-		warn(c, "partition %u: sectors %llu-%llu end past the disk's "
-			"end (%llu sectors): skipped",
+		warn(c,
+		     "partition %u: sectors %llu-%llu end past the disk's "
+		     "end (%llu sectors): skipped",
 		     number, (unsigned long long)start,
 		     (unsigned long long)(start + (nsec - 1)),
 		     (unsigned long long)c->nsectors);
@@ -200,8 +202,9 @@ static int accept(struct ctx *c, unsigned number, uint64_t start,
 				     ? &c->spans[lo]
 				     : &c->spans[lo - 1];
 
-		warn(c, "partition %u: sectors %llu-%llu overlap partition %u "
-			"(sectors %llu-%llu): skipped",
+		warn(c,
+		     "partition %u: sectors %llu-%llu overlap partition %u "
+		     "(sectors %llu-%llu): skipped",
 		     number, (unsigned long long)start,
 		     (unsigned long long)(start + nsec - 1), o->number,
 		     (unsigned long long)o->s, (unsigned long long)(o->e - 1));
@@ -274,8 +277,8 @@ static int mbr_add(struct ctx *c, unsigned number, uint64_t start,
 	e->bootable = s->boot == 0x80;
 	snprintf(e->type, sizeof(e->type), "0x%02x", s->type);
 	if (c->t->disk_sig)
-		snprintf(e->uuid, sizeof(e->uuid), "%08x-%02x",
-			 c->t->disk_sig, number);
+		snprintf(e->uuid, sizeof(e->uuid), "%08x-%02x", c->t->disk_sig,
+			 number);
 	return 0;
 }
 
@@ -292,9 +295,10 @@ static int mbr_chain(struct ctx *c, int slot, const struct mbr_slot *ext,
 	int r;
 
 	if (ext->start == 0 || end > c->nsectors) {
-		warn(c, "partition %d: extended partition at sectors %llu-%llu "
-			"is not inside the disk (%llu sectors): its logical "
-			"partitions are skipped",
+		warn(c,
+		     "partition %d: extended partition at sectors %llu-%llu "
+		     "is not inside the disk (%llu sectors): its logical "
+		     "partitions are skipped",
 		     slot + 1, (unsigned long long)first,
 		     (unsigned long long)(end - 1),
 		     (unsigned long long)c->nsectors);
@@ -307,14 +311,16 @@ static int mbr_chain(struct ctx *c, int slot, const struct mbr_slot *ext,
 			if (ebrs[i] == ebr)
 				break;
 		if (i < n) {
-			warn(c, "extended partition %d: the EBR chain loops "
-				"back to sector %llu: the chain ends there",
+			warn(c,
+			     "extended partition %d: the EBR chain loops "
+			     "back to sector %llu: the chain ends there",
 			     slot + 1, (unsigned long long)ebr);
 			return 0;
 		}
 		if (n == MAX_EBRS || *next - 5 >= PART_MAX_LOGICALS) {
-			warn(c, "extended partition %d: more than %d logical "
-				"partitions: the rest are ignored",
+			warn(c,
+			     "extended partition %d: more than %d logical "
+			     "partitions: the rest are ignored",
 			     slot + 1, PART_MAX_LOGICALS);
 			return 0;
 		}
@@ -323,8 +329,9 @@ static int mbr_chain(struct ctx *c, int slot, const struct mbr_slot *ext,
 		if (r < 0)
 			return r;
 		if (r > 0 || !mbr_magic(sec)) {
-			warn(c, "extended partition %d: no EBR (0x55AA) at "
-				"sector %llu: the chain ends there",
+			warn(c,
+			     "extended partition %d: no EBR (0x55AA) at "
+			     "sector %llu: the chain ends there",
 			     slot + 1, (unsigned long long)ebr);
 			return 0;
 		}
@@ -335,9 +342,10 @@ static int mbr_chain(struct ctx *c, int slot, const struct mbr_slot *ext,
 			uint64_t s = ebr + d.start;
 
 			if (d.start == 0 || s + d.nsec > end) {
-				warn(c, "partition %u: sectors %llu-%llu are "
-					"not inside its extended partition "
-					"(sectors %llu-%llu): skipped",
+				warn(c,
+				     "partition %u: sectors %llu-%llu are "
+				     "not inside its extended partition "
+				     "(sectors %llu-%llu): skipped",
 				     number, (unsigned long long)s,
 				     (unsigned long long)(s + d.nsec - 1),
 				     (unsigned long long)first,
@@ -351,17 +359,19 @@ static int mbr_chain(struct ctx *c, int slot, const struct mbr_slot *ext,
 		if (l.nsec == 0)
 			return 0;
 		if (!mbr_extended(l.type)) {
-			warn(c, "extended partition %d: the EBR at sector %llu "
-				"links to a partition of type 0x%02x, not an "
-				"EBR: the chain ends there",
+			warn(c,
+			     "extended partition %d: the EBR at sector %llu "
+			     "links to a partition of type 0x%02x, not an "
+			     "EBR: the chain ends there",
 			     slot + 1, (unsigned long long)ebr, l.type);
 			return 0;
 		}
 		if (first + l.start >= end) {
-			warn(c, "extended partition %d: the EBR at sector %llu "
-				"links to sector %llu, outside the extended "
-				"partition (sectors %llu-%llu): the chain ends "
-				"there",
+			warn(c,
+			     "extended partition %d: the EBR at sector %llu "
+			     "links to sector %llu, outside the extended "
+			     "partition (sectors %llu-%llu): the chain ends "
+			     "there",
 			     slot + 1, (unsigned long long)ebr,
 			     (unsigned long long)(first + l.start),
 			     (unsigned long long)first,
@@ -513,8 +523,8 @@ static int gpt_entries(struct ctx *c, uint32_t ss, const struct gpt_hdr *h,
 }
 
 /* Both header and entries at LBA: 0, 1 (WHY) or -errno. */
-static int gpt_load(struct ctx *c, uint32_t ss, uint64_t lba,
-		    struct gpt_hdr *h, uint8_t **buf, char *why, size_t whylen)
+static int gpt_load(struct ctx *c, uint32_t ss, uint64_t lba, struct gpt_hdr *h,
+		    uint8_t **buf, char *why, size_t whylen)
 {
 	int r = gpt_header(c, ss, lba, h, why, whylen);
 
@@ -523,8 +533,7 @@ static int gpt_load(struct ctx *c, uint32_t ss, uint64_t lba,
 	return r;
 }
 
-static int gpt_parse(struct ctx *c, const struct gpt_hdr *h,
-		     const uint8_t *buf)
+static int gpt_parse(struct ctx *c, const struct gpt_hdr *h, const uint8_t *buf)
 {
 	static const uint8_t zero[16];
 	uint32_t i;
@@ -540,8 +549,9 @@ static int gpt_parse(struct ctx *c, const struct gpt_hdr *h,
 		if (memcmp(p, zero, 16) == 0)
 			continue;
 		if (last < first) {
-			warn(c, "partition %u: ends at sector %llu, before it "
-				"starts (sector %llu): skipped",
+			warn(c,
+			     "partition %u: ends at sector %llu, before it "
+			     "starts (sector %llu): skipped",
 			     i + 1, (unsigned long long)last,
 			     (unsigned long long)first);
 			continue;
@@ -612,9 +622,10 @@ static int gpt_find(struct ctx *c, uint32_t ss, bool *found, char *why,
 			c->ss = c->t->sector_size = sizes[i];
 			c->nsectors = c->disk_size / c->ss;
 			c->t->used_backup = true;
-			warn(c, "GPT: the primary header or entries at LBA 1 "
-				"are damaged (%s, with %u-byte sectors): using "
-				"the backup at LBA %llu",
+			warn(c,
+			     "GPT: the primary header or entries at LBA 1 "
+			     "are damaged (%s, with %u-byte sectors): using "
+			     "the backup at LBA %llu",
 			     pwhy[i], sizes[i], (unsigned long long)b.my_lba);
 			h[0] = b;
 			i = 0;
@@ -652,9 +663,8 @@ int part_read(part_read_fn rdfn, void *opaque, uint64_t disk_size,
 	int i, r;
 
 	memset(t, 0, sizeof(*t));
-	if (sector_size &&
-	    (sector_size < 512 || sector_size > 65536 ||
-	     (sector_size & (sector_size - 1)))) {
+	if (sector_size && (sector_size < 512 || sector_size > 65536 ||
+			    (sector_size & (sector_size - 1)))) {
 		vmdkfs_error("partition table: bad sector size %u",
 			     sector_size);
 		return -EINVAL;
@@ -675,9 +685,10 @@ int part_read(part_read_fn rdfn, void *opaque, uint64_t disk_size,
 			uint8_t boot = mbr_slot(sec, i).boot;
 
 			if (boot != 0 && boot != 0x80) {
-				warn(&c, "MBR: slot %d has boot indicator "
-					 "0x%02x: not a partition table (a "
-					 "boot sector?)",
+				warn(&c,
+				     "MBR: slot %d has boot indicator "
+				     "0x%02x: not a partition table (a "
+				     "boot sector?)",
 				     i + 1, boot);
 				return 0;
 			}
@@ -695,8 +706,9 @@ int part_read(part_read_fn rdfn, void *opaque, uint64_t disk_size,
 		goto out;
 	}
 	if (pmbr)
-		warn(&c, "protective MBR (type 0xee) but no valid GPT (%s): no "
-			 "partition table",
+		warn(&c,
+		     "protective MBR (type 0xee) but no valid GPT (%s): no "
+		     "partition table",
 		     why);
 out:
 	free(c.spans);
@@ -720,8 +732,7 @@ bool part_is_vmfs(const struct part_entry *e)
 	return e->mbr_type == PART_MBR_VMFS || !strcmp(e->type, PART_GPT_VMFS);
 }
 
-const struct part_entry *part_find(const struct part_table *t,
-				   unsigned number)
+const struct part_entry *part_find(const struct part_table *t, unsigned number)
 {
 	size_t i;
 

@@ -44,16 +44,18 @@ struct part_entry {
 	 * signature in hex, the number), as Linux's PARTUUID, or "" when the
 	 * signature is 0. */
 	char uuid[37];
-	char name[109]; /* GPT: the name as UTF-8 (36 UTF-16LE units); MBR: "" */
-	bool bootable;	/* MBR: boot indicator 0x80 */
+	char
+	    name[109]; /* GPT: the name as UTF-8 (36 UTF-16LE units); MBR: "" */
+	bool bootable; /* MBR: boot indicator 0x80 */
 	uint64_t attrs; /* GPT: the attribute bits; MBR: 0 */
 };
 
 struct part_table {
 	enum part_scheme scheme;
-	uint32_t sector_size; /* the logical sector size the table was found with */
-	char disk_guid[37];   /* GPT: the disk GUID; MBR: "" */
-	uint32_t disk_sig;    /* MBR: the disk signature (at 440); GPT: 0 */
+	uint32_t
+	    sector_size; /* the logical sector size the table was found with */
+	char disk_guid[37]; /* GPT: the disk GUID; MBR: "" */
+	uint32_t disk_sig;  /* MBR: the disk signature (at 440); GPT: 0 */
 	/* GPT: the primary header or entries were damaged, the backup header
 	 * and its entries were used. */
 	bool used_backup;
@@ -88,7 +90,6 @@ void part_table_free(struct part_table *t);
 bool part_is_vmfs(const struct part_entry *e);
 
 /* The partition numbered NUMBER in T, or NULL. */
-const struct part_entry *part_find(const struct part_table *t,
-				   unsigned number);
+const struct part_entry *part_find(const struct part_table *t, unsigned number);
 
 #endif

@@ -59,8 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t i;
 
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		if (part_read(img_read, &m, size, sizes[i], ignore, NULL,
-			      &t) == 0)
+		if (part_read(img_read, &m, size, sizes[i], ignore, NULL, &t) ==
+		    0)
 			check(&t, size);
 		part_table_free(&t);
 	}

@@ -31,8 +31,8 @@ static int fd_read(void *opaque, void *buf, size_t len, uint64_t off)
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done,
-				  off + done);
+		ssize_t n =
+		    pread(fd, (char *)buf + done, len - done, off + done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
