@@ -36,14 +36,14 @@ endif
 COMMON = common/err.c common/source.c common/lru.c common/progress.c
 VMDK = vmdk/desc.c vmdk/sparse.c vmdk/vmdk.c vmdk/write.c vmdk/adler.c
 TRANSPORTS = transports/align.c transports/transport.c transports/file.c \
-	transports/nfc.c
+	transports/nfc.c transports/lun.c transports/san.c
 FS = fs/main.c fs/tree.c fs/config.c fs/info.c fs/vsmount.c fs/lunmount.c
 VSPHERE = vsphere/soap.c vsphere/inventory.c
 VMFS = vmfs/lvm.c vmfs/volume.c vmfs/file.c vmfs/dir.c
 PART = part/part.c
 LIB_SRCS = $(COMMON) $(VMDK) $(VMFS) $(PART)
 
-OBJS = $(patsubst %.c,$(BUILD)/%.o,$(COMMON) $(VMDK) $(VMFS) $(TRANSPORTS) $(VSPHERE) $(FS))
+OBJS = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS) $(TRANSPORTS) $(VSPHERE) $(FS))
 
 UNIT_TESTS = tests/unit/desc-test tests/unit/lru-test tests/unit/align-test \
 	tests/unit/adler-test tests/unit/part-test

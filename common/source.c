@@ -65,6 +65,34 @@ static int fd_pread(struct source *s, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/* Holes of the file, as its file system reports them (SEEK_DATA). */
+static int fd_map(struct source *s, uint64_t off, uint64_t len, bool *data,
+		  uint64_t *run)
+{
+	struct fd_source *f = (struct fd_source *)s;
+	off_t d = lseek(f->fd, (off_t)off, SEEK_DATA), h;
+
+	if (d < 0 && errno == ENXIO)
+		d = (off_t)s->size; /* a hole to the end */
+	else if (d < 0) {
+		/* no SEEK_DATA here (or a block device): all data */
+		*data = true;
+		*run = len;
+		return 0;
+	}
+	if ((uint64_t)d > off) {
+		*data = false;
+		*run = (uint64_t)d - off;
+	} else {
+		h = lseek(f->fd, (off_t)off, SEEK_HOLE);
+		*data = true;
+		*run = h > (off_t)off ? (uint64_t)h - off : len;
+	}
+	if (*run > len)
+		*run = len;
+	return 0;
+}
+
 static int fd_pwrite(struct source *s, const void *buf, size_t len,
 		     uint64_t off)
 {
@@ -132,6 +160,7 @@ static const struct source_ops fd_ops = {
     .flush = fd_flush,
     .close = fd_close,
     .allocated = fd_allocated,
+    .map = fd_map,
 };
 
 int fd_source_open(const char *path, bool writable, struct source **out)

@@ -21,6 +21,11 @@ struct source_ops {
 	void (*close)(struct source *s);
 	/* Bytes the source takes on its storage (st_blocks); NULL: size. */
 	uint64_t (*allocated)(struct source *s);
+	/* Allocation from OFF (< size): *RUN bytes (1 <= *RUN <= LEN) are
+	 * all data (*DATA) or all a hole (no storage, or known to read as
+	 * zeros).  NULL: all data. */
+	int (*map)(struct source *s, uint64_t off, uint64_t len, bool *data,
+		   uint64_t *run);
 };
 
 struct source {
@@ -41,6 +46,17 @@ struct source_opener {
 static inline uint64_t source_allocated(struct source *s)
 {
 	return s->ops->allocated ? s->ops->allocated(s) : s->size;
+}
+
+static inline int source_map(struct source *s, uint64_t off, uint64_t len,
+			     bool *data, uint64_t *run)
+{
+	if (!s->ops->map) {
+		*data = true;
+		*run = len;
+		return 0;
+	}
+	return s->ops->map(s, off, len, data, run);
 }
 
 static inline int source_pread(struct source *s, void *buf, size_t len,

@@ -65,11 +65,12 @@ static const struct key keys[] = {
     {"vixDiskLib.linuxSSL.verifyCertificates", K_BOOL, F(verify_certificates),
      0, 1, "1", "verify the server's TLS identity (the seed's default was 0)"},
     {"vixDiskLib.transport.san.allowList", K_STR, F(san_allow_list), 0, 0, "",
-     "LUNs the san transport may use (\"all\" or a list; san: not in "
-     "this build yet)"},
+     "device paths the san transport may use even if denied, "
+     "comma-separated, shell wildcards (VDDK 8.0.1); it wins over "
+     "denyList"},
     {"vixDiskLib.transport.san.denyList", K_STR, F(san_deny_list), 0, 0, "",
-     "LUNs the san transport must not use (\"all\" or a list; san: "
-     "not in this build yet)"},
+     "device paths the san transport must not read, comma-separated, "
+     "shell wildcards; \"all\": only those of allowList"},
     {"vixDiskLib.nfcAio.Session.BufSizeIn64KB", K_INT, F(nfc_aio_buf_size_64k),
      1, 16, "1",
      "NFC AIO buffer size, in 64 KiB units: the largest data fragment "
@@ -79,8 +80,8 @@ static const struct key keys[] = {
     {"transports", K_STR, F(transports), 0, 0, NULL,
      "transport modes to try, in order, colon-separated; default file "
      "for local disks, file:san:hotadd:nbdssl:nbd for vSphere mounts "
-     "(file where the datastore is mapped; san and hotadd are not in "
-     "this build)"},
+     "(file where the datastore is mapped; hotadd is not in this "
+     "build)"},
     {"cache_size", K_BYTES, F(cache_size), 0, 0, "64M",
      "bytes of the EnableCache read cache"},
     {"grain_cache", K_BYTES, F(grain_cache), 0, 0, "32M",
@@ -97,6 +98,13 @@ static const struct key keys[] = {
      "a VMFS volume: its LUNs, partitions or images, colon-separated; "
      "mounts the whole volume read-only, a flat file beside each VMDK "
      "descriptor (no DISK arguments then)"},
+    {"partition", K_INT, F(partition), 0, 256, "0",
+     "with lun=: the partition of each device holding the volume (0: the "
+     "one of VMFS type, GPT AA31E02A-... or MBR 0xFB, or the whole device "
+     "when it is a bare VMFS partition)"},
+    {"san_devices", K_STR, F(san_devices), 0, 0, "/dev/disk/by-id",
+     "san: the folder where each datastore LUN is found by its id "
+     "(wwn-0xNAA or scsi-3NAA for an extent naa.NAA)"},
     {"server", K_STR, F(server), 0, 0, NULL,
      "vCenter or ESXi host: mount a VM's snapshot disks (no DISK "
      "arguments then)"},

@@ -11,6 +11,8 @@ struct config {
 	char *tmp_directory;
 	char *log_file; /* log=, or NULL */
 	char *lun;	/* lun=, or NULL */
+	int partition;	/* partition=: of each lun= device, 0: by type */
+	char *san_devices; /* san_devices=: folder of LUN names */
 	int log_level;	   /* vixDiskLib.transport.LogLevel */
 	int nfc_log_level; /* vixDiskLib.nfc.LogLevel */
 	uint32_t nfc_accept_timeout_ms, nfc_request_timeout_ms;

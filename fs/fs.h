@@ -93,8 +93,9 @@ void fs_vsphere_close(void);
 int fs_vsphere_cleanup(void);
 
 /* -o lun= mounts (lunmount.c): open the VMFS volume on DEVICES
- * (colon-separated) and let it fill the tree; close it after the tree. */
-int fs_lun_open(const char *devices);
+ * (colon-separated; partition PARTNO of each, 0: found by type) and let
+ * it fill the tree; close it after the tree. */
+int fs_lun_open(const char *devices, unsigned partno);
 void fs_lun_close(void);
 
 /* Mount at MOUNTPOINT and serve until unmounted or signalled.  FARGS are

@@ -9,7 +9,9 @@
 #include <sys/xattr.h>
 
 #include "../common/err.h"
+#include "../transports/lun.h"
 #include "../vmdk/vmdk.h"
+#include "../vmfs/vmfs.h"
 #include "fs.h"
 
 static void json_str(const char *s)
@@ -128,17 +130,72 @@ static void print_json(struct vmdk *top)
 	printf("]}\n");
 }
 
+/* The volume of --lun DEVICES (colon-separated), partition PARTNO. */
+static int open_lun(const char *devices, unsigned partno, struct vmfs **vol,
+		    char **desc)
+{
+	const char *paths[VMFS_MAX_DEVICES];
+	char *copy = strdup(devices), *save = NULL, *p;
+	size_t n = 0;
+	int r;
+
+	if (!copy)
+		return -ENOMEM;
+	for (p = strtok_r(copy, ":", &save); p && n < VMFS_MAX_DEVICES;
+	     p = strtok_r(NULL, ":", &save))
+		paths[n++] = p;
+	r = lun_open_vmfs(paths, n, partno, false, vol, desc);
+	free(copy);
+	return r;
+}
+
+static void print_volume(struct vmfs *vol, const char *desc, bool json)
+{
+	struct vmfs_info in;
+
+	vmfs_get_info(vol, &in);
+	if (json) {
+		printf("{\"lun\": ");
+		json_str(desc);
+		printf(", \"vmfs\": %d, \"version\": \"%u.%u\", \"uuid\": ",
+		       in.version, in.major, in.minor);
+		json_str(in.uuid);
+		printf(", \"label\": ");
+		json_str(in.label);
+		printf(", \"size\": %llu, \"blockSize\": %llu, "
+		       "\"devices\": %u}\n",
+		       (unsigned long long)in.size,
+		       (unsigned long long)in.block_size, in.devices);
+		return;
+	}
+	printf("lun: %s\n", desc);
+	printf("volume: VMFS%d (%u.%u) \"%s\" %s, %llu bytes, block %llu, "
+	       "%u device(s)\n",
+	       in.version, in.major, in.minor, in.label, in.uuid,
+	       (unsigned long long)in.size, (unsigned long long)in.block_size,
+	       in.devices);
+}
+
 int fs_info_main(int argc, char **argv)
 {
 	struct vmdk_options o = {0};
+	struct source_opener op;
+	struct vmfs *vol = NULL;
 	struct vmdk *v;
 	bool json = false;
-	const char *path = NULL;
+	const char *path = NULL, *lun = NULL;
+	char *desc = NULL;
+	unsigned partno = 0;
 	int i, r;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			json = true;
+		} else if (strcmp(argv[i], "--lun") == 0 && i + 1 < argc) {
+			lun = argv[++i];
+		} else if (strcmp(argv[i], "--partition") == 0 &&
+			   i + 1 < argc) {
+			partno = (unsigned)atoi(argv[++i]);
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			fprintf(stderr, "vmdkfs info: unknown option %s\n",
 				argv[i]);
@@ -150,13 +207,35 @@ int fs_info_main(int argc, char **argv)
 			path = argv[i];
 		}
 	}
-	if (!path) {
-		fprintf(stderr, "usage: vmdkfs info [--json] DISK.vmdk\n");
+	if (!path && !lun) {
+		fprintf(stderr, "usage: vmdkfs info [--json] DISK.vmdk\n"
+				"       vmdkfs info [--json] --lun DEV[:DEV...] "
+				"[--partition N] [/PATH/IN/VOLUME.vmdk]\n");
 		return 2;
+	}
+	if (lun) {
+		r = open_lun(lun, partno, &vol, &desc);
+		if (r < 0) {
+			fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
+			return 1;
+		}
+		if (!path) {
+			print_volume(vol, desc, json);
+			vmfs_close(vol);
+			free(desc);
+			return 0;
+		}
+		if (!json)
+			print_volume(vol, desc, false);
+		vmfs_opener_init(vol, &op);
+		o.opener = &op;
 	}
 	r = vmdk_open(path, &o, &v);
 	if (r < 0) {
 		fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
+		if (vol)
+			vmfs_close(vol);
+		free(desc);
 		return 1;
 	}
 	if (json)
@@ -164,6 +243,9 @@ int fs_info_main(int argc, char **argv)
 	else
 		print_text(v);
 	vmdk_close(v);
+	if (vol)
+		vmfs_close(vol);
+	free(desc);
 	return 0;
 }
 
@@ -174,11 +256,11 @@ int fs_info_main(int argc, char **argv)
 static bool status_file(const char *path, const char *shown)
 {
 	static const char *const keys[] = {"transport", "capacity",
-					   "datastore_path", "path"};
-	char val[4][1024];
+					   "datastore_path", "path", "lun"};
+	char val[5][1024];
 	size_t i;
 
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 5; i++) {
 		char name[64];
 		ssize_t n;
 
@@ -188,8 +270,9 @@ static bool status_file(const char *path, const char *shown)
 	}
 	if (!val[0][0])
 		return false;
-	printf("%-40s %-7s %14s  %s\n", shown, val[0], val[1],
-	       val[2][0] ? val[2] : val[3]);
+	printf("%-40s %-7s %14s  %s%s%s%s\n", shown, val[0], val[1],
+	       val[2][0] ? val[2] : val[3], val[4][0] ? " (LUN " : "", val[4],
+	       val[4][0] ? ")" : "");
 	return true;
 }
 

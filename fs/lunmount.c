@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "../common/err.h"
+#include "../transports/lun.h"
 #include "../transports/transport.h"
 #include "../vmfs/vmfs.h"
 #include "fs.h"
@@ -19,7 +20,8 @@
 static struct {
 	struct vmfs *vol;
 	struct source_opener opener;
-	char *devices; /* as given, for messages and xattrs */
+	char *devices; /* as given, for messages */
+	char *desc;    /* what was opened: devices, partitions, volume */
 } lun;
 
 /* The VMFS path of node N ("/dir/file"). */
@@ -69,10 +71,11 @@ static void add_disk(struct fs_node *dir, const char *name, const char *path)
 	struct disk *d;
 	char *source;
 
-	if (transport_open(TRANSPORTS_LOCAL, &spec, &d) < 0) {
+	if (vmdk_disk_open(&spec, "san", NULL, NULL, &d) < 0) {
 		log_warn("%s: no flat file: %s", path, vmdkfs_errmsg());
 		return;
 	}
+	d->lun = strdup(lun.desc);
 	if (asprintf(&source, "%s:%s", lun.devices, path) < 0 ||
 	    !fs_add_disk(dir, name, d, source)) {
 		disk_close(d);
@@ -190,7 +193,7 @@ static int fill_dir(struct fs_node *dir, void *arg)
 	return r;
 }
 
-int fs_lun_open(const char *devices)
+int fs_lun_open(const char *devices, unsigned partno)
 {
 	const char *paths[VMFS_MAX_DEVICES];
 	char *copy = strdup(devices), *save = NULL, *p;
@@ -209,7 +212,7 @@ int fs_lun_open(const char *devices)
 			     "colon-separated)");
 		return -EINVAL;
 	}
-	r = vmfs_open_paths(paths, n, NULL, &lun.vol);
+	r = lun_open_vmfs(paths, n, partno, false, &lun.vol, &lun.desc);
 	free(copy);
 	if (r < 0)
 		return r;
@@ -220,8 +223,8 @@ int fs_lun_open(const char *devices)
 	}
 	vmfs_opener_init(lun.vol, &lun.opener);
 	vmfs_get_info(lun.vol, &info);
-	log_info("lun=%s: VMFS%d (%u.%u) \"%s\" %s, %u device(s)", devices,
-		 info.version, info.major, info.minor, info.label, info.uuid,
+	log_info("lun=%s: %s: VMFS%d (%u.%u) \"%s\", %u device(s)", devices,
+		 lun.desc, info.version, info.major, info.minor, info.label,
 		 info.devices);
 	fs_set_fill(fs_root(), fill_dir, (void *)(uintptr_t)VMFS_ROOT_ADDR);
 	return 0;
@@ -234,4 +237,6 @@ void fs_lun_close(void)
 	lun.vol = NULL;
 	free(lun.devices);
 	lun.devices = NULL;
+	free(lun.desc);
+	lun.desc = NULL;
 }

@@ -33,6 +33,8 @@ static void usage(FILE *out)
 	    "       vmdkfs [options] -o server=HOST,vm=VM[,snapshot=S] "
 	    "MOUNTPOINT\n"
 	    "       vmdkfs info [--json] DISK.vmdk\n"
+	    "       vmdkfs info [--json] --lun DEV[:DEV...] [--partition N] "
+	    "[/PATH.vmdk]\n"
 	    "       vmdkfs status MOUNTPOINT\n"
 	    "       vmdkfs cleanup -o server=HOST,user=USER[,vm=VM]\n"
 	    "       vmdkfs --list-transports | --help | --version\n"
@@ -430,7 +432,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (fs_cfg.lun) {
-		r = fs_lun_open(fs_cfg.lun);
+		r = fs_lun_open(fs_cfg.lun, (unsigned)fs_cfg.partition);
 		if (r < 0)
 			fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
 	} else {

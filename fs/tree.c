@@ -604,7 +604,7 @@ static const char *const xattr_names[] = {
     "user.vmdkfs.capacity",	  "user.vmdkfs.cid",
     "user.vmdkfs.datastore_path", "user.vmdkfs.device_key",
     "user.vmdkfs.change_id",	  "user.vmdkfs.vm",
-    "user.vmdkfs.snapshot",
+    "user.vmdkfs.snapshot",	  "user.vmdkfs.lun",
 };
 #define NXATTRS (sizeof(xattr_names) / sizeof(xattr_names[0]))
 
@@ -636,6 +636,8 @@ static const char *xattr_value(const struct fs_file *f, size_t i, char *buf,
 		return f->vm;
 	case 8:
 		return f->snapshot;
+	case 9:
+		return f->disk->lun;
 	}
 	return NULL;
 }

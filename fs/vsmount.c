@@ -327,6 +327,9 @@ static int add_disks(const char *snap, const char *snap_name, const char *dir)
 		    .nfc_max_io = (uint32_t)fs_cfg.nfc_max_io,
 		    .nfc_close_file = fs_cfg.nfc_close_file,
 		    .nfc_close_session = fs_cfg.nfc_close_session,
+		    .san_devices = fs_cfg.san_devices,
+		    .san_allow = fs_cfg.san_allow_list,
+		    .san_deny = fs_cfg.san_deny_list,
 		};
 		struct fs_file *f;
 		struct disk *d;

@@ -8,10 +8,14 @@ VMDKFS=${VMDKFS:-$TOP/vmdkfs}
 MKVMDK="/usr/bin/python3 $TESTS/gen/mkvmdk.py"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vmdkfs-test.XXXXXX")
 MOUNTS=""
+LOOPS=""
 
 cleanup() {
 	for m in $MOUNTS; do
 		fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+	done
+	for l in $LOOPS; do
+		losetup -d "$l" 2>/dev/null || true
 	done
 	[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
@@ -68,6 +72,16 @@ umount_vmdkfs() {
 			sleep 0.1
 		done
 	done
+}
+
+# loop_attach FILE [LOSETUP OPTIONS...]: a loop device over FILE in $LOOP,
+# detached by the EXIT trap.  Skips where there are none.
+loop_attach() {
+	local f=$1
+	shift
+	[ "$(id -u)" = 0 ] || skip "loop devices need root"
+	LOOP=$(losetup "$@" -f --show "$f" 2>/dev/null) || skip "no loop device here (losetup -f failed)"
+	LOOPS="$LOOPS $LOOP"
 }
 
 # random_raw FILE MIB: random data with some zero stretches.

@@ -36,6 +36,8 @@ struct disk {
 	const struct disk_ops *ops;
 	const char *transport; /* name of the transport in use */
 	char *path;	       /* what was opened, for messages and xattrs */
+	char *lun; /* san: the LUN(s), partition and VMFS volume read, for
+		      status and user.vmdkfs.lun (malloc'd); else NULL */
 	uint64_t size;	       /* bytes */
 	uint32_t sector_size;  /* bytes, a power of two */
 	size_t mem_align;      /* buffer alignment the transport needs */

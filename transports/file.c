@@ -12,6 +12,8 @@
 struct file_disk {
 	struct disk d;
 	struct vmdk *v;
+	void (*release)(void *);
+	void *release_arg;
 };
 
 static int file_pread(struct disk *d, void *buf, uint64_t sector,
@@ -53,7 +55,10 @@ static void file_close(struct disk *d)
 	struct file_disk *f = (struct file_disk *)d;
 
 	vmdk_close(f->v);
+	if (f->release)
+		f->release(f->release_arg);
 	free(d->path);
+	free(d->lun);
 	free(f);
 }
 
@@ -71,11 +76,13 @@ static const struct disk_ops file_ops = {
     .close = file_close,
 };
 
-static int file_open(const struct disk_spec *spec, struct disk **out)
+int vmdk_disk_open(const struct disk_spec *spec, const char *name,
+		   void (*release)(void *), void *arg, struct disk **out)
 {
 	struct vmdk_options o = {
 	    .writable = !spec->readonly,
 	    .allow_parent_write = spec->allow_parent_write,
+	    .keep_descriptor = spec->keep_descriptor,
 	    .table_cache_bytes = spec->table_cache_bytes,
 	    .grain_cache_bytes = spec->grain_cache_bytes,
 	    .opener = spec->opener,
@@ -91,7 +98,9 @@ static int file_open(const struct disk_spec *spec, struct disk **out)
 		return r;
 	}
 	f->d.ops = &file_ops;
-	f->d.transport = "file";
+	f->d.transport = name;
+	f->release = release;
+	f->release_arg = arg;
 	f->d.path = strdup(spec->path);
 	f->d.size = vmdk_sectors(f->v) * VMDK_SECTOR;
 	f->d.sector_size = VMDK_SECTOR;
@@ -101,6 +110,11 @@ static int file_open(const struct disk_spec *spec, struct disk **out)
 	f->d.readonly = spec->readonly;
 	*out = &f->d;
 	return 0;
+}
+
+static int file_open(const struct disk_spec *spec, struct disk **out)
+{
+	return vmdk_disk_open(spec, "file", NULL, NULL, out);
 }
 
 /* The file transport needs the disk on a local path: a local disk, or a

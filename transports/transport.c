@@ -9,6 +9,7 @@
 
 static const struct transport *const registry[] = {
     &file_transport,
+    &san_transport,
     &nbd_transport,
     &nbdssl_transport,
 };

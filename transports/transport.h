@@ -20,6 +20,7 @@ struct disk_spec {
 	const struct source_opener *opener;
 	bool readonly;
 	bool allow_parent_write;
+	bool keep_descriptor; /* writes change data only (vmdk_options) */
 	/* nbd/nbdssl: the vSphere session, the VM and the disk's key, and
 	 * the NFC settings (vixDiskLib.nfc.*). */
 	struct vs_conn *vs;
@@ -36,6 +37,9 @@ struct disk_spec {
 	 * 0: 16 and 4 */
 	int nfc_close_file, nfc_close_session;
 	size_t table_cache_bytes, grain_cache_bytes;
+	/* san: the folder of LUN device names (NULL: /dev/disk/by-id) and
+	 * vixDiskLib.transport.san.allowList / denyList (NULL: none) */
+	const char *san_devices, *san_allow, *san_deny;
 };
 
 struct transport {
@@ -48,8 +52,16 @@ struct transport {
 };
 
 extern const struct transport file_transport;
+extern const struct transport san_transport;
 extern const struct transport nbd_transport;
 extern const struct transport nbdssl_transport;
+
+/* The VMDK chain SPEC->path through vmdk/ (SPEC->opener, or local files),
+ * shown as transport NAME; RELEASE(ARG), if given, runs after the chain
+ * is closed (what the opener reads from may go then).  On failure
+ * RELEASE is not called. */
+int vmdk_disk_open(const struct disk_spec *spec, const char *name,
+		   void (*release)(void *), void *arg, struct disk **out);
 
 /* Colon-separated names of the transports this build supports. */
 const char *transport_list(void);

@@ -50,6 +50,10 @@ struct vmdk {
 	bool embedded; /* the descriptor lives in ext[0]'s file */
 	bool writable;
 	bool dirty; /* written since open: unclean flags set, CID changed */
+	bool keep_desc; /* vmdk_options.keep_descriptor */
+	/* where its files are opened (NULL: local files): parents are
+	 * looked for through it too */
+	const struct source_opener *opener;
 	pthread_mutex_t write_lock;
 };
 
@@ -91,7 +95,8 @@ int vmdk_open_link(const char *path, const struct vmdk_options *o,
 char *vmdk_parent_path(const struct vmdk *v);
 
 /* write.c */
-int vmdk_write_prepare(struct vmdk *v, bool allow_parent_write);
+int vmdk_write_prepare(struct vmdk *v, bool allow_parent_write,
+		       bool keep_descriptor);
 void vmdk_write_close(struct vmdk *v);
 
 #endif

@@ -173,6 +173,21 @@ static int extent_map(struct extent *e, uint64_t rel, uint64_t max,
 	case FMT_FLAT:
 		m->kind = M_DATA;
 		m->off = e->flat_off + rel * 512;
+		if (status) {
+			/* A thin file's holes (on VMFS: also to-be-zeroed
+			 * blocks) read as zeros: not data. */
+			uint64_t run;
+			bool data;
+
+			r = source_map(e->src, m->off, max * 512, &data, &run);
+			if (r < 0)
+				return r;
+			if (run < 512) /* a map finer than a sector: data */
+				data = true, run = 512;
+			m->count = run / 512 < max ? run / 512 : max;
+			if (!data)
+				m->kind = M_ZERO;
+		}
 		return 0;
 	}
 
@@ -848,6 +863,60 @@ int vmdk_open_link(const char *path, const struct vmdk_options *opts,
 	return 0;
 }
 
+/* Does PATH exist where OP opens files? */
+static bool exists(const struct source_opener *op, const char *path)
+{
+	struct source *s;
+
+	if (!op)
+		return access(path, F_OK) == 0;
+	if (op->open(op->opaque, path, false, &s) < 0) {
+		vmdkfs_error_clear();
+		return false;
+	}
+	source_close(s);
+	return true;
+}
+
+/* PATH made canonical (for loop checks): realpath for local files; for an
+ * opener's (absolute) paths, "." and ".." and repeated "/" removed. */
+static char *canonical(const struct source_opener *op, const char *path)
+{
+	char *out, *o;
+	const char *p = path;
+
+	if (!op)
+		return realpath(path, NULL);
+	out = malloc(strlen(path) + 2);
+	if (!out)
+		return NULL;
+	o = out;
+	while (*p) {
+		size_t n;
+
+		while (*p == '/')
+			p++;
+		n = strcspn(p, "/");
+		if (n == 0)
+			break;
+		if (n == 1 && p[0] == '.') {
+			/* nothing */
+		} else if (n == 2 && p[0] == '.' && p[1] == '.') {
+			while (o > out && *--o != '/')
+				;
+		} else {
+			*o++ = '/';
+			memcpy(o, p, n);
+			o += n;
+		}
+		p += n;
+	}
+	if (o == out)
+		*o++ = '/';
+	*o = '\0';
+	return out;
+}
+
 /* Find the parent file named by V's parentFileNameHint.  An absolute hint
  * that does not exist here (a path on the ESXi host) is looked for by its
  * base name beside V; the CID check then guards the choice. */
@@ -857,12 +926,12 @@ char *vmdk_parent_path(const struct vmdk *v)
 	char *p = join_path(v->path, hint);
 	char *copy, *q;
 
-	if (!p || hint[0] != '/' || access(p, F_OK) == 0)
+	if (!p || hint[0] != '/' || exists(v->opener, p))
 		return p;
 	copy = strdup(hint);
 	q = copy ? join_path(v->path, basename(copy)) : NULL;
 	free(copy);
-	if (q && access(q, F_OK) == 0) {
+	if (q && exists(v->opener, q)) {
 		log_info("%s: parent %s not found; using %s", v->path, p, q);
 		free(p);
 		return q;
@@ -892,6 +961,7 @@ int vmdk_open(const char *path, const struct vmdk_options *opts,
 		return r;
 	}
 	top->owns_tables = true;
+	top->opener = o.opener;
 	/* Parents are always opened read-only. */
 	o.writable = false;
 	for (cur = top; cur->desc.parent_cid != VMDK_NO_PARENT;
@@ -902,10 +972,10 @@ int vmdk_open(const char *path, const struct vmdk_options *opts,
 			r = -ENOMEM;
 			goto fail;
 		}
-		real = realpath(cur->path, NULL);
+		real = canonical(o.opener, cur->path);
 		if (real)
 			seen[nseen++] = real;
-		real = realpath(pp, NULL);
+		real = canonical(o.opener, pp);
 		for (i = 0; real && i < nseen; i++) {
 			if (strcmp(seen[i], real) == 0) {
 				vmdkfs_error("%s: parent chain loop: %s is "
@@ -920,14 +990,17 @@ int vmdk_open(const char *path, const struct vmdk_options *opts,
 				     path, VMDK_MAX_CHAIN);
 			r = -ELOOP;
 		}
-		if (r == 0 && access(pp, F_OK) != 0) {
+		if (r == 0 && !exists(o.opener, pp)) {
 			vmdkfs_error("%s: parent \"%s\" (parentFileNameHint) "
-				     "not found: %m",
-				     cur->path, pp);
+				     "not found%s%s",
+				     cur->path, pp, o.opener ? "" : ": ",
+				     o.opener ? "" : strerror(errno));
 			r = -ENOENT;
 		}
 		if (r == 0)
 			r = open_one(pp, &o, tables, &cur->parent);
+		if (r == 0)
+			cur->parent->opener = o.opener;
 		if (r == 0 && cur->parent->desc.cid != cur->desc.parent_cid) {
 			vmdkfs_error(
 			    "%s: parentCID %08x does not match the CID "
@@ -944,7 +1017,8 @@ int vmdk_open(const char *path, const struct vmdk_options *opts,
 	for (i = 0; i < nseen; i++)
 		free(seen[i]);
 	if (opts->writable) {
-		r = vmdk_write_prepare(top, opts->allow_parent_write);
+		r = vmdk_write_prepare(top, opts->allow_parent_write,
+				       opts->keep_descriptor);
 		if (r < 0) {
 			vmdk_close(top);
 			return r;

@@ -125,6 +125,10 @@ struct vmdk_options {
 	const struct source_opener *opener; /* NULL: local files */
 	bool writable;		 /* the top link; parents stay read-only */
 	bool allow_parent_write; /* write even if another disk's parent */
+	/* Writes change the data only: no unclean flag, no new CID, no
+	 * look for children in the folder (san: the descriptor is a file on
+	 * a VMFS volume that vmdkfs writes only the data blocks of). */
+	bool keep_descriptor;
 	size_t table_cache_bytes; /* grain tables; 0: default */
 	size_t grain_cache_bytes; /* inflated grains; 0: default */
 };

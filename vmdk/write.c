@@ -123,7 +123,8 @@ static int find_child(struct vmdk *v, char **child)
 	return 0;
 }
 
-int vmdk_write_prepare(struct vmdk *v, bool allow_parent_write)
+int vmdk_write_prepare(struct vmdk *v, bool allow_parent_write,
+		       bool keep_descriptor)
 {
 	char *child = NULL;
 	size_t i;
@@ -140,7 +141,8 @@ int vmdk_write_prepare(struct vmdk *v, bool allow_parent_write)
 			return -EROFS;
 		}
 	}
-	if (!allow_parent_write) {
+	v->keep_desc = keep_descriptor;
+	if (!allow_parent_write && !keep_descriptor) {
 		find_child(v, &child);
 		if (child) {
 			vmdkfs_error("%s: %s is a child of this disk (its "
@@ -309,6 +311,10 @@ static int first_write(struct vmdk *v)
 	pthread_mutex_lock(&v->write_lock);
 	if (v->dirty)
 		goto out;
+	if (v->keep_desc) {
+		v->dirty = true;
+		goto out;
+	}
 	r = set_unclean(v, 1);
 	if (r < 0)
 		goto out;
@@ -551,7 +557,8 @@ void vmdk_write_close(struct vmdk *v)
 
 	if (!v->writable)
 		return;
-	if (v->dirty && vmdk_flush(v) == 0 && set_unclean(v, 0) < 0)
+	if (v->dirty && vmdk_flush(v) == 0 && !v->keep_desc &&
+	    set_unclean(v, 0) < 0)
 		log_error("%s: could not clear the unclean-shutdown flag: %s",
 			  v->path, vmdkfs_errmsg());
 	for (i = 0; i < v->next; i++)

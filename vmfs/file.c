@@ -599,6 +599,98 @@ int vmfs_file_pread(struct vmfs_file *f, void *buf, size_t len, uint64_t off)
 	return vmfs_fd_read(f->v, f->fd, buf, len, off, 0, false);
 }
 
+/* Is FD's data in file blocks (not resident, not in sub-blocks)? */
+static bool in_file_blocks(const struct vmfs_fd *fd)
+{
+	return fd->zla == VMFS_ZLA_FILE_BLOCK ||
+	       fd->zla == VMFS_ZLA_POINTER_BLOCK ||
+	       fd->zla == VMFS_ZLA_POINTER2_BLOCK ||
+	       fd->zla == VMFS_ZLA_DOUBLE_INDIRECT;
+}
+
+/* Check that [OFF, OFF+LEN) is all in data blocks; WHY if not. */
+static int check_in_place(struct vmfs_file *f, uint64_t off, uint64_t len,
+			  char *why, size_t size)
+{
+	struct vmfs_run run;
+	uint64_t end = off + len;
+	int r;
+
+	if (!in_file_blocks(f->fd)) {
+		snprintf(why, size,
+			 "%s: %s: its data is %s, not in file blocks",
+			 f->v->name, f->fd->label,
+			 f->fd->zla == VMFS_ZLA_RESIDENT ? "in its descriptor"
+							 : "in sub-blocks");
+		return -EROFS;
+	}
+	while (off < end) {
+		r = vmfs_fd_map(f->v, f->fd, off, 0, &run);
+		if (r < 0) {
+			snprintf(why, size, "%s", vmdkfs_errmsg());
+			return r;
+		}
+		if (run.kind != RUN_DATA) {
+			snprintf(why, size,
+				 "%s: %s: %s at offset %llu (writing it would "
+				 "need VMFS to allocate or zero the block)",
+				 f->v->name, f->fd->label,
+				 run.kind == RUN_ZERO ? "a block still to be "
+							"zeroed (lazy-zeroed)"
+						      : "no block (thin)",
+				 (unsigned long long)off);
+			return -EROFS;
+		}
+		off += run.len;
+	}
+	return 0;
+}
+
+bool vmfs_file_in_place(struct vmfs_file *f, char *why, size_t size)
+{
+	if (f->fd->length == 0)
+		return true;
+	return check_in_place(f, 0, f->fd->length, why, size) == 0;
+}
+
+int vmfs_file_pwrite(struct vmfs_file *f, const void *buf, size_t len,
+		     uint64_t off)
+{
+	const uint8_t *p = buf;
+	struct vmfs_run run;
+	char why[512];
+	int r;
+
+	if (off > f->fd->length || len > f->fd->length - off) {
+		vmdkfs_error("%s: %s: write of %zu bytes at %llu: past the end "
+			     "(%llu bytes)",
+			     f->v->name, f->fd->label, len,
+			     (unsigned long long)off,
+			     (unsigned long long)f->fd->length);
+		return -EIO;
+	}
+	r = check_in_place(f, off, len, why, sizeof(why));
+	if (r < 0) {
+		vmdkfs_error("%s", why);
+		return r;
+	}
+	while (len > 0) {
+		size_t n;
+
+		r = vmfs_fd_map(f->v, f->fd, off, 0, &run);
+		if (r < 0)
+			return r;
+		n = run.len < len ? (size_t)run.len : len;
+		r = vmfs_vol_write(f->v, p, n, run.voff);
+		if (r < 0)
+			return r;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 static int map_kind(int run_kind)
 {
 	switch (run_kind) {
@@ -654,6 +746,7 @@ uint64_t vmfs_file_allocated(const struct vmfs_file *f)
 struct vmfs_source {
 	struct source s;
 	struct vmfs_file *f;
+	uint64_t allocated; /* bytes of data blocks; UINT64_MAX: not yet */
 };
 
 static int vs_pread(struct source *s, void *buf, size_t len, uint64_t off)
@@ -668,17 +761,78 @@ static void vs_close(struct source *s)
 	free(s);
 }
 
+static int vs_pwrite(struct source *s, const void *buf, size_t len,
+		     uint64_t off)
+{
+	if (!s->writable)
+		return source_ro_pwrite(s, buf, len, off);
+	return vmfs_file_pwrite(((struct vmfs_source *)s)->f, buf, len, off);
+}
+
+/* Data blocks are written through the devices: flush them all. */
+static int vs_flush(struct source *s)
+{
+	struct vmfs *v = ((struct vmfs_source *)s)->f->v;
+	unsigned i;
+	int r;
+
+	if (!s->writable)
+		return 0;
+	for (i = 0; i < v->ndev; i++) {
+		r = v->dev[i].src->ops->flush(v->dev[i].src);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int vs_map(struct source *s, uint64_t off, uint64_t len, bool *data,
+		  uint64_t *run)
+{
+	int kind, r;
+
+	r = vmfs_file_map(((struct vmfs_source *)s)->f, off, len, &kind, run);
+	*data = kind == VMFS_MAP_DATA;
+	return r;
+}
+
+/* The file's data blocks: to-be-zeroed blocks (allocated, read as zeros)
+ * do not count, as holes do not.  Walked once. */
 static uint64_t vs_allocated(struct source *s)
 {
-	return vmfs_file_allocated(((struct vmfs_source *)s)->f);
+	struct vmfs_source *vs = (struct vmfs_source *)s;
+	uint64_t off = 0, sum = 0, run;
+	bool data;
+
+	if (vs->allocated != UINT64_MAX)
+		return vs->allocated;
+	while (off < s->size) {
+		if (vs_map(s, off, s->size - off, &data, &run) < 0) {
+			/* damaged: say what the volume says */
+			sum = vmfs_file_allocated(vs->f);
+			break;
+		}
+		if (data)
+			sum += run;
+		off += run;
+	}
+	/* whole blocks, as the volume allocates them, and never more than
+	 * the volume says (resident data takes no block) */
+	if (vs->f->fd->block_size && sum % vs->f->fd->block_size)
+		sum += vs->f->fd->block_size - sum % vs->f->fd->block_size;
+	if (sum > vmfs_file_allocated(vs->f))
+		sum = vmfs_file_allocated(vs->f);
+	vs->allocated = sum;
+	return sum;
 }
 
 static const struct source_ops vs_ops = {
     .pread = vs_pread,
-    .pwrite = source_ro_pwrite,
-    .flush = source_no_flush,
+    .pwrite = vs_pwrite,
+    .flush = vs_flush,
     .close = vs_close,
     .allocated = vs_allocated,
+    .map = vs_map,
 };
 
 int vmfs_file_source(struct vmfs *v, const char *path, struct source **out)
@@ -699,6 +853,7 @@ int vmfs_file_source(struct vmfs *v, const char *path, struct source **out)
 	vs->s.ops = &vs_ops;
 	vs->s.size = vmfs_file_size(f);
 	vs->f = f;
+	vs->allocated = UINT64_MAX;
 	*out = &vs->s;
 	return 0;
 }
@@ -716,8 +871,47 @@ static int opener_open(void *opaque, const char *path, bool writable,
 	return vmfs_file_source(v, path, out);
 }
 
+static int opener_open_rw(void *opaque, const char *path, bool writable,
+			  struct source **out)
+{
+	struct vmfs *v = opaque;
+	struct vmfs_source *vs;
+	char why[512];
+	unsigned i;
+	int r;
+
+	r = vmfs_file_source(v, path, out);
+	if (r < 0 || !writable)
+		return r;
+	vs = (struct vmfs_source *)*out;
+	for (i = 0; i < v->ndev; i++)
+		if (!v->dev[i].src->writable) {
+			vmdkfs_error("%s:%s: the volume's devices are opened "
+				     "read-only",
+				     v->name, path);
+			r = -EROFS;
+		}
+	if (r == 0 && !vmfs_file_in_place(vs->f, why, sizeof(why))) {
+		vmdkfs_error("%s", why);
+		r = -EROFS;
+	}
+	if (r < 0) {
+		source_close(*out);
+		*out = NULL;
+		return r;
+	}
+	(*out)->writable = true;
+	return 0;
+}
+
 void vmfs_opener_init(struct vmfs *v, struct source_opener *op)
 {
 	op->open = opener_open;
+	op->opaque = v;
+}
+
+void vmfs_opener_init_rw(struct vmfs *v, struct source_opener *op)
+{
+	op->open = opener_open_rw;
 	op->opaque = v;
 }

@@ -162,6 +162,8 @@ void vmfs_uuid_str(const uint8_t *p, char out[36]);
 int vmfs_lvm_open(struct vmfs *v);
 /* Read LEN bytes at OFF of the logical volume (-EIO outside it). */
 int vmfs_vol_read(struct vmfs *v, void *buf, size_t len, uint64_t off);
+/* Write file data in place (never metadata: see vmfs_file_pwrite). */
+int vmfs_vol_write(struct vmfs *v, const void *buf, size_t len, uint64_t off);
 
 /* volume.c: the same through the metadata cache. */
 int vmfs_meta_read(struct vmfs *v, void *buf, size_t len, uint64_t off);

@@ -384,15 +384,17 @@ int vmfs_lvm_open(struct vmfs *v)
 	return 0;
 }
 
-int vmfs_vol_read(struct vmfs *v, void *buf, size_t len, uint64_t off)
+static int vol_io(struct vmfs *v, void *buf, size_t len, uint64_t off,
+		  bool write)
 {
 	uint8_t *p = buf;
 	size_t lo = 0, hi = v->next;
 
 	if (off > v->size || len > v->size - off) {
-		vmdkfs_error("%s: read of %zu bytes at volume offset %#llx: "
+		vmdkfs_error("%s: %s of %zu bytes at volume offset %#llx: "
 			     "past the end of the volume (%#llx bytes)",
-			     v->name, len, (unsigned long long)off,
+			     v->name, write ? "write" : "read", len,
+			     (unsigned long long)off,
 			     (unsigned long long)v->size);
 		return -EIO;
 	}
@@ -413,7 +415,8 @@ int vmfs_vol_read(struct vmfs *v, void *buf, size_t len, uint64_t off)
 
 		if (n > len)
 			n = len;
-		r = source_pread(s, p, (size_t)n, e->poff + in);
+		r = write ? s->ops->pwrite(s, p, (size_t)n, e->poff + in)
+			  : source_pread(s, p, (size_t)n, e->poff + in);
 		if (r < 0)
 			return r;
 		p += n;
@@ -422,4 +425,14 @@ int vmfs_vol_read(struct vmfs *v, void *buf, size_t len, uint64_t off)
 		lo++;
 	}
 	return 0;
+}
+
+int vmfs_vol_read(struct vmfs *v, void *buf, size_t len, uint64_t off)
+{
+	return vol_io(v, buf, len, off, false);
+}
+
+int vmfs_vol_write(struct vmfs *v, const void *buf, size_t len, uint64_t off)
+{
+	return vol_io(v, (void *)buf, len, off, true);
 }

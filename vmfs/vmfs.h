@@ -153,6 +153,18 @@ void vmfs_file_stat(const struct vmfs_file *f, struct vmfs_stat *st);
  * end, as struct source).  Holes and to-be-zeroed blocks read as zeros. */
 int vmfs_file_pread(struct vmfs_file *f, void *buf, size_t len, uint64_t off);
 
+/* Write LEN bytes at OFF in place.  Every byte must lie in a file block
+ * that is allocated and not to be zeroed (a thin file's hole, a
+ * lazy-zeroed block, data resident in the descriptor or in sub-blocks
+ * would need VMFS metadata to change): else -EROFS, and nothing is
+ * written.  The volume's devices must be writable sources.  Never
+ * allocates, never changes metadata. */
+int vmfs_file_pwrite(struct vmfs_file *f, const void *buf, size_t len,
+		     uint64_t off);
+/* Can the whole file be written in place (as above)?  If not, WHY (SIZE
+ * bytes) says why. */
+bool vmfs_file_in_place(struct vmfs_file *f, char *why, size_t size);
+
 /* Allocation of the file from OFF (< size): *RUN bytes (<= LEN, >= 1)
  * share *KIND.  VMFS_MAP_HOLE: no block (a thin file's unwritten part);
  * VMFS_MAP_ZERO: a block that is allocated but still to be zeroed (lazy
@@ -172,5 +184,9 @@ int vmfs_file_source(struct vmfs *v, const char *path, struct source **out);
 /* An opener of paths inside V (for vmdk_options.opener): read-only (a
  * writable open is -EROFS).  V must outlive what it opens. */
 void vmfs_opener_init(struct vmfs *v, struct source_opener *op);
+/* The same, but a writable open succeeds for a file that can be written
+ * in place whole (vmfs_file_in_place), on a volume opened over writable
+ * devices; its source writes with vmfs_file_pwrite. */
+void vmfs_opener_init_rw(struct vmfs *v, struct source_opener *op);
 
 #endif

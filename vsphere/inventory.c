@@ -633,6 +633,98 @@ int vs_wait_task(struct vs_conn *c, const char *task, bool progress,
 	}
 }
 
+/* ---- Datastores ---- */
+
+static int datastore_facts(struct vs_conn *c, const char *moref,
+			   struct vs_datastore *ds)
+{
+	static const char *const p[] = {"summary.name", "summary.type", "info",
+					NULL};
+	xmlDocPtr doc = NULL;
+	xmlNodePtr info, vmfs, k;
+	int r = retrieve(c, "Datastore", moref, p, &doc);
+
+	if (r < 0)
+		return r;
+	ds->moref = strdup(moref);
+	info = prop_val(doc, "summary.name");
+	ds->name = info ? vs_text(info, NULL) : NULL;
+	info = prop_val(doc, "summary.type");
+	ds->type = info ? vs_text(info, NULL) : NULL;
+	info = prop_val(doc, "info");
+	vmfs = info ? vs_find(info, "vmfs") : NULL;
+	if (vmfs) {
+		char *s = vs_text(vmfs, "majorVersion");
+
+		ds->vmfs_major = s ? atoi(s) : 0;
+		free(s);
+		for (k = vmfs->children; k; k = k->next) {
+			if (k->type != XML_ELEMENT_NODE)
+				continue;
+			if (!strcmp((const char *)k->name, "uuid")) {
+				free(ds->vmfs_uuid);
+				ds->vmfs_uuid = vs_text(k, NULL);
+			} else if (!strcmp((const char *)k->name, "extent") &&
+				   ds->next < VS_MAX_EXTENTS) {
+				s = vs_text(k, "partition");
+				ds->ext[ds->next].disk = vs_text(k, "diskName");
+				ds->ext[ds->next].partition = s ? atoi(s) : 0;
+				free(s);
+				ds->next++;
+			}
+		}
+	}
+	xmlFreeDoc(doc);
+	return ds->moref ? 0 : -ENOMEM;
+}
+
+int vs_datastore(struct vs_conn *c, const char *vm, const char *name,
+		 struct vs_datastore *ds)
+{
+	static const char *const p[] = {"datastore", NULL};
+	xmlDocPtr doc = NULL;
+	xmlNodePtr val, k;
+	int r = retrieve(c, "VirtualMachine", vm, p, &doc);
+
+	memset(ds, 0, sizeof(*ds));
+	if (r < 0)
+		return r;
+	val = prop_val(doc, "datastore");
+	r = -ENOENT;
+	for (k = val ? val->children : NULL; k; k = k->next) {
+		char *moref;
+
+		if (k->type != XML_ELEMENT_NODE)
+			continue;
+		moref = vs_text(k, NULL);
+		r = moref ? datastore_facts(c, moref, ds) : -ENOMEM;
+		free(moref);
+		if (r < 0)
+			break;
+		if (ds->name && strcmp(ds->name, name) == 0)
+			break;
+		vs_datastore_free(ds);
+		r = -ENOENT;
+	}
+	xmlFreeDoc(doc);
+	if (r == -ENOENT)
+		vmdkfs_error("VM %s has no datastore named %s", vm, name);
+	return r;
+}
+
+void vs_datastore_free(struct vs_datastore *ds)
+{
+	size_t i;
+
+	free(ds->moref);
+	free(ds->name);
+	free(ds->type);
+	free(ds->vmfs_uuid);
+	for (i = 0; i < ds->next; i++)
+		free(ds->ext[i].disk);
+	memset(ds, 0, sizeof(*ds));
+}
+
 /* ---- NFC tickets ---- */
 
 /* The moref of the host VM runs on (runtime.host) in *HOST, NULL when

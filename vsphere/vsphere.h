@@ -129,6 +129,27 @@ int vs_disable_relocate(struct vs_conn *c, const char *vm, const char *source,
 			const char *identity);
 int vs_enable_relocate(struct vs_conn *c, const char *vm, const char *source);
 
+/* ---- Datastores (the san transport's LUNs) ---- */
+
+#define VS_MAX_EXTENTS 32
+
+struct vs_datastore {
+	char *moref, *name;
+	char *type;	 /* summary.type: "VMFS", "NFS", "vsan", ... */
+	char *vmfs_uuid; /* info.vmfs.uuid (VMFS only) */
+	int vmfs_major;	 /* info.vmfs.majorVersion */
+	struct {
+		char *disk;    /* diskName: "naa.6000c29..." */
+		int partition; /* 1.. */
+	} ext[VS_MAX_EXTENTS];
+	size_t next;
+};
+
+/* The datastore named NAME among those of VM (its "datastore" list). */
+int vs_datastore(struct vs_conn *c, const char *vm, const char *name,
+		 struct vs_datastore *ds);
+void vs_datastore_free(struct vs_datastore *ds);
+
 /* ---- NFC tickets (nfc.c's side of the control plane) ---- */
 
 struct vs_ticket {

@@ -1,0 +1,203 @@
+#!/bin/bash
+# The san transport: a snapshot's disks read straight from the datastore's
+# LUN, a real loop device (O_DIRECT) over a VMFS5 and a VMFS6 volume holding
+# the lab's datastore folder.  The volumes are made by tests/gen/mkvmfs.py
+# (checked against vmfs-fuse/vmfs6-fuse by test-vmfs-gen.sh) inside a GPT
+# made by sgdisk (partition 1, type VMFS).  SIMULATED: the lab's
+# Datastore.info (VmfsDatastoreInfo: NAA extent, partition, volume UUID) is
+# what this test tells it (tests/lab/vmfs.go); no real storage stack.  Every
+# byte is compared with qemu-img's view of the same chain in the folder.
+. "$(dirname "$0")/lib.sh"
+need qemu-img getfattr sgdisk losetup
+MKVMFS="/usr/bin/python3 $TESTS/gen/mkvmfs.py"
+lab_nfc_setup
+opts=$NFC_OPTS
+
+# Snapshot s1 (the base), guest writes, snapshot s2 (base + a delta).
+snap() {
+	lab_soap "<CreateSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$LAB_VM_MOREF</_this><name>$1</name><memory>false</memory><quiesce>false</quiesce></CreateSnapshot_Task>"
+	task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")
+	[ "$(lab_task_wait "$task")" = success ] || fail "CreateSnapshot_Task $1"
+}
+lab_login
+# The second VM, powered off, no snapshot: its current disk is a base
+# flat extent, for a rw restore over san.
+vm1=$(echo "$LAB_VMS" | cut -d' ' -f2)
+vm1_moref=$(lab_ctl state | /usr/bin/python3 -c "import json,sys; print([v['moref'] for v in json.load(sys.stdin)['vms'] if v['name']=='$vm1'][0])")
+lab_soap "<PowerOffVM_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$vm1_moref</_this></PowerOffVM_Task>"
+task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")
+[ "$(lab_task_wait "$task")" = success ] || fail "PowerOffVM_Task"
+opts1=$(echo "$opts" | sed "s/,vm=.*//"),vm=$vm1
+head -c 200000 /dev/urandom >restore.bin
+snap s1
+lab_ctl "write?vm=$LAB_VM&disk=0&offset=1048576&length=3145728&pattern=0x5a" >/dev/null || fail "guest write"
+snap s2
+# Powered off too, after its snapshots: its current disks are deltas.
+lab_soap "<PowerOffVM_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$LAB_VM_MOREF</_this></PowerOffVM_Task>"
+task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")
+[ "$(lab_task_wait "$task")" = success ] || fail "PowerOffVM_Task"
+
+# lun_image V UUID [MKVMFS OPTIONS]: a GPT LUN image lun$V.img whose
+# partition 1 (type VMFS) is a VMFS$V volume made from the datastore
+# folder.
+size=$((192 << 20))
+lun_image() {
+	local v=$1 uuid=$2
+	shift 2
+	$MKVMFS make vol$v.img --version "$v" --uuid "$uuid" --size $size \
+		--label "lab$v" --from "$LAB_DATASTORE_DIR" "$@" || fail "mkvmfs VMFS$v"
+	rm -f lun$v.img
+	truncate -s $((size + (4 << 20))) lun$v.img
+	sgdisk -o -n 1:2048:+$((size >> 10))K -t 1:fb00 lun$v.img >/dev/null 2>&1 || fail "sgdisk"
+	sgdisk -i 1 lun$v.img | grep -q "AA31E02A-400F-11DB-9590-000C2911D1B8" || fail "sgdisk made no VMFS partition"
+	dd if=vol$v.img of=lun$v.img bs=1M seek=1 conv=notrunc,sparse status=none
+}
+
+for v in 5 6; do
+	uuid=6113001e-a6377ebc-1d2$v-000c29801686
+	naa=6000c29a1b2c3d4e5f60718293a4b5c$v
+	lun_image $v $uuid
+	loop_attach lun$v.img --direct-io=on
+	dev=$LOOP
+	rm -rf byid && mkdir byid && ln -s "$dev" byid/wwn-0x$naa
+	lab_vmfs $uuid $v naa.$naa 1 || fail "lab_vmfs"
+	san="$opts,san_devices=$WORK/byid,tmpDirectory=$WORK"
+
+	# --- Every disk of s2 (a chain: delta on the volume) and s1 ---
+	for s in s2 s1; do
+		mount_vmdkfs m -o "$san,snapshot=$s,transports=san"
+		n=0
+		for f in m/*/Hard_disk_*.raw; do
+			[ "$(getfattr --only-values -n user.vmdkfs.transport "$f")" = san ] || fail "$f: transport"
+			lunx=$(getfattr --only-values -n user.vmdkfs.lun "$f")
+			case $lunx in *"/wwn-0x$naa ($dev) partition 1, VMFS$v $uuid") ;; *) fail "$f: user.vmdkfs.lun is \"$lunx\"" ;; esac
+			qemu-img convert -f vmdk -O raw "$(local_of "$f")" want.raw
+			same "$f" want.raw "VMFS$v san read of $f ($s)"
+			n=$((n + 1))
+		done
+		[ $n -ge 2 ] || fail "snapshot $s: $n disks"
+		"$VMDKFS" status m >status.txt || fail "vmdkfs status"
+		grep -q "Hard_disk_1.raw  *san " status.txt || fail "status: $(cat status.txt)"
+		grep -q "($dev) partition 1" status.txt || fail "status does not name the LUN: $(cat status.txt)"
+		umount_vmdkfs m
+		echo "ok VMFS$v: snapshot $s over san, $n disks as qemu-img reads them"
+	done
+	grep -q "san: datastore $LAB_DATASTORE: .*($dev) partition 1, VMFS$v" vmdkfs-*.log || fail "no san line in the log"
+	rm -f vmdkfs-*.log
+
+	# --- The mode list moves on when san cannot reach a disk ---
+	expect_next() { # WHAT OPTS LOGTEXT
+		mount_vmdkfs m -o "$san,snapshot=s1,transports=san:nbdssl$2"
+		f=$(ls -d m/*/Hard_disk_1.raw)
+		[ "$(getfattr --only-values -n user.vmdkfs.transport "$f")" = nbdssl ] || fail "$1: not nbdssl"
+		umount_vmdkfs m
+		grep -q "$3" vmdkfs-*.log || fail "$1: the log does not say \"$3\": $(grep -h san vmdkfs-*.log | head -3)"
+		rm -f vmdkfs-*.log
+		# san alone: the mount fails and says why
+		if "$VMDKFS" -o "$san,snapshot=s1,transports=san$2" m 2>err.txt; then
+			MOUNTS="$MOUNTS $WORK/m"
+			fail "$1: transports=san mounted"
+		fi
+		grep -q "$3" err.txt || fail "$1: the error does not say \"$3\": $(cat err.txt)"
+		echo "ok VMFS$v: $1: nbdssl takes over; san alone fails naming it"
+	}
+	expect_next "LUN on the deny list" ",vixDiskLib.transport.san.denyList=/dev/loop*" "is in vixDiskLib.transport.san.denyList"
+	expect_next "denyList=all" ",vixDiskLib.transport.san.denyList=all" "denyList is all"
+	# the allow list wins over the deny list
+	mount_vmdkfs m -o "$san,snapshot=s1,transports=san,vixDiskLib.transport.san.denyList=all,vixDiskLib.transport.san.allowList=$dev"
+	[ "$(getfattr --only-values -n user.vmdkfs.transport m/*/Hard_disk_1.raw)" = san ] || fail "allowList did not win"
+	umount_vmdkfs m
+	echo "ok VMFS$v: allowList wins over denyList=all"
+	mkdir -p empty
+	san="$opts,san_devices=$WORK/empty,tmpDirectory=$WORK"
+	expect_next "LUN not presented" "" "LUN naa.$naa not found on this machine"
+	san="$opts,san_devices=$WORK/byid,tmpDirectory=$WORK"
+	lab_vmfs 00000000-a6377ebc-1d2$v-000c29801686 $v naa.$naa 1 || fail "lab_vmfs"
+	expect_next "another volume on the LUN" "" "holds VMFS volume $uuid, but datastore"
+	lab_vmfs $uuid $v naa.$naa 2 || fail "lab_vmfs"
+	expect_next "no such partition" "" "has no partition 2"
+	lab_vmfs_off || fail "lab_vmfs_off"
+	expect_next "not a VMFS datastore" "" "not VMFS"
+	lab_vmfs $uuid $v naa.$naa 1 || fail "lab_vmfs"
+
+	# --- A restore (rw, powered-off VM, base disk): in place over san ---
+	mount_vmdkfs m -o "$(echo "$san" | sed "s/,vm=[^,]*//"),vm=$vm1,rw,transports=san"
+	f=$(ls -d m/current/Hard_disk_1.raw)
+	[ "$(getfattr --only-values -n user.vmdkfs.transport "$f")" = san ] || fail "rw: not san"
+	dd if=restore.bin of="$f" bs=4096 seek=300 conv=notrunc,fsync status=none || fail "rw: write"
+	umount_vmdkfs m
+	# Read back by Debian's own VMFS reader, from the partition on the LUN.
+	loop_attach lun$v.img -r -o $((1 << 20)) --sizelimit $size
+	oracle=vmfs-fuse
+	[ $v = 6 ] && oracle=vmfs6-fuse
+	mkdir -p ref
+	$oracle "$LOOP" ref >/dev/null 2>&1 || fail "$oracle on the LUN's partition"
+	MOUNTS="$MOUNTS $WORK/ref"
+	flat=$(ls ref/"$vm1"/*-flat.vmdk | head -1)
+	cmp -s <(tail -c +$((300 * 4096 + 1)) "$flat" | head -c 200000) restore.bin || fail "rw: $oracle does not read the restored bytes"
+	# The rest of the disk is untouched: equal to the folder's copy.
+	cmp -s <(head -c $((300 * 4096)) "$flat") <(head -c $((300 * 4096)) "$LAB_DATASTORE_DIR/$vm1/$(basename "$flat")") || fail "rw: bytes before the write changed"
+	fusermount3 -u ref
+	MOUNTS=$(echo "$MOUNTS" | sed "s# $WORK/ref##")
+	losetup -d "$LOOP"
+	LOOPS=$(echo "$LOOPS" | sed "s# $LOOP##")
+	echo "ok VMFS$v: rw restore in place over san, read back by $oracle"
+	# A delta (the first VM's current disk, after its snapshots) is not
+	# written over san: nbdssl takes it.
+	rm -f vmdkfs-*.log
+	mount_vmdkfs m -o "$san,transports=san:nbdssl,rw"
+	[ "$(getfattr --only-values -n user.vmdkfs.transport m/current/Hard_disk_1.raw)" = nbdssl ] || fail "rw delta: not nbdssl"
+	umount_vmdkfs m
+	grep -q "is a delta link" vmdkfs-*.log || fail "rw delta: the log does not say why: $(grep -h san vmdkfs-*.log | head -3)"
+	echo "ok VMFS$v: rw on a delta goes to nbdssl, san says why"
+	losetup -d "$dev"
+	LOOPS=$(echo "$LOOPS" | sed "s# $dev##")
+done
+
+# --- Thin and lazy-zeroed flat files on the volume (VMFS6 and VMFS5) ---
+for v in 5 6; do
+	layout=thin
+	[ $v = 5 ] && layout=lazy
+	uuid=6113001e-a6377ebc-1d3$v-000c29801686
+	naa=6000c29a1b2c3d4e5f60718293a4b5d$v
+	lun_image $v $uuid --layout "*-flat.vmdk=$layout"
+	loop_attach lun$v.img --direct-io=on
+	dev=$LOOP
+	rm -rf byid && mkdir byid && ln -s "$dev" byid/wwn-0x$naa
+	lab_vmfs $uuid $v naa.$naa 1 || fail "lab_vmfs"
+	san="$opts,san_devices=$WORK/byid,tmpDirectory=$WORK"
+	mount_vmdkfs m -o "$san,snapshot=s1,transports=san"
+	f=$(ls -d m/*/Hard_disk_1.raw)
+	qemu-img convert -f vmdk -O raw "$(local_of "$f")" want.raw
+	same "$f" want.raw "VMFS$v $layout flat file over san"
+	# Its holes: the zero stretches of the disk's data are holes (thin:
+	# no block; lazy: to be zeroed), and st_blocks leaves them out.
+	holes=$(/usr/bin/python3 -c "
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY); size = os.fstat(fd).st_size; off = 0; n = 0
+while off < size:
+    try: d = os.lseek(fd, off, os.SEEK_DATA)
+    except OSError: d = size
+    if d > off: n += d - off
+    if d >= size: break
+    off = os.lseek(fd, d, os.SEEK_HOLE)
+print(n)" "$f")
+	[ "$holes" -gt 0 ] || fail "VMFS$v $layout: no holes through san"
+	blocks=$(stat -c %b "$f")
+	[ $((blocks * 512)) -lt $((LAB_DISK_MIB << 20)) ] || fail "VMFS$v $layout: st_blocks $blocks counts the holes"
+	cp --sparse=always "$f" copy.raw
+	same copy.raw want.raw "VMFS$v $layout sparse copy"
+	umount_vmdkfs m
+	echo "ok VMFS$v: $layout flat file over san: right bytes, $holes bytes of holes, st_blocks $blocks"
+	# rw: san refuses a file that would need allocation; nbdssl takes it
+	rm -f vmdkfs-*.log
+	mount_vmdkfs m -o "$(echo "$san" | sed "s/,vm=[^,]*//"),vm=$vm1,rw,transports=san:nbdssl"
+	[ "$(getfattr --only-values -n user.vmdkfs.transport m/current/Hard_disk_1.raw)" = nbdssl ] || fail "$layout rw: not nbdssl"
+	umount_vmdkfs m
+	want="no block (thin)"
+	[ $layout = lazy ] && want="still to be zeroed"
+	grep -q "$want" vmdkfs-*.log || fail "$layout rw: the log does not say \"$want\": $(grep -h san vmdkfs-*.log | head -3)"
+	echo "ok VMFS$v: rw on a $layout disk goes to nbdssl, san says why"
+	losetup -d "$dev"
+	LOOPS=$(echo "$LOOPS" | sed "s# $dev##")
+done
