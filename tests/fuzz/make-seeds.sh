@@ -41,3 +41,20 @@ if [ -x "$tool" ] && [ -r "$data/vmfs5.bin.gz" ] && [ -r "$data/vmfs6.bin.gz" ];
 		cp "$cache/$v.seed" "$v.seed"
 	done
 fi
+# Partition tables (part-fuzz: the input is a disk image): an MBR with
+# primaries and an extended chain, a GPT with named entries (a VMFS one),
+# a 4096-byte-sector GPT, a hybrid MBR; small, so the fuzzer reaches their
+# last sectors.
+if command -v sfdisk >/dev/null && command -v sgdisk >/dev/null && command -v fdisk >/dev/null; then
+	truncate -s 64k part-mbr.img
+	printf 'label: dos\nlabel-id: 0x1234abcd\nstart=4, size=8, type=83, bootable\nstart=12, size=8, type=fb\nstart=20, type=5\nstart=22, size=4, type=83\nstart=28, size=4, type=fb\nstart=34, size=4, type=7\n' |
+		sfdisk -q part-mbr.img >/dev/null 2>&1
+	truncate -s 64k part-gpt.img
+	sgdisk -a 1 -o -n 1:34:+7 -t 1:ef00 -c 1:efi -n 2:42:+15 -t 2:fb00 -c 2:vmfs \
+		-n 4:58:+3 -c 4:x part-gpt.img >/dev/null 2>&1
+	cp part-gpt.img part-hybrid.img
+	sgdisk -h 2 part-hybrid.img >/dev/null 2>&1
+	truncate -s 128k part-gpt4k.img
+	printf 'g\nn\n1\n6\n+3\nt\nAA31E02A-400F-11DB-9590-000C2911D1B8\nn\n2\n\n+3\nw\n' |
+		fdisk -b 4096 part-gpt4k.img >/dev/null 2>&1
+fi
