@@ -579,10 +579,22 @@ static off_t vfs_lseek(const char *path, off_t off, int whence,
 	(void)path;
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return -EINVAL;
-	if (!f) { /* a plain file: all data */
-		if (off < 0 || pos >= node->src->size)
+	if (!f) { /* a plain file: its source's map (a VMFS file's holes) */
+		struct source *s = node->src;
+
+		if (off < 0 || pos >= s->size)
 			return -ENXIO;
-		return whence == SEEK_DATA ? off : (off_t)node->src->size;
+		for (;;) {
+			r = source_map(s, pos, s->size - pos, &data, &len);
+			if (r < 0)
+				return -EIO;
+			if (data == (whence == SEEK_DATA))
+				return (off_t)pos;
+			pos += len;
+			if (pos >= s->size)
+				return whence == SEEK_HOLE ? (off_t)s->size
+							   : -ENXIO;
+		}
 	}
 	if (off < 0 || pos >= f->disk->size)
 		return -ENXIO;
