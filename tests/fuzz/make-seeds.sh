@@ -54,6 +54,12 @@ if command -v sfdisk >/dev/null && command -v sgdisk >/dev/null && command -v fd
 		-n 4:58:+3 -c 4:x part-gpt.img >/dev/null 2>&1
 	cp part-gpt.img part-hybrid.img
 	sgdisk -h 2 part-hybrid.img >/dev/null 2>&1
+	# Its CRCs zeroed: part-fuzz's build takes a stored 0 (crc_ok), so
+	# mutated entries get past the checksums.
+	cp part-gpt.img part-gpt-nocrc.img
+	for o in 528 600 65040 65112; do
+		dd if=/dev/zero of=part-gpt-nocrc.img bs=1 seek=$o count=4 conv=notrunc status=none
+	done
 	truncate -s 128k part-gpt4k.img
 	printf 'g\nn\n1\n6\n+3\nt\nAA31E02A-400F-11DB-9590-000C2911D1B8\nn\n2\n\n+3\nw\n' |
 		fdisk -b 4096 part-gpt4k.img >/dev/null 2>&1
