@@ -281,6 +281,7 @@ func (l *Lab) controlHandler() http.Handler {
 	mux.HandleFunc("/lab/nfc", l.handleNFC)
 	mux.HandleFunc("/lab/nfc/log", l.handleNFCLog)
 	mux.HandleFunc("/lab/vmfs", l.handleVMFS)
+	mux.HandleFunc("/lab/cbt", l.handleCBT) // cbt.go
 	return mux
 }
 

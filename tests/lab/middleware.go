@@ -178,6 +178,9 @@ func (l *Lab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "ReconfigVM_Task":
 		l.reconfig(w, r, body, this)
 		return
+	case "QueryChangedDiskAreas": // cbt.go
+		l.queryChangedDiskAreas(w, body, this)
+		return
 	case "RetrievePropertiesEx":
 		l.retrievePaged(w, r, body, this, session)
 		return
