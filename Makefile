@@ -38,6 +38,8 @@ VMDK = vmdk/desc.c vmdk/sparse.c vmdk/vmdk.c vmdk/write.c vmdk/adler.c
 TRANSPORTS = transports/align.c transports/transport.c transports/file.c \
 	transports/nfc.c transports/lun.c transports/san.c
 FS = fs/main.c fs/tree.c fs/config.c fs/info.c fs/vsmount.c fs/lunmount.c
+# Partitions as files and the scratch layer (disk wrappers for the tree)
+FS += fs/partition.c fs/scratch.c
 VSPHERE = vsphere/soap.c vsphere/inventory.c
 VMFS = vmfs/lvm.c vmfs/volume.c vmfs/file.c vmfs/dir.c
 PART = part/part.c

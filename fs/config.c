@@ -151,6 +151,29 @@ static const struct key keys[] = {
     {"datastore.NAME", K_PREFIX, 0, 0, 0, NULL,
      "local folder of datastore NAME (an NFS mount of it): its disks are "
      "read with the file transport"},
+    /* Partitions and the scratch layer (fs/partition.c, fs/scratch.c) */
+    {"partitions", K_BOOL, F(partitions), 0, 1, "1",
+     "a flat file DISK-pN.raw beside each disk for each partition of its "
+     "MBR or GPT (read when the disk's folder is first listed); off: none"},
+    {"scratch", K_STR, F(scratch), 0, 0, NULL,
+     "read-only mounts: the flat files accept writes into a copy-on-write "
+     "layer, discarded at unmount and never written to the disks (a dirty "
+     "journal replayed); bare: in memory; scratch=DIR: a temporary file "
+     "in DIR"},
+    {"scratch_max", K_BYTES, F(scratch_max), 0, 0, "1G",
+     "bytes the scratch layer may hold (writes past it fail with ENOSPC)"},
+    /* Changed block tracking (fs/cbt.c) */
+    {"cbt", K_STR, F(cbt), 0, 0, "on",
+     "vSphere mounts: disks read over nbd, nbdssl or hotadd of a VM with "
+     "changed block tracking show holes where QueryChangedDiskAreas \"*\" "
+     "reports no area in use; off: no holes"},
+    {"changed_since", K_STR, F(changed_since), 0, 0, NULL,
+     "vSphere mounts: beside each DISK.raw, DISK.changed.json and "
+     "DISK.changed.raw with the areas changed since this change id (\"*\": "
+     "the areas in use); the mount fails if they are not known"},
+    {"changed_since.KEY", K_PREFIX, 0, 0, 0, NULL,
+     "the same for the disk with device key KEY only (wins over "
+     "changed_since=)"},
     {"ro", K_RO, F(rw), 0, 0, NULL, "read-only mount (the default)"},
     {"rw", K_RW, F(rw), 0, 0, NULL, "read-write mount"},
 };
@@ -243,6 +266,14 @@ static int apply(struct config *c, const struct key *k, const char *value,
 	}
 	if (!value && k->kind == K_BOOL)
 		value = "1"; /* a bare word turns a switch on */
+	if (value && k->kind == K_BOOL &&
+	    (!strcasecmp(value, "on") || !strcasecmp(value, "yes") ||
+	     !strcasecmp(value, "true")))
+		value = "1";
+	if (value && k->kind == K_BOOL &&
+	    (!strcasecmp(value, "off") || !strcasecmp(value, "no") ||
+	     !strcasecmp(value, "false")))
+		value = "0";
 	if (!value || parse_long(value, k->min, k->max, &v) < 0) {
 		vmdkfs_error("%s: %s=%s: expected a whole number from %ld to "
 			     "%ld",
@@ -281,6 +312,45 @@ static int add_datastore(struct config *c, const char *key, const char *value,
 	return 0;
 }
 
+/* changed_since.KEY=ID (fs/cbt.c) */
+static int add_changed_since(struct config *c, const char *key,
+			     const char *value, const char *where)
+{
+	char **d, *s = NULL, *end;
+	long k;
+
+	errno = 0;
+	k = strtol(key + 14, &end, 10);
+	if (!value || !*value || !key[14] || *end || errno || k < 0) {
+		vmdkfs_error("%s: %s: expected changed_since.DEVICEKEY=CHANGEID "
+			     "(e.g. changed_since.2000=...)",
+			     where, key);
+		return -EINVAL;
+	}
+	d = realloc(c->changed_since_keys,
+		    (c->nchanged_since_keys + 1) * sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	c->changed_since_keys = d;
+	if (asprintf(&s, "%ld=%s", k, value) < 0)
+		return -ENOMEM;
+	d[c->nchanged_since_keys++] = s;
+	return 0;
+}
+
+const char *config_changed_since(const struct config *c, int key)
+{
+	char pre[24];
+	size_t i, n;
+
+	n = (size_t)snprintf(pre, sizeof(pre), "%d=", key);
+	for (i = c->nchanged_since_keys; i-- > 0;)
+		if (strncmp(c->changed_since_keys[i], pre, n) == 0)
+			return c->changed_since_keys[i] + n;
+	return c->changed_since && *c->changed_since ? c->changed_since
+						     : NULL;
+}
+
 const char *config_datastore(const struct config *c, const char *name)
 {
 	size_t i, n = strlen(name);
@@ -299,6 +369,8 @@ int config_set(struct config *c, const char *key, const char *value,
 
 	if (strncasecmp(key, "datastore.", 10) == 0)
 		return add_datastore(c, key, value, where);
+	if (strncasecmp(key, "changed_since.", 14) == 0)
+		return add_changed_since(c, key, value, where);
 	if (strcmp(where, "-o") == 0 && strcasecmp(key, "cookie") == 0) {
 		vmdkfs_error(
 		    "-o cookie=...: a session cookie on the command line "
@@ -345,6 +417,11 @@ void config_free(struct config *c)
 	free(c->datastores);
 	c->datastores = NULL;
 	c->ndatastores = 0;
+	for (i = 0; i < c->nchanged_since_keys; i++)
+		free(c->changed_since_keys[i]);
+	free(c->changed_since_keys);
+	c->changed_since_keys = NULL;
+	c->nchanged_since_keys = 0;
 	if (c->cookie)
 		explicit_bzero(c->cookie, strlen(c->cookie));
 

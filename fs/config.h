@@ -43,6 +43,15 @@ struct config {
 	bool secret_from_cmdline; /* set when -o gave a secret */
 	bool rw;
 	bool allow_parent_write;
+	/* Changed block tracking (fs/cbt.c) */
+	char *cbt;	     /* cbt=on|off: holes of LAN disks from "*" */
+	char *changed_since; /* changed_since=ID: every disk's views */
+	char **changed_since_keys; /* changed_since.KEY=ID: "KEY=ID" */
+	size_t nchanged_since_keys;
+	/* Partitions and the scratch layer (fs/partition.c, fs/scratch.c) */
+	bool partitions;      /* partitions=: DISK-pN.raw beside each disk */
+	char *scratch;	      /* scratch[=DIR]: NULL off, "" memory, or DIR */
+	uint64_t scratch_max; /* bytes the scratch layer may hold */
 };
 
 void config_init(struct config *c);
@@ -60,6 +69,10 @@ int config_load(struct config *c, const char *path);
 
 /* The local folder of datastore NAME (datastore.NAME=), or NULL. */
 const char *config_datastore(const struct config *c, const char *name);
+
+/* The change id of changed_since.KEY= for device KEY, else
+ * changed_since=, else NULL (fs/cbt.c's views). */
+const char *config_changed_since(const struct config *c, int key);
 
 /* Print every key with its default, as vmdkfs.conf does. */
 void config_print_keys(void);

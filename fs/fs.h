@@ -16,6 +16,7 @@ struct fs_file {
 	struct disk *disk;
 	char *ds_path, *change_id, *vm, *snapshot;
 	int device_key;
+	struct part_entry *part; /* a partition's table entry (owned), or NULL */
 };
 
 enum fs_kind { FS_DIR, FS_DISK, FS_FILE, FS_LINK };
@@ -27,6 +28,12 @@ struct source;
  * called with the tree locked.  0 or -errno (the folder then reads as
  * that error, and is tried again next time). */
 typedef int fs_fill_fn(struct fs_node *dir, void *arg);
+/* Adds the entries that go beside disk node DISK in its folder (its
+ * partitions: fs_part_expand) on the first lookup or listing of the
+ * folder, after its fill; called with the tree locked.  0 or -errno
+ * (logged; the folder is still served). */
+typedef int fs_expand_fn(struct fs_node *disk);
+struct part_entry;
 
 struct fs_node {
 	enum fs_kind kind;
@@ -42,6 +49,8 @@ struct fs_node {
 	time_t mtime;	      /* 0: the mount's time */
 	bool has_mode;	      /* else 0444 files, 0555 folders */
 	unsigned mode;	      /* permission bits */
+	fs_expand_fn *expand; /* FS_DISK: not expanded yet; NULL once done */
+	bool expand_pending;  /* FS_DIR: a child's expand hook is still due */
 };
 
 extern struct config fs_cfg;
@@ -75,6 +84,15 @@ struct fs_node *fs_add_file(struct fs_node *dir, const char *name,
 			    struct source *src, time_t mtime);
 struct fs_node *fs_add_link(struct fs_node *dir, const char *name,
 			    const char *target, time_t mtime);
+/* Partition E of disk node DISK as a flat file NAME (exact) beside it,
+ * over PDISK (part_disk_open; the tree takes it): the disk's xattrs and
+ * user.vmdkfs.partition.*.  NULL when the name is taken or on ENOMEM
+ * (PDISK is then still the caller's). */
+struct fs_node *fs_add_partition(struct fs_node *disk, const char *name,
+				 struct disk *pdisk,
+				 const struct part_entry *e);
+/* The path of N below the mount, for messages ("dir/name.raw"). */
+void fs_node_path(const struct fs_node *n, char *out, size_t size);
 /* Let FILL fill DIR when it is first looked at (a lazily filled folder). */
 void fs_set_fill(struct fs_node *dir, fs_fill_fn *fill, void *arg);
 /* The same in the root ("") or a folder of the root named DIR. */

@@ -20,6 +20,7 @@
 #include "../transports/transport.h"
 #include "config.h"
 #include "fs.h"
+#include "layers.h"
 
 #define VMDKFS_VERSION "0.1"
 
@@ -431,6 +432,18 @@ int main(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
+	/* The scratch layer: its store before any disk is added. */
+	if (fs_cfg.scratch && fs_cfg.rw) {
+		fprintf(stderr, "vmdkfs: scratch is for read-only mounts (rw "
+				"writes the disks themselves)\n");
+		status = 2;
+		goto out;
+	}
+	if (fs_scratch_open(fs_cfg.scratch, fs_cfg.scratch_max) < 0) {
+		fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
+		status = 2;
+		goto out;
+	}
 	if (fs_cfg.lun) {
 		r = fs_lun_open(fs_cfg.lun, (unsigned)fs_cfg.partition);
 		if (r < 0)
@@ -443,6 +456,7 @@ int main(int argc, char **argv)
 				  c.debug);
 	/* Disks first, then the temporary snapshot, then EndAccess. */
 	fs_close_all();
+	fs_scratch_close(); /* after the layers, closed with the tree */
 	fs_lun_close();
 	if (fs_cfg.server)
 		fs_vsphere_close();

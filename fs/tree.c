@@ -16,7 +16,9 @@
 
 #include "../common/err.h"
 #include "../common/source.h"
+#include "../part/part.h"
 #include "fs.h"
+#include "layers.h"
 
 struct config fs_cfg;
 
@@ -83,21 +85,46 @@ static struct fs_node *child(const struct fs_node *dir, const char *name,
 	return NULL;
 }
 
-/* Fill folder N if it is filled lazily and not yet.  0 or -errno.
- * Called with tree_lock held. */
+/* Run the expand hooks still due in folder DIR (partitions beside each
+ * disk), each once.  Kids added meanwhile are appended: the loop reads
+ * the array afresh.  Called with tree_lock held. */
+static void expand_kids(struct fs_node *dir)
+{
+	size_t i;
+
+	dir->expand_pending = false;
+	for (i = 0; i < dir->nkids; i++) {
+		struct fs_node *k = dir->kids[i];
+		fs_expand_fn *fn = k->expand;
+
+		if (!fn)
+			continue;
+		k->expand = NULL;
+		if (fn(k) < 0)
+			log_error("%s: %s", k->name, vmdkfs_errmsg());
+	}
+}
+
+/* Fill folder N if it is filled lazily and not yet, then expand its
+ * disks.  0 or -errno.  Called with tree_lock held. */
 static int filled(struct fs_node *n)
 {
 	int r;
 
-	if (n->kind != FS_DIR || !n->fill)
+	if (n->kind != FS_DIR)
 		return 0;
-	r = n->fill(n, n->fill_arg);
-	if (r == 0)
+	if (n->fill) {
+		r = n->fill(n, n->fill_arg);
+		if (r < 0) {
+			log_error("%s: %s", n->name[0] ? n->name : "/",
+				  vmdkfs_errmsg());
+			return r;
+		}
 		n->fill = NULL;
-	else
-		log_error("%s: %s", n->name[0] ? n->name : "/",
-			  vmdkfs_errmsg());
-	return r;
+	}
+	if (n->expand_pending)
+		expand_kids(n);
+	return 0;
 }
 
 /* The node of an absolute PATH, or NULL with *ERR -ENOENT (or a folder's
@@ -195,11 +222,10 @@ bool fs_dir_exists(const char *dir)
 	return n && n->kind == FS_DIR;
 }
 
-/* The path of N below the mount, for messages ("dir/name.raw"). */
-static void node_path(const struct fs_node *n, char *out, size_t size)
+void fs_node_path(const struct fs_node *n, char *out, size_t size)
 {
 	if (n->parent && n->parent->parent) {
-		node_path(n->parent, out, size);
+		fs_node_path(n->parent, out, size);
 		snprintf(out + strlen(out), size - strlen(out), "/%s",
 			 n->name);
 	} else {
@@ -225,6 +251,20 @@ struct fs_node *fs_add_disk(struct fs_node *dir, const char *name_hint,
 		snprintf(name, sizeof(name), "%.*s-%d.raw",
 			 (int)(strlen(base) - 4), base, k);
 	n = add_child(dir, FS_DISK, name);
+	/* Partitions and the scratch layer: a disk of a read-only mount
+	 * gets a scratch layer in front (its partitions then go through
+	 * it, so both see one layer), and its partition files are made on
+	 * the first look at its folder. */
+	if (n && fs_scratch_on() && !fs_cfg.rw &&
+	    fs_scratch_wrap(disk, &disk) < 0) {
+		dir->nkids--;
+		free(n);
+		n = NULL;
+	}
+	if (n && fs_cfg.partitions) {
+		n->expand = fs_part_expand;
+		dir->expand_pending = true;
+	}
 	pthread_mutex_unlock(&tree_lock);
 	if (!n) {
 		free(f);
@@ -234,10 +274,55 @@ struct fs_node *fs_add_disk(struct fs_node *dir, const char *name_hint,
 	f->disk = disk;
 	f->source = source;
 	n->file = f;
-	node_path(n, shown, sizeof(shown));
-	log_info("%s: %s, %llu bytes, transport %s", shown, source,
-		 (unsigned long long)disk->size, disk->transport);
+	fs_node_path(n, shown, sizeof(shown));
+	log_info("%s: %s, %llu bytes, transport %s%s", shown, source,
+		 (unsigned long long)disk->size, disk->transport,
+		 fs_scratch_on() && !fs_cfg.rw ? ", scratch layer" : "");
 	return n;
+}
+
+struct fs_node *fs_add_partition(struct fs_node *disk, const char *name,
+				 struct disk *pdisk,
+				 const struct part_entry *e)
+{
+	struct fs_file *f = calloc(1, sizeof(*f)), *of = disk->file;
+	struct fs_node *n = NULL;
+
+	if (!f || !(f->part = malloc(sizeof(*e))) ||
+	    !(f->source = strdup(of->source)))
+		goto out_free;
+	*f->part = *e;
+	f->disk = pdisk;
+	f->device_key = of->device_key;
+	/* The vSphere facts are the disk's (set after fs_add_disk). */
+	f->ds_path = of->ds_path ? strdup(of->ds_path) : NULL;
+	f->change_id = of->change_id ? strdup(of->change_id) : NULL;
+	f->vm = of->vm ? strdup(of->vm) : NULL;
+	f->snapshot = of->snapshot ? strdup(of->snapshot) : NULL;
+	pthread_mutex_lock(&tree_lock);
+	if (!child(disk->parent, name, strlen(name)))
+		n = add_child(disk->parent, FS_DISK, name);
+	if (n)
+		n->file = f;
+	pthread_mutex_unlock(&tree_lock);
+	if (n) {
+		log_info("%s: partition %u of %s, bytes %llu+%llu, type %s",
+			 name, e->number, disk->name,
+			 (unsigned long long)e->start,
+			 (unsigned long long)e->size, e->type);
+		return n;
+	}
+out_free:
+	if (f) {
+		free(f->part);
+		free(f->source);
+		free(f->ds_path);
+		free(f->change_id);
+		free(f->vm);
+		free(f->snapshot);
+		free(f);
+	}
+	return NULL;
 }
 
 struct fs_node *fs_add_file(struct fs_node *dir, const char *name,
@@ -319,6 +404,7 @@ static void free_node(struct fs_node *n)
 		free(f->change_id);
 		free(f->vm);
 		free(f->snapshot);
+		free(f->part);
 		free(f);
 		n->file = NULL;
 	}
@@ -333,6 +419,12 @@ void fs_close_all(void)
 
 /* ---- FUSE callbacks ---- */
 
+/* Do the flat files take writes: a rw mount, or a scratch layer? */
+static bool writable(void)
+{
+	return fs_cfg.rw || fs_scratch_on();
+}
+
 static void *vfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	cfg->use_ino = 0;
@@ -341,7 +433,7 @@ static void *vfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->negative_timeout = 60;
 	/* The images do not change under a read-only mount: keep the page
 	 * cache across opens. */
-	cfg->kernel_cache = !fs_cfg.rw;
+	cfg->kernel_cache = !writable();
 	conn->max_readahead =
 	    fs_cfg.readahead_kb ? fs_cfg.readahead_kb * 1024 : 1u << 20;
 	conn->max_write = 1u << 20;
@@ -419,7 +511,7 @@ static int vfs_getattr(const char *path, struct stat *st,
 		break;
 	}
 	f = n->file;
-	st->st_mode = S_IFREG | (fs_cfg.rw ? 0644 : 0444);
+	st->st_mode = S_IFREG | (writable() ? 0644 : 0444);
 	st->st_nlink = 1;
 	st->st_size = (off_t)f->disk->size;
 	st->st_blksize = 4096;
@@ -467,12 +559,12 @@ static int vfs_open(const char *path, struct fuse_file_info *fi)
 	if (n->kind == FS_DIR)
 		return -EISDIR;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY &&
-	    (!fs_cfg.rw || n->kind != FS_DISK))
+	    (!writable() || n->kind != FS_DISK))
 		return -EROFS;
 	if (fi->flags & O_TRUNC)
 		return -EPERM; /* a disk cannot change size */
 	fi->fh = (uint64_t)(uintptr_t)n;
-	fi->keep_cache = !fs_cfg.rw;
+	fi->keep_cache = !writable();
 	return 0;
 }
 
@@ -551,7 +643,7 @@ static int vfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	(void)fi;
 	if (!f)
 		return lookup(path) ? -EISDIR : -ENOENT;
-	if (!fs_cfg.rw)
+	if (!writable())
 		return -EROFS;
 	/* A disk keeps its capacity; "truncating" to it changes nothing. */
 	return (uint64_t)size == f->disk->size ? 0 : -EPERM;
@@ -617,7 +709,12 @@ static const char *const xattr_names[] = {
     "user.vmdkfs.datastore_path", "user.vmdkfs.device_key",
     "user.vmdkfs.change_id",	  "user.vmdkfs.vm",
     "user.vmdkfs.snapshot",	  "user.vmdkfs.lun",
+    /* a partition's (XATTR_PART on): its table entry */
+    "user.vmdkfs.partition.number", "user.vmdkfs.partition.type",
+    "user.vmdkfs.partition.start",  "user.vmdkfs.partition.size",
+    "user.vmdkfs.partition.uuid",   "user.vmdkfs.partition.name",
 };
+#define XATTR_PART 10
 #define NXATTRS (sizeof(xattr_names) / sizeof(xattr_names[0]))
 
 /* The value of xattr I of F, or NULL if F has none. */
@@ -650,6 +747,25 @@ static const char *xattr_value(const struct fs_file *f, size_t i, char *buf,
 		return f->snapshot;
 	case 9:
 		return f->disk->lun;
+	}
+	if (i < XATTR_PART || !f->part)
+		return NULL;
+	switch (i - XATTR_PART) {
+	case 0:
+		snprintf(buf, size, "%u", f->part->number);
+		return buf;
+	case 1:
+		return f->part->type;
+	case 2:
+		snprintf(buf, size, "%" PRIu64, f->part->start);
+		return buf;
+	case 3:
+		snprintf(buf, size, "%" PRIu64, f->part->size);
+		return buf;
+	case 4:
+		return f->part->uuid[0] ? f->part->uuid : NULL;
+	case 5:
+		return f->part->name[0] ? f->part->name : NULL;
 	}
 	return NULL;
 }
@@ -763,7 +879,7 @@ int fs_serve(struct fuse_args *fargs, const char *mountpoint, bool foreground,
 
 	if (fuse_opt_add_arg(fargs, "-ofsname=vmdkfs") < 0 ||
 	    fuse_opt_add_arg(fargs, "-osubtype=vmdkfs") < 0 ||
-	    (fs_cfg.rw ? 0 : fuse_opt_add_arg(fargs, "-oro")) < 0 ||
+	    (writable() ? 0 : fuse_opt_add_arg(fargs, "-oro")) < 0 ||
 	    (debug ? fuse_opt_add_arg(fargs, "-d") : 0) < 0)
 		return 1;
 	f = fuse_new(fargs, &vfs_ops, sizeof(vfs_ops), NULL);
