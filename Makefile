@@ -36,11 +36,14 @@ endif
 COMMON = common/err.c common/source.c common/lru.c common/progress.c
 VMDK = vmdk/desc.c vmdk/sparse.c vmdk/vmdk.c vmdk/write.c vmdk/adler.c
 TRANSPORTS = transports/align.c transports/transport.c transports/file.c \
-	transports/nfc.c transports/lun.c transports/san.c
+	transports/nfc.c transports/lun.c transports/san.c \
+	transports/areas.c
 FS = fs/main.c fs/tree.c fs/config.c fs/info.c fs/vsmount.c fs/lunmount.c
 # Partitions as files and the scratch layer (disk wrappers for the tree)
 FS += fs/partition.c fs/scratch.c
-VSPHERE = vsphere/soap.c vsphere/inventory.c
+# Changed block tracking: holes over the LAN, changed_since= views
+FS += fs/cbt.c
+VSPHERE = vsphere/soap.c vsphere/inventory.c vsphere/cbt.c
 VMFS = vmfs/lvm.c vmfs/volume.c vmfs/file.c vmfs/dir.c
 PART = part/part.c
 LIB_SRCS = $(COMMON) $(VMDK) $(VMFS) $(PART)

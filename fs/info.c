@@ -12,6 +12,7 @@
 #include "../transports/lun.h"
 #include "../vmdk/vmdk.h"
 #include "../vmfs/vmfs.h"
+#include "cbt.h"
 #include "fs.h"
 
 static void json_str(const char *s)
@@ -371,8 +372,10 @@ int fs_status_main(int argc, char **argv)
 	DIR *d;
 	int n;
 
+	if (argc == 3 && strcmp(argv[1], "--json") == 0)
+		return fs_status_json(argv[2]); /* fs/cbt.c */
 	if (argc != 2) {
-		fprintf(stderr, "usage: vmdkfs status MOUNTPOINT\n");
+		fprintf(stderr, "usage: vmdkfs status [--json] MOUNTPOINT\n");
 		return 2;
 	}
 	if (stat(argv[1], &top) < 0) {

@@ -19,6 +19,7 @@
 #include "../common/progress.h"
 #include "../transports/transport.h"
 #include "config.h"
+#include "cbt.h"
 #include "fs.h"
 #include "layers.h"
 
@@ -323,6 +324,8 @@ int main(int argc, char **argv)
 		return fs_info_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "status") == 0)
 		return fs_status_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "apply-changes") == 0)
+		return fs_apply_changes_main(argc - 1, argv + 1); /* cbt.c */
 	if (argc >= 2 && strcmp(argv[1], "cleanup") == 0) {
 		cleanup = true;
 		argv++;

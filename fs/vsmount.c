@@ -21,6 +21,7 @@
 #include "../common/progress.h"
 #include "../transports/transport.h"
 #include "../vsphere/vsphere.h"
+#include "cbt.h"
 #include "fs.h"
 
 #define SOURCE_ID "vmdkfs"
@@ -350,6 +351,13 @@ static int add_disks(const char *snap, const char *snap_name, const char *dir)
 			free(path);
 			break;
 		}
+		/* Changed block tracking: holes from "*" (fs/cbt.c). */
+		r = fs_cbt_open(vsm.conn, vsm.vm.moref, snap, &disks[i], &d);
+		if (r < 0) {
+			disk_close(d);
+			free(path);
+			break;
+		}
 		/* The source: the local descriptor, or the datastore path
 		 * when the disk is reached over the network. */
 		if (!path && !(path = strdup(disks[i].file))) {
@@ -372,6 +380,9 @@ static int add_disks(const char *snap, const char *snap_name, const char *dir)
 		f->vm = strdup(vsm.vm.moref);
 		f->snapshot = snap ? strdup(snap) : NULL;
 		(void)snap_name;
+		/* changed_since=: DISK.changed.json/.raw (fs/cbt.c). */
+		r = fs_cbt_views(vsm.conn, vsm.vm.moref, snap, dir, f,
+				 &disks[i]);
 	}
 	vs_disks_free(disks, n);
 	return r;
