@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +321,13 @@ int main(int argc, char **argv)
 	char *mountpoint = NULL;
 	struct stat st;
 
+	/* Every read is a buffer of up to 1 MiB (libfuse's, and the
+	 * alignment layer's bounce for O_DIRECT): keep such buffers on the
+	 * heap and the heap from shrinking, or each request maps, faults in
+	 * and unmaps 256 fresh pages (measured: a third of the time of a
+	 * sequential read over san). */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 128 << 20);
 	if (argc >= 2 && strcmp(argv[1], "info") == 0)
 		return fs_info_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "status") == 0)
