@@ -147,6 +147,7 @@ bench:
 	scripts/bench.sh
 	scripts/bench-write.sh
 	scripts/bench-nfc.sh
+	scripts/bench-san.sh
 
 install: vmdkfs
 	install -D -m 755 vmdkfs $(DESTDIR)$(PREFIX)/bin/vmdkfs
