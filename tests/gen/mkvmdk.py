@@ -11,6 +11,7 @@ Usage:
   mkvmdk.py sesparse RAW OUT.vmdk [--parent PARENT.vmdk] [--grain SECTORS]
                                   [--map MAPSPEC] [--replay-journal]
                                   [--layout vmware|compact] [--first-cluster N]
+                                  [--cluster-order reverse|forward]
   mkvmdk.py expected-raw DESCRIPTOR.vmdk OUT.raw [--unmapped zero|parent]
 
 Common extra options (for tests): --cid HEX, --parent-cid HEX (force a value,
@@ -502,7 +503,8 @@ def cmd_sesparse(args):
                 cluster_grains.append(g)
     first = args.first_cluster
     cluster_of = {}
-    for n, g in enumerate(reversed(cluster_grains)):
+    order = cluster_grains if args.cluster_order == "forward" else reversed(cluster_grains)
+    for n, g in enumerate(order):
         cluster_of[g] = first + n
     nclusters = first + len(cluster_grains)
     grains_need = max(ngrains, nclusters) * grain
@@ -807,6 +809,12 @@ def main():
                    default="vmware")
     s.add_argument("--first-cluster", type=int, default=0, metavar="N",
                    help="number of the first cluster used (default 0)")
+    s.add_argument("--cluster-order", choices=("reverse", "forward"),
+                   default="reverse",
+                   help="clusters handed out in reverse grain order (the "
+                   "default: a reader confusing indices with positions "
+                   "fails) or in grain order (a delta written sequentially, "
+                   "for benchmarks)")
     s.set_defaults(func=cmd_sesparse)
 
     e = sub.add_parser("expected-raw",
