@@ -12,7 +12,15 @@
 struct shared {
 	struct disk *inner;
 	int refs; /* changed only while the tree is built or closed */
+	/* The areas the inner disk's read-ahead keeps to (inner->ahead_end):
+	 * a mask's (the smallest: an incremental copy reads no more than
+	 * changed), else the map's. */
+	struct disk_area *hint;
+	size_t nhint;
+	bool hint_from_mask;
 };
+
+static const struct disk_ops areas_ops;
 
 struct adisk {
 	struct disk d; /* first */
@@ -23,7 +31,45 @@ struct adisk {
 	uint64_t total; /* bytes in the areas */
 };
 
-static const struct disk_ops areas_ops;
+/* inner->ahead_end: the end of the area OFF is in, else OFF. */
+static uint64_t hint_end(void *arg, uint64_t off)
+{
+	struct shared *sh = arg;
+	size_t lo = 0, hi = sh->nhint;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sh->hint[mid].off + sh->hint[mid].len <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < sh->nhint && sh->hint[lo].off <= off)
+		return sh->hint[lo].off + sh->hint[lo].len;
+	return off;
+}
+
+/* Let AD's areas bound the read-ahead of the disk below. */
+static void set_hint(struct shared *sh, const struct adisk *ad)
+{
+	struct disk_area *h;
+
+	if (ad->mode == AREAS_PASS || (sh->hint && sh->hint_from_mask))
+		return;
+	h = ad->n ? malloc(ad->n * sizeof(*h)) : NULL;
+	if (ad->n && !h)
+		return; /* only a hint */
+	if (ad->n)
+		memcpy(h, ad->a, ad->n * sizeof(*h));
+	free(sh->hint);
+	sh->hint = h;
+	sh->nhint = ad->n;
+	sh->hint_from_mask = ad->mode == AREAS_MASK;
+	sh->inner->ahead_arg = sh;
+	sh->inner->ahead_end = hint_end;
+}
+
 
 bool areas_is(const struct disk *d)
 {
@@ -163,6 +209,7 @@ static void areas_close(struct disk *d)
 
 	if (--ad->sh->refs == 0) {
 		disk_close(ad->sh->inner);
+		free(ad->sh->hint);
 		free(ad->sh);
 	}
 	free(ad->d.path);
@@ -224,6 +271,7 @@ static int make(struct shared *sh, enum areas_mode mode,
 	ad->d.cid = in->cid;
 	ad->d.readonly = mode == AREAS_MASK ? true : in->readonly;
 	sh->refs++;
+	set_hint(sh, ad);
 	*out = &ad->d;
 	return 0;
 }

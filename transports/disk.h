@@ -45,6 +45,12 @@ struct disk {
 	uint32_t cid;
 	bool readonly;
 	struct lru *cache; /* optional read cache (EnableCache) */
+	/* Optional, set by a wrapper that knows the allocation (areas.c):
+	 * where a transport's own read-ahead from byte OFF should stop (the
+	 * end of the data OFF is in; OFF itself in a hole).  NULL: the end
+	 * of the disk. */
+	uint64_t (*ahead_end)(void *arg, uint64_t off);
+	void *ahead_arg;
 };
 
 /* Read LEN bytes at byte OFF, any alignment.  Returns the number of bytes

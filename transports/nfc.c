@@ -998,7 +998,7 @@ static int slots_drain(struct nfc_disk *n)
 static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
 {
 	bool stream = off == n->last_end && off != 0;
-	uint64_t end = off + len;
+	uint64_t end = off + len, limit;
 	uint32_t i;
 	int r = 0;
 
@@ -1042,20 +1042,22 @@ static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
 	if (r < 0)
 		return r;
 	n->last_end = end;
-	/* Read ahead while the reader streams. */
-	while (stream && r == 0 && n->ahead < n->d.size) {
-		uint64_t l = n->d.size - n->ahead < n->max_io
-				 ? n->d.size - n->ahead
-				 : n->max_io;
+	/* Read ahead while the reader streams, never past the data the
+	 * reader is in when a wrapper knows the allocation (areas.c). */
+	limit = n->d.ahead_end ? n->d.ahead_end(n->d.ahead_arg, end)
+			       : n->d.size;
+	while (stream && r == 0 && n->ahead < limit) {
+		uint64_t l = limit - n->ahead < n->max_io ? limit - n->ahead
+							  : n->max_io;
 
 		if (n->ahead < end)
 			n->ahead = end;
 		for (i = 0; i < n->nslots && n->slots[i].used; i++)
 			;
-		if (i == n->nslots || n->ahead >= n->d.size)
+		if (i == n->nslots || n->ahead >= limit)
 			break;
-		if (n->d.size - n->ahead < l)
-			l = n->d.size - n->ahead;
+		if (limit - n->ahead < l)
+			l = limit - n->ahead;
 		r = slot_request(n, n->ahead, l);
 		n->ahead += l;
 	}

@@ -51,7 +51,7 @@ const cbtGranule = 64 << 10
 var cbt = struct {
 	mu     sync.Mutex
 	window int64  // bytes per answer, 0: to the end of the disk
-	bad    string // "outside": one answer with an area past the end
+	bad    string // "outside": answers with an area past the end (until bad=none)
 	// valid change id prefixes (before '/') per "vm/deviceKey"; a disk
 	// not listed takes the prefix of its running backing.
 	epoch map[string]string
@@ -218,9 +218,6 @@ func (l *Lab) queryChangedDiskAreas(w http.ResponseWriter, body []byte, this typ
 	cbt.mu.Lock()
 	valid, reset := cbt.epoch[key]
 	window, badKnob := cbt.window, cbt.bad
-	if badKnob == "outside" {
-		cbt.bad = ""
-	}
 	cbt.mu.Unlock()
 	if !reset {
 		valid = idPrefix(b.ChangeId)
@@ -305,9 +302,7 @@ func (l *Lab) handleCBT(w http.ResponseWriter, r *http.Request) {
 	if s := r.FormValue("enabled"); s != "" {
 		now = s == "1" || s == "true"
 		simulator.Map.WithLock(v.obj, func() {
-			simulator.Map.Update(v.obj, []types.PropertyChange{
-				{Name: "config.changeTrackingEnabled", Val: types.NewBool(now)},
-			})
+			v.obj.Config.ChangeTrackingEnabled = types.NewBool(now)
 		})
 	}
 	devs := currentDevices(v)
