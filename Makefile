@@ -147,6 +147,7 @@ bench:
 	scripts/bench.sh
 	scripts/bench-write.sh
 	scripts/bench-nfc.sh
+	scripts/bench-cbt.sh
 	scripts/bench-san.sh
 
 install: vmdkfs
