@@ -16,7 +16,8 @@ struct fs_file {
 	struct disk *disk;
 	char *ds_path, *change_id, *vm, *snapshot;
 	int device_key;
-	struct part_entry *part; /* a partition's table entry (owned), or NULL */
+	/* A partition's file: its table entry (owned); NULL for a disk */
+	struct part_entry *part;
 };
 
 enum fs_kind { FS_DIR, FS_DISK, FS_FILE, FS_LINK };
@@ -89,8 +90,7 @@ struct fs_node *fs_add_link(struct fs_node *dir, const char *name,
  * user.vmdkfs.partition.*.  NULL when the name is taken or on ENOMEM
  * (PDISK is then still the caller's). */
 struct fs_node *fs_add_partition(struct fs_node *disk, const char *name,
-				 struct disk *pdisk,
-				 const struct part_entry *e);
+				 struct disk *pdisk, const struct part_entry *e);
 /* The path of N below the mount, for messages ("dir/name.raw"). */
 void fs_node_path(const struct fs_node *n, char *out, size_t size);
 /* Let FILL fill DIR when it is first looked at (a lazily filled folder). */

@@ -160,8 +160,8 @@ int fs_part_expand(struct fs_node *node)
 		return 0;
 	}
 	if (t.scheme != PART_NONE)
-		log_info("%s: %s partition table%s, %zu partition(s)",
-			 shown, t.scheme == PART_GPT ? "GUID" : "MBR",
+		log_info("%s: %s partition table%s, %zu partition(s)", shown,
+			 t.scheme == PART_GPT ? "GUID" : "MBR",
 			 t.used_backup ? " (the backup: the primary is "
 					 "damaged)"
 				       : "",
@@ -176,8 +176,8 @@ int fs_part_expand(struct fs_node *node)
 		snprintf(name, sizeof(name), "%.*s-p%u.raw", (int)base,
 			 node->name, e->number);
 		if (part_disk_open(f->disk, e->start, e->size, &pd) < 0) {
-			log_warn("%s: partition %u: %s; no file for it",
-				 shown, e->number, vmdkfs_errmsg());
+			log_warn("%s: partition %u: %s; no file for it", shown,
+				 e->number, vmdkfs_errmsg());
 			continue;
 		}
 		if (!fs_add_partition(node, name, pd, e)) {

@@ -27,7 +27,7 @@
 
 static struct {
 	bool on;
-	int fd; /* the temporary file, or -1: memory */
+	int fd;		    /* the temporary file, or -1: memory */
 	uint64_t max, used; /* bytes */
 	uint64_t next;	    /* file: offset of the next new slot */
 	pthread_mutex_t lock;
@@ -141,10 +141,9 @@ static int slot_io(const struct chunk *c, void *buf, size_t len, size_t pos,
 		return 0;
 	}
 	while (len > 0) {
-		ssize_t n = write ? pwrite(store.fd, p, len,
-					   (off_t)(c->off + pos))
-				  : pread(store.fd, p, len,
-					  (off_t)(c->off + pos));
+		ssize_t n =
+		    write ? pwrite(store.fd, p, len, (off_t)(c->off + pos))
+			  : pread(store.fd, p, len, (off_t)(c->off + pos));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -240,8 +239,8 @@ static int scratch_pread(struct disk *d, void *buf, uint64_t sector,
 	while (len > 0) {
 		uint64_t index = off / SCRATCH_CHUNK, stop;
 		size_t pos = off % SCRATCH_CHUNK, i;
-		uint64_t n = SCRATCH_CHUNK - pos < len ? SCRATCH_CHUNK - pos
-						       : len;
+		uint64_t n =
+		    SCRATCH_CHUNK - pos < len ? SCRATCH_CHUNK - pos : len;
 
 		pthread_mutex_lock(&s->lock);
 		i = find(s, index);
@@ -347,8 +346,8 @@ static int scratch_flush(struct disk *d)
 
 /* Written chunks are data; elsewhere the disk's own allocation, each run
  * ended at the next written chunk. */
-static int scratch_block_status(struct disk *d, uint64_t sector,
-				uint64_t count, int *kind, uint64_t *run)
+static int scratch_block_status(struct disk *d, uint64_t sector, uint64_t count,
+				int *kind, uint64_t *run)
 {
 	struct scratch_disk *s = sd_of(d);
 	uint64_t ss = d->sector_size, off = sector * ss, end, next;
@@ -359,8 +358,8 @@ static int scratch_block_status(struct disk *d, uint64_t sector,
 	pthread_mutex_lock(&s->lock);
 	i = find(s, index);
 	if (found(s, i, index)) {
-		for (j = i; j + 1 < s->n &&
-			    s->map[j + 1].index == s->map[j].index + 1;
+		for (j = i;
+		     j + 1 < s->n && s->map[j + 1].index == s->map[j].index + 1;
 		     j++)
 			;
 		end = (s->map[j].index + 1) * SCRATCH_CHUNK;

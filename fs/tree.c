@@ -226,8 +226,7 @@ void fs_node_path(const struct fs_node *n, char *out, size_t size)
 {
 	if (n->parent && n->parent->parent) {
 		fs_node_path(n->parent, out, size);
-		snprintf(out + strlen(out), size - strlen(out), "/%s",
-			 n->name);
+		snprintf(out + strlen(out), size - strlen(out), "/%s", n->name);
 	} else {
 		snprintf(out, size, "%s", n->name);
 	}
@@ -282,8 +281,7 @@ struct fs_node *fs_add_disk(struct fs_node *dir, const char *name_hint,
 }
 
 struct fs_node *fs_add_partition(struct fs_node *disk, const char *name,
-				 struct disk *pdisk,
-				 const struct part_entry *e)
+				 struct disk *pdisk, const struct part_entry *e)
 {
 	struct fs_file *f = calloc(1, sizeof(*f)), *of = disk->file;
 	struct fs_node *n = NULL;
