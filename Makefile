@@ -44,6 +44,9 @@ FS += fs/partition.c fs/scratch.c
 # Changed block tracking: holes over the LAN, changed_since= views
 FS += fs/cbt.c
 VSPHERE = vsphere/soap.c vsphere/inventory.c vsphere/cbt.c
+# The hotadd transport (proxy VM, SCSI hot-add)
+TRANSPORTS += transports/hotadd.c
+VSPHERE += vsphere/hotadd.c
 VMFS = vmfs/lvm.c vmfs/volume.c vmfs/file.c vmfs/dir.c
 PART = part/part.c
 LIB_SRCS = $(COMMON) $(VMDK) $(VMFS) $(PART)

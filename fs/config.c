@@ -80,8 +80,8 @@ static const struct key keys[] = {
     {"transports", K_STR, F(transports), 0, 0, NULL,
      "transport modes to try, in order, colon-separated; default file "
      "for local disks, file:san:hotadd:nbdssl:nbd for vSphere mounts "
-     "(file where the datastore is mapped; hotadd is not in this "
-     "build)"},
+     "(file where the datastore is mapped; hotadd where vmdkfs runs "
+     "in a VM of that vSphere)"},
     {"cache_size", K_BYTES, F(cache_size), 0, 0, "64M",
      "bytes of the EnableCache read cache"},
     {"grain_cache", K_BYTES, F(grain_cache), 0, 0, "32M",
@@ -105,6 +105,17 @@ static const struct key keys[] = {
     {"san_devices", K_STR, F(san_devices), 0, 0, "/dev/disk/by-id",
      "san: the folder where each datastore LUN is found by its id "
      "(wwn-0xNAA or scsi-3NAA for an extent naa.NAA)"},
+    /* The hotadd transport (transports/hotadd.c) */
+    {"proxy_vm", K_STR, F(proxy_vm), 0, 0, NULL,
+     "hotadd: the VM vmdkfs runs in (moid=vm-N, uuid=BIOS-UUID, "
+     "path=DC/vm/NAME, or a name); default: found by this machine's DMI "
+     "product UUID"},
+    {"hotadd_sysfs", K_STR, F(hotadd_sysfs), 0, 0, "/sys",
+     "hotadd: the sysfs root (DMI UUID, SCSI hosts and devices)"},
+    {"hotadd_dev", K_STR, F(hotadd_dev), 0, 0, "/dev",
+     "hotadd: the folder of the block device nodes"},
+    {"hotadd_timeout", K_INT, F(hotadd_timeout), 1, 3600, "30",
+     "hotadd: seconds to wait for the attached disk's SCSI device"},
     {"server", K_STR, F(server), 0, 0, NULL,
      "vCenter or ESXi host: mount a VM's snapshot disks (no DISK "
      "arguments then)"},

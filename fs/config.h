@@ -52,6 +52,11 @@ struct config {
 	bool partitions;      /* partitions=: DISK-pN.raw beside each disk */
 	char *scratch;	      /* scratch[=DIR]: NULL off, "" memory, or DIR */
 	uint64_t scratch_max; /* bytes the scratch layer may hold */
+	/* The hotadd transport (transports/hotadd.c) */
+	char *proxy_vm;	    /* proxy_vm=: moid=, uuid=, path= or a name */
+	char *hotadd_sysfs; /* hotadd_sysfs=: sysfs root (/sys) */
+	char *hotadd_dev;   /* hotadd_dev=: device nodes (/dev) */
+	int hotadd_timeout; /* seconds to wait for the SCSI device */
 };
 
 void config_init(struct config *c);

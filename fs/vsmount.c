@@ -331,6 +331,13 @@ static int add_disks(const char *snap, const char *snap_name, const char *dir)
 		    .san_devices = fs_cfg.san_devices,
 		    .san_allow = fs_cfg.san_allow_list,
 		    .san_deny = fs_cfg.san_deny_list,
+		    /* hotadd (transports/hotadd.c) */
+		    .snapshot = snap,
+		    .capacity = disks[i].capacity,
+		    .proxy_vm = fs_cfg.proxy_vm,
+		    .hotadd_sysfs = fs_cfg.hotadd_sysfs,
+		    .hotadd_dev = fs_cfg.hotadd_dev,
+		    .hotadd_timeout = (unsigned)fs_cfg.hotadd_timeout,
 		};
 		struct fs_file *f;
 		struct disk *d;
@@ -572,6 +579,15 @@ int fs_vsphere_cleanup(void)
 	r = connect_server(&vsm.conn);
 	if (r < 0)
 		goto fail;
+	{
+		/* Disks a killed hotadd mount left on the proxy VM, first:
+		 * they hold the snapshots removed below. */
+		struct disk_spec hs = {.vs = vsm.conn,
+				       .proxy_vm = fs_cfg.proxy_vm,
+				       .hotadd_sysfs = fs_cfg.hotadd_sysfs};
+
+		hotadd_cleanup(&hs, &cleaned, &remaining);
+	}
 	if (fs_cfg.vm) {
 		one.name = fs_cfg.vm;
 		r = vs_find_vm(vsm.conn, fs_cfg.vm, &one.moref);

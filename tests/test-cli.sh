@@ -14,7 +14,7 @@ cp d1/a.vmdk "my disk (1).VMDK"
 cp d1/a.vmdk -- "-x.vmdk"
 qemu-img convert -f raw -O vmdk -o subformat=streamOptimized r.raw s.vmdk
 
-[ "$("$VMDKFS" --list-transports)" = file:san:nbd:nbdssl ] || fail "--list-transports: $("$VMDKFS" --list-transports)"
+[ "$("$VMDKFS" --list-transports)" = file:san:hotadd:nbd:nbdssl ] || fail "--list-transports: $("$VMDKFS" --list-transports)"
 
 # Names: shell-safe, unique, documented in --help.
 mount_vmdkfs mnt -o ro,noatime,_netdev,nofail,x-systemd.automount,defaults \
@@ -101,7 +101,7 @@ cp good.conf open.conf
 chmod 666 open.conf
 chk 'writable by group or others' -o config=open.conf s.vmdk m2
 chk 'no-such.vmdk: cannot open' no-such.vmdk m2
-chk 'hotadd: not in this build yet (it has: file:san:nbd:nbdssl)' -o transports=hotadd s.vmdk m2
+chk 'hotadd: needs a vSphere mount' -o transports=hotadd s.vmdk m2
 chk 'san: needs a vSphere mount' -o transports=san s.vmdk m2
 chk 'nbd: needs a vSphere mount' -o transports=nbd s.vmdk m2
 chk 'is not a transport mode' -o transports=file:nfs s.vmdk m2

@@ -213,6 +213,11 @@ bool lun_direct(const struct lun *l)
 	return l->direct;
 }
 
+struct disk *lun_disk(struct lun *l)
+{
+	return &l->d;
+}
+
 /* ---- A byte range of the LUN as struct source ---- */
 
 struct range_source {

@@ -25,6 +25,9 @@ int lun_open(const char *path, bool writable, struct lun **out);
 void lun_put(struct lun *l);
 const char *lun_path(const struct lun *l);
 bool lun_direct(const struct lun *l);
+/* L as a struct disk (sector I/O through lun.c): the hotadd transport's
+ * disk is a LUN too.  Owned by L. */
+struct disk *lun_disk(struct lun *l);
 
 /* The VMFS partition of L as a source: PARTNO > 0 that partition of the
  * table; 0 the one partition of VMFS type (GPT AA31E02A-..., MBR 0xFB),

@@ -10,6 +10,7 @@
 static const struct transport *const registry[] = {
     &file_transport,
     &san_transport,
+    &hotadd_transport,
     &nbd_transport,
     &nbdssl_transport,
 };

@@ -40,6 +40,14 @@ struct disk_spec {
 	/* san: the folder of LUN device names (NULL: /dev/disk/by-id) and
 	 * vixDiskLib.transport.san.allowList / denyList (NULL: none) */
 	const char *san_devices, *san_allow, *san_deny;
+	/* hotadd: the snapshot (moref; NULL: the VM's current disks) and the
+	 * disk's capacity (bytes); proxy_vm= (NULL: found from DMI), the
+	 * sysfs and device folders (NULL: /sys, /dev) and the wait for the
+	 * device (s, 0: 30) */
+	const char *snapshot;
+	uint64_t capacity;
+	const char *proxy_vm, *hotadd_sysfs, *hotadd_dev;
+	unsigned hotadd_timeout;
 };
 
 struct transport {
@@ -53,8 +61,16 @@ struct transport {
 
 extern const struct transport file_transport;
 extern const struct transport san_transport;
+extern const struct transport hotadd_transport;
 extern const struct transport nbd_transport;
 extern const struct transport nbdssl_transport;
+
+/* vmdkfs cleanup: detach what killed hotadd mounts left on the proxy VM
+ * (SPEC: vs, proxy_vm, hotadd_sysfs): disks labelled by vmdkfs, or whose
+ * file belongs to another VM; the SCSI device deleted first.  Prints a
+ * line per disk and counts them. */
+int hotadd_cleanup(const struct disk_spec *spec, int *cleaned,
+		   int *remaining);
 
 /* The VMDK chain SPEC->path through vmdk/ (SPEC->opener, or local files),
  * shown as transport NAME; RELEASE(ARG), if given, runs after the chain

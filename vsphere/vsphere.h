@@ -167,3 +167,52 @@ int vs_nfc_ticket(struct vs_conn *c, const char *vm, int disk_key, bool rw,
 void vs_ticket_free(struct vs_ticket *t);
 /* The server's host name, as given. */
 const char *vs_host(const struct vs_conn *c);
+
+/* ---- HotAdd (hotadd.c) ---- */
+
+enum { VS_CTL_SCSI, VS_CTL_IDE, VS_CTL_SATA, VS_CTL_NVME };
+
+#define VS_MAX_CTL 16
+#define VS_MAX_HWDISK 128
+
+struct vs_ctl {
+	int key, kind; /* kind: VS_CTL_* */
+	int bus;       /* busNumber */
+	int pci_slot;  /* slotInfo.pciSlotNumber, -1 when not given */
+	char type[48]; /* "ParaVirtualSCSIController", ... */
+};
+
+struct vs_hwdisk {
+	int key, ctl_key, unit; /* unit -1: none given */
+	char *label, *file;	/* file: backing fileName, or NULL */
+	char *mode;		/* backing diskMode */
+	char *backing;		/* "VirtualDiskFlatVer2BackingInfo", ... */
+	uint64_t capacity;	/* bytes */
+};
+
+struct vs_hw {
+	struct vs_ctl ctl[VS_MAX_CTL];
+	size_t nctl;
+	struct vs_hwdisk disk[VS_MAX_HWDISK];
+	size_t ndisk;
+};
+
+/* Storage controllers and disks of VM's current configuration, or of
+ * snapshot SNAP's when SNAP is given. */
+int vs_hardware(struct vs_conn *c, const char *vm, const char *snap,
+		struct vs_hw *hw);
+void vs_hardware_free(struct vs_hw *hw);
+const struct vs_ctl *vs_hw_ctl(const struct vs_hw *hw, int key);
+
+/* ReconfigVM_Task on PROXY: add the existing disk FILE (CAPACITY bytes)
+ * at CTL_KEY/UNIT, without fileOperation, in mode persistent or
+ * independent_nonpersistent, with LABEL; its device key in *KEY. */
+int vs_attach_disk(struct vs_conn *c, const char *proxy, const char *file,
+		   uint64_t capacity, int ctl_key, int unit, bool persistent,
+		   const char *label, int *key);
+/* ReconfigVM_Task on PROXY: remove disk KEY, without fileOperation (the
+ * file stays). */
+int vs_detach_disk(struct vs_conn *c, const char *proxy, int key,
+		   int ctl_key, int unit);
+/* The datastore paths of VM's files (layoutEx.file), malloc'd. */
+int vs_vm_files(struct vs_conn *c, const char *vm, char ***files, size_t *n);
