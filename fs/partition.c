@@ -106,11 +106,18 @@ int part_disk_open(struct disk *parent, uint64_t start, uint64_t size,
 		return -ENOMEM;
 	p->parent = parent;
 	p->first = start / ss;
-	p->d = *parent; /* transport, path, lun, sector size, cid (shared) */
+	/* The parent's names (shared, not owned), sector size and
+	 * alignment; no cache (the parent's serves both) and no request
+	 * limit (the parent splits its own). */
 	p->d.ops = &part_ops;
+	p->d.transport = parent->transport;
+	p->d.path = parent->path;
+	p->d.lun = parent->lun;
 	p->d.size = size;
-	p->d.cache = NULL; /* the parent's cache serves both */
-	p->d.max_io = 0;   /* the parent splits its own requests */
+	p->d.sector_size = parent->sector_size;
+	p->d.mem_align = parent->mem_align;
+	p->d.cid = parent->cid;
+	p->d.readonly = parent->readonly;
 	*out = &p->d;
 	return 0;
 }

@@ -443,11 +443,18 @@ int fs_scratch_wrap(struct disk *under, struct disk **out)
 		return -ENOMEM;
 	pthread_mutex_init(&s->lock, NULL);
 	s->under = under;
-	s->d = *under; /* transport, path, lun, size, sector size, cid */
+	/* The disk's names (shared, not owned), size, sector size and
+	 * alignment; no cache and no request limit of its own (the disk
+	 * below has them). */
 	s->d.ops = &scratch_ops;
+	s->d.transport = under->transport;
+	s->d.path = under->path;
+	s->d.lun = under->lun;
+	s->d.size = under->size;
+	s->d.sector_size = under->sector_size;
+	s->d.mem_align = under->mem_align;
+	s->d.cid = under->cid;
 	s->d.readonly = false;
-	s->d.cache = NULL;
-	s->d.max_io = 0; /* the disk below splits its own requests */
 	*out = &s->d;
 	return 0;
 }
