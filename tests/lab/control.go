@@ -282,6 +282,8 @@ func (l *Lab) controlHandler() http.Handler {
 	mux.HandleFunc("/lab/nfc/log", l.handleNFCLog)
 	mux.HandleFunc("/lab/vmfs", l.handleVMFS)
 	mux.HandleFunc("/lab/cbt", l.handleCBT) // cbt.go
+	// the proxy VM and its SCSI disks (hotadd.go)
+	mux.HandleFunc("/lab/hotadd", l.handleHotadd)
 	return mux
 }
 
@@ -504,5 +506,6 @@ func (l *Lab) state() map[string]interface{} {
 		"writes":           writes,
 		"nfc":              nfc,
 		"vmfs":             vmfs,
+		"hotadd":           hot.state(), // hotadd.go
 	}
 }

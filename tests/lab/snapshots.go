@@ -633,8 +633,12 @@ func (l *Lab) revert(w http.ResponseWriter, r *http.Request, body []byte, method
 // (a sparse delta has none): an empty placeholder exists during the call.
 func (l *Lab) reconfig(w http.ResponseWriter, r *http.Request, body []byte, this types.ManagedObjectReference) {
 	var placeholders []string
+	var hreq *types.ReconfigVM_Task // the proxy's disks (hotadd.go)
 	if m, err := simulator.UnmarshalBody(types.TypeFunc(), body); err == nil {
 		req := m.Body.(*types.ReconfigVM_Task)
+		if hreq = req; l.hotaddPre(w, req, this) {
+			return
+		}
 		for _, dc := range req.Spec.DeviceChange {
 			spec := dc.GetVirtualDeviceConfigSpec()
 			disk, ok := spec.Device.(*types.VirtualDisk)
@@ -661,6 +665,9 @@ func (l *Lab) reconfig(w http.ResponseWriter, r *http.Request, body []byte, this
 	rec := l.forwardRecorded(r, body)
 	for _, p := range placeholders {
 		_ = os.Remove(p)
+	}
+	if hreq != nil {
+		l.hotaddPost(hreq, this, rec)
 	}
 	if v := l.byRef[this]; v != nil {
 		v.mu.Lock()
