@@ -146,12 +146,12 @@ lab:
 
 bench:
 	scripts/install-deps.sh bench
-	$(MAKE) vmdkfs
-	scripts/bench.sh
-	scripts/bench-write.sh
-	scripts/bench-nfc.sh
-	scripts/bench-cbt.sh
-	scripts/bench-san.sh
+	$(MAKE) vmdkfs scripts/fuse-ceiling
+	scripts/bench-all.sh
+
+# The FUSE ceiling of make bench: FUSE alone, serving bytes from memory.
+scripts/fuse-ceiling: scripts/fuse-ceiling.c
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 install: vmdkfs
 	install -D -m 755 vmdkfs $(DESTDIR)$(PREFIX)/bin/vmdkfs
@@ -159,6 +159,7 @@ install: vmdkfs
 
 clean:
 	rm -rf build build-san vmdkfs vmdkfs-san $(UNIT_TESTS) $(FUZZERS) \
-		tests/vmfs/vmfs-tool tests/vmfs/vmfs-tool-san $(PART_TOOL)
+		tests/vmfs/vmfs-tool tests/vmfs/vmfs-tool-san $(PART_TOOL) \
+		scripts/fuse-ceiling scripts/fuse-ceiling.d
 
 -include $(OBJS:.o=.d) $(patsubst %.c,$(BUILD)/%.d,$(VMFS) $(PART))

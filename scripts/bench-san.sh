@@ -18,6 +18,7 @@
 set -euo pipefail
 export LC_ALL=C
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/scripts/bench-lib.sh"
 vmdkfs=${VMDKFS:-$top/vmdkfs}
 MIB=${BENCH_SAN_MIB:-1024}
 RUNS=${BENCH_RUNS:-3}
@@ -118,6 +119,7 @@ for v in 5 6; do
 		met=""
 		[ "$goal" = - ] || met=$(echo "$ratio $goal" | awk '{ print ($1 >= $2) ? "met" : "NOT met" }')
 		printf '%-34s %10s %10s %7sx %6s %s\n' "VMFS$v $f over san (lun=)" "$got" "$ceil" "$ratio" "$goal" "($spread%, $cspread%) $met"
+		bench_row "VMFS$v $f disk over san (lun=), cold" "$got" "dd iflag=direct, loop dev" "$ceil" "$goal" "$spread%, $cspread%"
 	done
 	$oracle "$loop" o >/dev/null 2>&1 || { echo "bench-san: $oracle would not mount"; exit 1; }
 	cmp -s o/vm/thick-flat.vmdk base.raw || { echo "bench-san: $oracle reads other bytes"; exit 1; }
@@ -125,6 +127,7 @@ for v in 5 6; do
 	read -r got spread < <(measure $((MIB << 20)) readf m/vm/thick-flat.vmdk)
 	ratio=$(echo "$got $ora" | awk '{ printf "%.2f", $1 / $2 }')
 	printf '%-34s %10s %10s %7sx %6s %s\n' "VMFS$v -flat.vmdk lun= vs $oracle" "$got" "$ora" "$ratio" "-" "($spread%, $ospread%)"
+	bench_row "VMFS$v -flat.vmdk through lun=, cold" "$got" "$oracle" "$ora" - "$spread%, $ospread%"
 	fusermount3 -u o
 	fusermount3 -u m
 	sleep 0.5
