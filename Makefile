@@ -43,6 +43,8 @@ FS = fs/main.c fs/tree.c fs/config.c fs/info.c fs/vsmount.c fs/lunmount.c
 FS += fs/partition.c fs/scratch.c
 # Changed block tracking: holes over the LAN, changed_since= views
 FS += fs/cbt.c
+# Browsing a whole vCenter or ESXi host (server= without vm=)
+FS += fs/browse.c
 VSPHERE = vsphere/soap.c vsphere/inventory.c vsphere/cbt.c
 # The hotadd transport (proxy VM, SCSI hot-add)
 TRANSPORTS += transports/hotadd.c

@@ -185,6 +185,21 @@ static const struct key keys[] = {
     {"changed_since.KEY", K_PREFIX, 0, 0, 0, NULL,
      "the same for the disk with device key KEY only (wins over "
      "changed_since=)"},
+    /* Browsing: server= without vm= (fs/browse.c) */
+    {"vms", K_STR, F(vms), 0, 0, NULL,
+     "browsing (server= without vm=): only the VMs whose names match this "
+     "shell pattern (fnmatch); default: every VM"},
+    {"inventory_ttl", K_INT, F(inventory_ttl), 0, 86400, "30",
+     "browsing: seconds a folder's listing (VMs, snapshots, disks) is kept "
+     "before the inventory is asked again"},
+    {"idle_close", K_INT, F(idle_close), 0, 86400, "60",
+     "browsing: seconds a disk stays open after its last file is closed"},
+    {"max_open_disks", K_INT, F(max_open_disks), 1, 4096, "8",
+     "browsing: the most disks open at once (idle ones are closed first to "
+     "make room)"},
+    {"open_wait", K_INT, F(open_wait), 0, 3600, "10",
+     "browsing: seconds an open waits when max_open_disks disks are in use, "
+     "then fails with EBUSY"},
     {"ro", K_RO, F(rw), 0, 0, NULL, "read-only mount (the default)"},
     {"rw", K_RW, F(rw), 0, 0, NULL, "read-write mount"},
 };

@@ -57,6 +57,12 @@ struct config {
 	char *hotadd_sysfs; /* hotadd_sysfs=: sysfs root (/sys) */
 	char *hotadd_dev;   /* hotadd_dev=: device nodes (/dev) */
 	int hotadd_timeout; /* seconds to wait for the SCSI device */
+	/* Browsing: server= without vm= (fs/browse.c) */
+	char *vms;	    /* vms=GLOB: the VMs shown (fnmatch on names) */
+	int inventory_ttl;  /* seconds a listing is kept */
+	int idle_close;	    /* seconds a disk stays open after its last close */
+	int max_open_disks; /* disks open at once */
+	int open_wait;	    /* seconds an open waits for a free slot */
 };
 
 void config_init(struct config *c);

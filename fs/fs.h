@@ -6,6 +6,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "../transports/disk.h"
 #include "config.h"
@@ -18,6 +20,10 @@ struct fs_file {
 	int device_key;
 	/* A partition's file: its table entry (owned); NULL for a disk */
 	struct part_entry *part;
+	/* Browsing (fs/browse.c): a disk opened on its first open and closed
+	 * when idle (DISK is NULL while closed; its size and facts are the
+	 * inventory's); not owned by the tree.  NULL: an ordinary disk. */
+	struct fs_lazy *lazy;
 };
 
 enum fs_kind { FS_DIR, FS_DISK, FS_FILE, FS_LINK };
@@ -52,6 +58,13 @@ struct fs_node {
 	unsigned mode;	      /* permission bits */
 	fs_expand_fn *expand; /* FS_DISK: not expanded yet; NULL once done */
 	bool expand_pending;  /* FS_DIR: a child's expand hook is still due */
+	/* Browsing (fs/browse.c): a folder filled again by REFILL (with
+	 * FILL_ARG) on a look at or after FRESH_UNTIL; a node GONE from the
+	 * inventory is hidden (ENOENT) but kept, as file handles may hold
+	 * it, until unmount. */
+	fs_fill_fn *refill;
+	time_t fresh_until;
+	bool gone;
 };
 
 extern struct config fs_cfg;
@@ -115,6 +128,50 @@ int fs_vsphere_cleanup(void);
  * it fill the tree; close it after the tree. */
 int fs_lun_open(const char *devices, unsigned partno);
 void fs_lun_close(void);
+
+/* ---- Browsing: a whole vCenter or ESXi host (fs/browse.c) ---- */
+
+/* REFILL fills DIR on each look once its FRESH_UNTIL has passed (0: at
+ * the first look); the filler sets FRESH_UNTIL. */
+void fs_set_refill(struct fs_node *dir, fs_fill_fn *refill, void *arg);
+/* The visible (not gone) entry NAME of DIR, or NULL. */
+struct fs_node *fs_child(struct fs_node *dir, const char *name);
+/* A flat file named after NAME_HINT (fs_flat_name, made unique in DIR)
+ * with no disk yet, for browse.c to fill in (fs_file fields, lazy); the
+ * tree takes SOURCE.  NULL on ENOMEM.  Call with the tree locked. */
+struct fs_node *fs_add_lazy(struct fs_node *dir, const char *name_hint,
+			    char *source);
+/* The tree's lock (recursive), for providers that change nodes outside
+ * a fill. */
+void fs_tree_lock(void);
+void fs_tree_unlock(void);
+
+/* server= without vm=: check the options, connect, and let the root
+ * list the inventory.  0 or -errno (message printed). */
+int fs_browse_open(void);
+/* Close every open disk (EndAccess where owed) and log out; before
+ * fs_close_all. */
+void fs_browse_close(void);
+bool fs_browse_on(void);
+/* In the daemon, once serving: the idle-close thread.  The kernel's
+ * entry and attribute timeout, seconds, in *TIMEOUT. */
+void fs_browse_start(double *timeout);
+/* A FUSE open of lazy disk node N: opens its disk if need be (waiting for
+ * a free slot of max_open_disks), and holds it until fs_browse_put.
+ * *KEEP_CACHE: may the page cache stay across opens.  0 or -errno
+ * (ENOENT: gone from the inventory; EBUSY: no free slot in time). */
+int fs_browse_get(struct fs_node *n, bool *keep_cache);
+void fs_browse_put(struct fs_node *n);
+/* A lazy disk's size (the inventory's capacity) and transport in use or
+ * last used (NULL: never opened yet). */
+uint64_t fs_browse_size(const struct fs_file *f);
+const char *fs_browse_transport(const struct fs_file *f);
+/* vsmount.c's connection, datastore mapping and PrepareForAccess
+ * identity, for browse.c. */
+struct vs_conn;
+int fs_vs_connect(struct vs_conn **conn);
+int fs_vs_local_path(const char *ds_path, char **out);
+void fs_vs_identity(char *out, size_t size);
 
 /* Mount at MOUNTPOINT and serve until unmounted or signalled.  FARGS are
  * passed to libfuse.  Returns 0 or 1. */

@@ -35,6 +35,7 @@ static void usage(FILE *out)
 	    "usage: vmdkfs [options] DISK.vmdk... MOUNTPOINT\n"
 	    "       vmdkfs [options] -o server=HOST,vm=VM[,snapshot=S] "
 	    "MOUNTPOINT\n"
+	    "       vmdkfs [options] -o server=HOST[,vms=GLOB] MOUNTPOINT\n"
 	    "       vmdkfs info [--json] DISK.vmdk\n"
 	    "       vmdkfs info [--json] --lun DEV[:DEV...] [--partition N] "
 	    "[/PATH.vmdk]\n"
@@ -44,7 +45,8 @@ static void usage(FILE *out)
 	    "\n"
 	    "commands:\n"
 	    "  (none)             mount the disks (local files, or a VM's\n"
-	    "                     disks through vCenter/ESXi with server=)\n"
+	    "                     disks through vCenter/ESXi with server=;\n"
+	    "                     without vm=, every VM's snapshots)\n"
 	    "  info               a disk's chain, extents and capacity\n"
 	    "  status             each file of a mount: transport, size, "
 	    "source\n"
@@ -459,6 +461,8 @@ int main(int argc, char **argv)
 		r = fs_lun_open(fs_cfg.lun, (unsigned)fs_cfg.partition);
 		if (r < 0)
 			fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
+	} else if (fs_cfg.server && !fs_cfg.vm) {
+		r = fs_browse_open(); /* browse.c: the whole inventory */
 	} else {
 		r = fs_cfg.server ? fs_vsphere_open() : open_local_disks(&c);
 	}
@@ -466,6 +470,7 @@ int main(int argc, char **argv)
 		status = fs_serve(&c.fargs, mountpoint, c.foreground, c.single,
 				  c.debug);
 	/* Disks first, then the temporary snapshot, then EndAccess. */
+	fs_browse_close(); /* browse.c: its open disks, EndAccess, logout */
 	fs_close_all();
 	fs_scratch_close(); /* after the layers, closed with the tree */
 	fs_lun_close();

@@ -79,7 +79,8 @@ static struct fs_node *child(const struct fs_node *dir, const char *name,
 	size_t i;
 
 	for (i = 0; i < dir->nkids; i++)
-		if (strlen(dir->kids[i]->name) == len &&
+		if (!dir->kids[i]->gone && /* browse.c: gone, hidden */
+		    strlen(dir->kids[i]->name) == len &&
 		    memcmp(dir->kids[i]->name, name, len) == 0)
 			return dir->kids[i];
 	return NULL;
@@ -122,6 +123,15 @@ static int filled(struct fs_node *n)
 		}
 		n->fill = NULL;
 	}
+	/* Browsing (fs/browse.c): filled again once stale. */
+	if (n->refill && time(NULL) >= n->fresh_until) {
+		r = n->refill(n, n->fill_arg);
+		if (r < 0) {
+			log_error("%s: %s", n->name[0] ? n->name : "/",
+				  vmdkfs_errmsg());
+			return r;
+		}
+	}
 	if (n->expand_pending)
 		expand_kids(n);
 	return 0;
@@ -154,6 +164,10 @@ static struct fs_node *lookup_err(const char *path, int *err)
 		r = filled(n);
 		if (r < 0) {
 			*err = -EIO;
+			n = NULL;
+			break;
+		}
+		if (n->gone) { /* browse.c: its refill found it gone */
 			n = NULL;
 			break;
 		}
@@ -408,6 +422,65 @@ static void free_node(struct fs_node *n)
 	}
 }
 
+/* ---- Browsing hooks (fs/browse.c) ---- */
+
+void fs_set_refill(struct fs_node *dir, fs_fill_fn *refill, void *arg)
+{
+	pthread_mutex_lock(&tree_lock);
+	dir->refill = refill;
+	dir->fill_arg = arg;
+	dir->fresh_until = 0;
+	pthread_mutex_unlock(&tree_lock);
+}
+
+struct fs_node *fs_child(struct fs_node *dir, const char *name)
+{
+	struct fs_node *n;
+
+	pthread_mutex_lock(&tree_lock);
+	n = child(dir, name, strlen(name));
+	pthread_mutex_unlock(&tree_lock);
+	return n;
+}
+
+struct fs_node *fs_add_lazy(struct fs_node *dir, const char *name_hint,
+			    char *source)
+{
+	struct fs_file *f = calloc(1, sizeof(*f));
+	char base[240], name[256];
+	struct fs_node *n;
+	int k;
+
+	if (!f)
+		return NULL;
+	fs_flat_name(name_hint, base, sizeof(base));
+	snprintf(name, sizeof(name), "%s", base);
+	pthread_mutex_lock(&tree_lock);
+	for (k = 2; child(dir, name, strlen(name)); k++)
+		snprintf(name, sizeof(name), "%.*s-%d.raw",
+			 (int)(strlen(base) - 4), base, k);
+	n = add_child(dir, FS_DISK, name);
+	if (n) {
+		f->device_key = -1;
+		f->source = source;
+		n->file = f;
+	}
+	pthread_mutex_unlock(&tree_lock);
+	if (!n)
+		free(f);
+	return n;
+}
+
+void fs_tree_lock(void)
+{
+	pthread_mutex_lock(&tree_lock);
+}
+
+void fs_tree_unlock(void)
+{
+	pthread_mutex_unlock(&tree_lock);
+}
+
 void fs_close_all(void)
 {
 	pthread_mutex_lock(&tree_lock);
@@ -437,6 +510,16 @@ static void *vfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	conn->max_write = 1u << 20;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	/* Browsing (fs/browse.c): the inventory changes, so the kernel keeps
+	 * names and attributes briefly, and page cache per file. */
+	if (fs_browse_on()) {
+		double t;
+
+		fs_browse_start(&t);
+		cfg->entry_timeout = cfg->attr_timeout = t;
+		cfg->negative_timeout = 0; /* partition files appear */
+		cfg->kernel_cache = 0;
+	}
 	return NULL;
 }
 
@@ -511,6 +594,12 @@ static int vfs_getattr(const char *path, struct stat *st,
 	f = n->file;
 	st->st_mode = S_IFREG | (writable() ? 0644 : 0444);
 	st->st_nlink = 1;
+	if (f->lazy) { /* browse.c: the inventory's size, no disk opened */
+		st->st_size = (off_t)fs_browse_size(f);
+		st->st_blksize = 4096;
+		st->st_blocks = st->st_size / 512;
+		return 0;
+	}
 	st->st_size = (off_t)f->disk->size;
 	st->st_blksize = 4096;
 	/* What the disk takes on its storage (a sparse or compressed disk
@@ -538,14 +627,17 @@ static int vfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 		return -ENOTDIR;
 	pthread_mutex_lock(&tree_lock);
 	err = filled(n);
+	if (err == 0 && n->gone) /* browse.c: gone while filled */
+		err = -ENOENT;
 	if (err == 0) {
 		fill(buf, ".", NULL, 0, 0);
 		fill(buf, "..", NULL, 0, 0);
 		for (i = 0; i < n->nkids; i++)
-			fill(buf, n->kids[i]->name, NULL, 0, 0);
+			if (!n->kids[i]->gone) /* browse.c */
+				fill(buf, n->kids[i]->name, NULL, 0, 0);
 	}
 	pthread_mutex_unlock(&tree_lock);
-	return err < 0 ? -EIO : 0;
+	return err == -ENOENT ? err : err < 0 ? -EIO : 0;
 }
 
 static int vfs_open(const char *path, struct fuse_file_info *fi)
@@ -563,6 +655,26 @@ static int vfs_open(const char *path, struct fuse_file_info *fi)
 		return -EPERM; /* a disk cannot change size */
 	fi->fh = (uint64_t)(uintptr_t)n;
 	fi->keep_cache = !writable();
+	/* Browsing (fs/browse.c): the disk opens now, held until release. */
+	if (n->kind == FS_DISK && n->file->lazy) {
+		bool keep = false;
+		int r = fs_browse_get(n, &keep);
+
+		if (r < 0)
+			return r;
+		fi->keep_cache = keep;
+	}
+	return 0;
+}
+
+/* Browsing (fs/browse.c): the last use of an open lazy disk. */
+static int vfs_release(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_node *n = (struct fs_node *)(uintptr_t)fi->fh;
+
+	(void)path;
+	if (n && n->kind == FS_DISK && n->file->lazy)
+		fs_browse_put(n);
 	return 0;
 }
 
@@ -745,6 +857,16 @@ static const char *const xattr_names[] = {
 static const char *xattr_value(const struct fs_file *f, size_t i, char *buf,
 			       size_t size)
 {
+	if (f->lazy) { /* browse.c: the inventory's facts, no disk */
+		if (i == 0)
+			return fs_browse_transport(f);
+		if (i == 2) {
+			snprintf(buf, size, "%" PRIu64, fs_browse_size(f));
+			return buf;
+		}
+		if (i == 3 || i == 9)
+			return NULL;
+	}
 	switch (i) {
 	case 0:
 		return f->disk->transport;
@@ -860,6 +982,7 @@ static const struct fuse_operations vfs_ops = {
     .getattr = vfs_getattr,
     .readdir = vfs_readdir,
     .open = vfs_open,
+    .release = vfs_release,
     .read = vfs_read,
     .read_buf = vfs_read_buf,
     .write = vfs_write,

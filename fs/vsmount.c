@@ -613,3 +613,21 @@ fail:
 	vsm.conn = NULL;
 	return 1;
 }
+
+/* ---- Browsing hooks (fs/browse.c): the same connection, datastore
+ * mapping and PrepareForAccess identity as a single-VM mount ---- */
+
+int fs_vs_connect(struct vs_conn **conn)
+{
+	return connect_server(conn);
+}
+
+int fs_vs_local_path(const char *ds_path, char **out)
+{
+	return local_path(ds_path, out);
+}
+
+void fs_vs_identity(char *out, size_t size)
+{
+	identity(out, size);
+}
