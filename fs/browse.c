@@ -132,7 +132,9 @@ uint64_t fs_browse_size(const struct fs_file *f)
 
 const char *fs_browse_transport(const struct fs_file *f)
 {
-	return f->lazy->transport;
+	const struct fs_lazy *lz = f->lazy;
+
+	return lz->parent ? lz->parent->transport : lz->transport;
 }
 
 /* ---- Filling the folders ---- */
@@ -926,6 +928,36 @@ void fs_browse_put(struct fs_node *n)
 		part_put(lz);
 	else
 		disk_put(lz);
+}
+
+bool fs_browse_miss(struct fs_node *dir, const char *name)
+{
+	size_t n = strlen(name), i;
+	char disk[256];
+	struct fs_node *dn;
+	struct fs_lazy *lz;
+	bool todo;
+
+	/* NAME-pN.raw: N digits after the last "-p". */
+	if (n < 8 || strcmp(name + n - 4, ".raw") != 0)
+		return false;
+	i = n - 4;
+	while (i > 0 && name[i - 1] >= '0' && name[i - 1] <= '9')
+		i--;
+	if (i == n - 4 || i < 3 || name[i - 1] != 'p' || name[i - 2] != '-')
+		return false;
+	snprintf(disk, sizeof(disk), "%.*s.raw", (int)(i - 2), name);
+	dn = fs_child(dir, disk);
+	lz = dn && dn->kind == FS_DISK && dn->file ? dn->file->lazy : NULL;
+	if (!lz || lz->parent || !fs_cfg.partitions)
+		return false;
+	pthread_mutex_lock(&bw.lock);
+	todo = !lz->expanded;
+	pthread_mutex_unlock(&bw.lock);
+	if (!todo || disk_get(lz) < 0)
+		return false;
+	disk_put(lz);
+	return true;
 }
 
 /* ---- The idle-close thread ---- */

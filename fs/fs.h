@@ -162,6 +162,11 @@ void fs_browse_start(double *timeout);
  * (ENOENT: gone from the inventory; EBUSY: no free slot in time). */
 int fs_browse_get(struct fs_node *n, bool *keep_cache);
 void fs_browse_put(struct fs_node *n);
+/* A lookup of NAME in DIR found nothing: when NAME is DISK-pN.raw of a
+ * lazy disk DISK.raw whose table was not read yet, open the disk to read
+ * it (then closed as any).  Is it worth looking again?  Called with the
+ * tree unlocked. */
+bool fs_browse_miss(struct fs_node *dir, const char *name);
 /* A lazy disk's size (the inventory's capacity) and transport in use or
  * last used (NULL: never opened yet). */
 uint64_t fs_browse_size(const struct fs_file *f);

@@ -171,7 +171,27 @@ static struct fs_node *lookup_err(const char *path, int *err)
 			n = NULL;
 			break;
 		}
-		n = child(n, path, len);
+		{
+			struct fs_node *dir = n;
+
+			n = child(dir, path, len);
+			/* Browsing (fs/browse.c): a partition's name before its
+			 * disk was opened; the tree is unlocked meanwhile (the
+			 * open may wait), nodes are never freed. */
+			if (!n && fs_browse_on() && len < 256) {
+				char name[256];
+
+				snprintf(name, sizeof(name), "%.*s", (int)len,
+					 path);
+				pthread_mutex_unlock(&tree_lock);
+				if (fs_browse_miss(dir, name)) {
+					pthread_mutex_lock(&tree_lock);
+					n = child(dir, path, len);
+				} else {
+					pthread_mutex_lock(&tree_lock);
+				}
+			}
+		}
 		path += len;
 	}
 	pthread_mutex_unlock(&tree_lock);

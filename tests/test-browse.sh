@@ -8,6 +8,8 @@
 #   made safe and unique), current/ for a powered-off VM only, the disks
 #   with the inventory's sizes and xattrs; ls -lR and getfattr open no disk
 #   (the lab's NfcRandomAccessOpenReadonly count stays 0);
+# - partition files listed once their disk was opened, and found by name
+#   before (the lookup opens the disk);
 # - a file restored (debugfs, an independent reader of ext4) from a GPT
 #   partition of a snapshot's disk, after a guest write that changed the
 #   running disk: the snapshot's bytes, not the VM's current ones;
@@ -119,13 +121,17 @@ snap_before=$(xa "$d" snapshot)
 echo "ok the tree: $(grep -c '\.raw$' ls.txt) flat files, no ticket asked"
 
 # --- A file restored from a partition of a snapshot disk over nbdssl ---
-[ ! -e m/"$VM0"/before/Hard_disk_1-p1.raw ] || fail "a partition file before the disk was opened"
-head -c 512 "$d" >/dev/null || fail "open $d"
-[ "$(tickets)" = 1 ] || fail "one open asked for $(tickets) tickets"
-[ "$(xa "$d" transport)" = nbdssl ] || fail "transport after open: $(xa "$d" transport)"
-[ "$(relocate_disabled "$M0")" = 1 ] || fail "PrepareForAccess: RelocateVM_Task not disabled on $M0"
+# Not listed before the disk was opened; its name, looked up, opens the
+# disk to read the table.
 p=m/$VM0/before/Hard_disk_1-p1.raw
-[ -f "$p" ] || fail "no partition file after the open: $(ls m/"$VM0"/before)"
+[ -f "$p" ] || fail "no partition file when looked up: $(ls m/"$VM0"/before)"
+[ "$(tickets)" = 1 ] || fail "the lookup asked for $(tickets) tickets"
+[ "$(ls -U m/"$VM0"/before | tr '\n' ' ')" = "Hard_disk_1.raw Hard_disk_2.raw Hard_disk_1-p1.raw " ] || fail "listed after the open: $(ls m/"$VM0"/before)"
+[ "$(xa "$d" transport)" = nbdssl ] || fail "transport after open: $(xa "$d" transport)"
+[ "$(xa "$p" transport)" = nbdssl ] || fail "partition's transport after open: $(xa "$p" transport)"
+head -c 512 "$d" >/dev/null || fail "open $d"
+[ "$(tickets)" = 1 ] || fail "a second open of an open disk asked for a ticket"
+[ "$(relocate_disabled "$M0")" = 1 ] || fail "PrepareForAccess: RelocateVM_Task not disabled on $M0"
 [ "$(xa "$p" partition.name)" = "browse data" ] || fail "partition name"
 [ "$(stat -c %s "$p")" = $((10 * MiB)) ] || fail "partition size"
 debugfs -R "dump /restore-me.bin $WORK/restored.bin" "$p" 2>/dev/null
