@@ -212,7 +212,7 @@ expect_fail "SystemError: injected" -o "$pinned,vm=$VM,snapshot=nightly" m0
 # A datastore that is not mapped: the temporary snapshot is undone.
 # (Only modes that cannot work: the list connects, then the first open
 # fails naming each mode and why.)
-expect_fail "file: datastore $LAB_DATASTORE is not mapped to a local folder.*; san: not in this build yet.*; hotadd: not in this build yet" -o "server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$WORK/pw,thumbprint=$LAB_THUMBPRINT_SHA256,vm=$VM,snapshot=new,transports=file:san:hotadd" m0
+expect_fail "file: datastore $LAB_DATASTORE is not mapped to a local folder.*; san: datastore $LAB_DATASTORE is OTHER, not VMFS: there is no LUN to read; hotadd: this machine is not a" -o "server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$WORK/pw,thumbprint=$LAB_THUMBPRINT_SHA256,vm=$VM,snapshot=new,transports=file:san:hotadd" m0
 settled || fail "a mount that failed after its snapshot left state: $(nsnaps vmdkfs-) $(ndisabled)"
 echo "ok dropped connection, SOAP fault, unmapped datastore"
 
