@@ -222,6 +222,10 @@ lab_ctl "cbt?vm=$LAB_VM&enabled=0" >/dev/null
 must_fail "CBT off" "changeTrackingEnabled is false" "$inc"
 lab_ctl "cbt?vm=$LAB_VM&enabled=1" >/dev/null # a new epoch: every id is stale
 must_fail "a change id from before a reset" "a full backup is needed" "$inc"
-# Not here: an independent disk (the lab's NFC refuses to open a sparse
-# disk in independent mode before vs_cbt_check is asked).
+# An independent disk (read through a mapped datastore: the lab's NFC
+# refuses to open a sparse disk in independent mode before CBT is asked).
+lab_ctl "cbt?vm=$LAB_VM&disk=2000&mode=independent_persistent" >/dev/null
+must_fail "an independent disk" "independent disks are not part of snapshots" \
+	"$NFC_OPTS,datastore.$LAB_DATASTORE=$LAB_DATASTORE_DIR,snapshot=new,changed_since.2000=*"
+lab_ctl "cbt?vm=$LAB_VM&disk=2000&mode=persistent" >/dev/null
 echo "PASS"
