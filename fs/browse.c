@@ -100,6 +100,7 @@ static struct {
 	struct bsnap *snaps;
 	pthread_t idler;
 	bool idler_on, stop;
+	bool no_access; /* a direct ESXi host: no PrepareForAccess */
 } bw = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static double mono(void)
@@ -477,7 +478,8 @@ static int vm_enter(struct bvm *v, const char *shown)
 	int r = 0;
 
 	pthread_mutex_lock(&v->alock);
-	if (v->users++ > 0 || strcmp(fs_cfg.prepare_access, "off") == 0)
+	if (v->users++ > 0 || bw.no_access ||
+	    strcmp(fs_cfg.prepare_access, "off") == 0)
 		goto out;
 	fs_vs_identity(who, sizeof(who));
 	r = vs_disable_relocate(bw.conn, v->moref, SOURCE_ID, who);
@@ -1052,6 +1054,34 @@ int fs_browse_open(void)
 	if (r < 0) {
 		fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
 		return r;
+	}
+	if (strcmp(fs_cfg.prepare_access, "optional") &&
+	    strcmp(fs_cfg.prepare_access, "required") &&
+	    strcmp(fs_cfg.prepare_access, "off")) {
+		fprintf(stderr,
+			"vmdkfs: prepare_access=%s: optional, required or off\n",
+			fs_cfg.prepare_access);
+		vs_disconnect(bw.conn);
+		bw.conn = NULL;
+		return -EINVAL;
+	}
+	/* A direct ESXi host has no DisableMethods: said once, here. */
+	if (strcmp(vs_api_type(bw.conn), "HostAgent") == 0 &&
+	    strcmp(fs_cfg.prepare_access, "off") != 0) {
+		if (!strcmp(fs_cfg.prepare_access, "required")) {
+			fprintf(stderr,
+				"vmdkfs: PrepareForAccess: %s is a direct ESXi "
+				"connection (HostAgent), which cannot disable "
+				"methods, and prepare_access=required\n",
+				fs_cfg.server);
+			vs_disconnect(bw.conn);
+			bw.conn = NULL;
+			return -EOPNOTSUPP;
+		}
+		log_info("PrepareForAccess: %s is a direct ESXi connection "
+			 "(HostAgent): disks are opened without it",
+			 fs_cfg.server);
+		bw.no_access = true;
 	}
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -18,7 +18,8 @@
 #   idle disk closed to make room;
 # - a snapshot removed while browsed: ENOENT after inventory_ttl, and at
 #   once for an open inside the TTL (the open asks the inventory);
-# - rw, snapshot=new, snapshot=, scratch refused with a reason.
+# - rw, snapshot=new, snapshot=, scratch refused with a reason;
+# - a direct ESXi host (the lab's -esx): read, PrepareForAccess skipped.
 . "$(dirname "$0")/lib.sh"
 need curl getfattr sgdisk mkfs.ext4 debugfs
 PY=/usr/bin/python3
@@ -189,4 +190,22 @@ sleep 1.2
 umount_vmdkfs m
 echo "ok vms=GLOB; a snapshot removed inside the TTL: ENOENT at open"
 lab_ctl "reset" >/dev/null
+
+# --- A direct ESXi host (the lab's -esx): no DisableMethods there, said
+# once at mount; prepare_access=required refused at mount ---
+lab_stop
+lab_start "$WORK/lab-esx" -esx -vms 2 || fail "the -esx lab did not start"
+printf '%s\n' "$LAB_PASSWORD" >pw
+EBASE="server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$WORK/pw,thumbprint=$LAB_THUMBPRINT_SHA256,nfchostport=$LAB_NFC_PORT,transports=nbdssl,tmpDirectory=$WORK/logs-esx"
+mkdir -p logs-esx
+lab_login >/dev/null
+snapshot "$LAB_VM_MOREF" "esx snap"
+if "$VMDKFS" -o "$EBASE,prepare_access=required" m0 2>err; then fusermount3 -u m0; fail "prepare_access=required on ESXi mounted"; fi
+grep -q "direct ESXi connection" err || fail "required on ESXi: $(cat err)"
+mount_vmdkfs m -o "$EBASE"
+e=m/$LAB_VM/esx_snap/Hard_disk_1.raw
+head -c $MiB "$e" | cmp -s - <(head -c $MiB /dev/zero | tr '\0' '\021') || fail "ESXi: $e: wrong bytes"
+[ "$(cat logs-esx/vmdkfs-*.log | grep -c "PrepareForAccess")" = 1 ] || fail "ESXi: PrepareForAccess said more than once"
+umount_vmdkfs m
+echo "ok a direct ESXi host: read, PrepareForAccess skipped (said once), required refused"
 echo "all browse tests passed in $(($(date +%s) - t0)) s"
