@@ -797,6 +797,9 @@ static int disk_get(struct fs_lazy *lz)
 			if (r == 0)
 				lz->verified = mono();
 			pthread_mutex_unlock(&bw.lock);
+			if (r < 0 && r != -ENOENT)
+				log_error("%s: not opened: %s", shown,
+					  vmdkfs_errmsg());
 			if (r < 0)
 				disk_put(lz);
 			return r < 0 ? errno_of_open(r) : 0;
@@ -1058,9 +1061,10 @@ int fs_browse_open(void)
 	if (strcmp(fs_cfg.prepare_access, "optional") &&
 	    strcmp(fs_cfg.prepare_access, "required") &&
 	    strcmp(fs_cfg.prepare_access, "off")) {
-		fprintf(stderr,
-			"vmdkfs: prepare_access=%s: optional, required or off\n",
-			fs_cfg.prepare_access);
+		fprintf(
+		    stderr,
+		    "vmdkfs: prepare_access=%s: optional, required or off\n",
+		    fs_cfg.prepare_access);
 		vs_disconnect(bw.conn);
 		bw.conn = NULL;
 		return -EINVAL;
