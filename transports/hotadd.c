@@ -94,6 +94,8 @@ struct hotadd {
 	uint64_t clock; /* use counter */
 };
 
+static pthread_mutex_t attach_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static const char *sysfs_of(const struct disk_spec *spec)
 {
 	return spec->hotadd_sysfs && *spec->hotadd_sysfs ? spec->hotadd_sysfs
@@ -180,18 +182,21 @@ static int find_proxy(const struct disk_spec *spec, char **moref, char *why,
 		return -ENODEV;
 	}
 	if (!strcasestr(vendor, "vmware")) {
-		snprintf(why, size,
-			 "this machine is not a VMware VM (%.300s says \"%.100s\"): "
-			 "hotadd needs vmdkfs to run in a VM of the vSphere "
-			 "it reads",
-			 path, vendor);
+		snprintf(
+		    why, size,
+		    "this machine is not a VMware VM (%.300s says \"%.100s\"): "
+		    "hotadd needs vmdkfs to run in a VM of the vSphere "
+		    "it reads",
+		    path, vendor);
 		return -ENODEV;
 	}
 	snprintf(path, sizeof(path), "%s/class/dmi/id/product_uuid", sys);
 	r = read_line(path, uuid, sizeof(uuid));
 	if (r < 0) {
-		snprintf(why, size, "%.300s: %s (root only on Linux; or give "
-			 "proxy_vm=)", path, strerror(-r));
+		snprintf(why, size,
+			 "%.300s: %s (root only on Linux; or give "
+			 "proxy_vm=)",
+			 path, strerror(-r));
 		return -ENODEV;
 	}
 	for (char *c = uuid; *c; c++)
@@ -210,7 +215,8 @@ static int find_proxy(const struct disk_spec *spec, char **moref, char *why,
 			 "it manages? (or give proxy_vm=)",
 			 uuid, swapped);
 	else if (r < 0)
-		snprintf(why, size, "finding the proxy VM: %s", vmdkfs_errmsg());
+		snprintf(why, size, "finding the proxy VM: %s",
+			 vmdkfs_errmsg());
 	return r;
 }
 
@@ -260,8 +266,7 @@ static int vmware_slot(const char *real)
 /* The Linux host numbers (hostN) of every SCSI host whose PCI slot is
  * SLOT into HOSTS (at most MAX); how many.  Writes the scan of each host
  * when SCAN. */
-static int scsi_hosts(const char *sys, int slot, bool scan, int *hosts,
-		      int max)
+static int scsi_hosts(const char *sys, int slot, bool scan, int *hosts, int max)
 {
 	char dir[PATH_MAX], p[PATH_MAX + 300], real[PATH_MAX];
 	struct dirent *de;
@@ -282,8 +287,8 @@ static int scsi_hosts(const char *sys, int slot, bool scan, int *hosts,
 				log_info("hotadd: %s: %m", p);
 		}
 		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (slot >= 0 && realpath(p, real) && vmware_slot(real) == slot &&
-		    n < max)
+		if (slot >= 0 && realpath(p, real) &&
+		    vmware_slot(real) == slot && n < max)
 			hosts[n++] = h;
 	}
 	if (d)
@@ -364,10 +369,10 @@ static bool seen_before(char (*seen)[32], int nseen, const char *name)
  * one of HOSTS (any host when NHOSTS is 0), not in SEEN, SECTORS long.
  * 1 and *DIR, *NAME when exactly one, 0 when none yet, -EEXIST (WHY)
  * when several. */
-static int pick_device(const char *sys, const int *hosts, int nhosts,
-		       int unit, char (*seen)[32], int nseen,
-		       uint64_t sectors, char *dir, size_t dsize, char *name,
-		       size_t nsize, char *why, size_t wsize)
+static int pick_device(const char *sys, const int *hosts, int nhosts, int unit,
+		       char (*seen)[32], int nseen, uint64_t sectors, char *dir,
+		       size_t dsize, char *name, size_t nsize, char *why,
+		       size_t wsize)
 {
 	char now[MAX_SEEN][32];
 	int n = scsi_devices(sys, now, MAX_SEEN), i, k, hits = 0;
@@ -428,13 +433,15 @@ static int release(struct hotadd *h)
 		log_info("hotadd: SCSI device %s deleted", h->scsi_dir);
 	}
 	if (h->key) {
-		r = vs_detach_disk(h->vs, h->proxy, h->key, h->ctl_key, h->unit);
+		r = vs_detach_disk(h->vs, h->proxy, h->key, h->ctl_key,
+				   h->unit);
 		ret = r;
 		if (r < 0)
-			vmdkfs_log(LOG_WARN,
-				   "hotadd: detaching disk %d from proxy VM %s: "
-				   "%s (run vmdkfs cleanup)",
-				   h->key, h->proxy, vmdkfs_errmsg());
+			vmdkfs_log(
+			    LOG_WARN,
+			    "hotadd: detaching disk %d from proxy VM %s: "
+			    "%s (run vmdkfs cleanup)",
+			    h->key, h->proxy, vmdkfs_errmsg());
 		else
 			log_info("hotadd: disk %d detached from proxy VM %s",
 				 h->key, h->proxy);
@@ -515,8 +522,7 @@ static void ra_queue(struct hotadd *h, uint64_t w)
 /* Copy [SECTOR, SECTOR+COUNT) from the window holding all of it, waiting
  * while it is read.  true when done; false when no window holds it or
  * its read failed (the caller reads the device itself). */
-static bool ra_hit(struct hotadd *h, void *buf, uint64_t sector,
-		   uint64_t count)
+static bool ra_hit(struct hotadd *h, void *buf, uint64_t sector, uint64_t count)
 {
 	for (;;) {
 		struct ra_slot *s = NULL;
@@ -701,7 +707,8 @@ static int pick_unit(const struct disk_spec *spec, const char *proxy,
 	int u;
 
 	for (i = 0; i < hw->ndisk; i++) {
-		if (hw->disk[i].file && !strcmp(hw->disk[i].file, spec->ds_path)) {
+		if (hw->disk[i].file &&
+		    !strcmp(hw->disk[i].file, spec->ds_path)) {
 			snprintf(why, size,
 				 "%s is already attached to the proxy VM %s "
 				 "(disk %d, \"%s\"): a leftover of an earlier "
@@ -777,9 +784,10 @@ static int find_device(const struct disk_spec *spec, struct hotadd *h,
 				 "(controller %s bus %d, PCI slot %d: %s)",
 				 h->unit, (unsigned long long)sectors, sys,
 				 timeout, ctl->type, ctl->bus, ctl->pci_slot,
-				 nhosts ? "its host found" : "no host of that "
-							      "slot, any host "
-							      "taken");
+				 nhosts ? "its host found"
+					: "no host of that "
+					  "slot, any host "
+					  "taken");
 			return -ETIMEDOUT;
 		}
 		usleep(100000);
@@ -800,9 +808,8 @@ static bool hotadd_available(const struct disk_spec *spec, char *why,
 static int hotadd_open(const struct disk_spec *spec, struct disk **out)
 {
 	char seen[MAX_SEEN][32];
-	const char *devdir = spec->hotadd_dev && *spec->hotadd_dev
-				 ? spec->hotadd_dev
-				 : "/dev";
+	const char *devdir =
+	    spec->hotadd_dev && *spec->hotadd_dev ? spec->hotadd_dev : "/dev";
 	struct hotadd *h = calloc(1, sizeof(*h));
 	struct vs_hw hw = {0};
 	const struct vs_ctl *ctl = NULL;
@@ -826,29 +833,37 @@ static int hotadd_open(const struct disk_spec *spec, struct disk **out)
 		r = check_source(spec, why, sizeof(why));
 	if (r == 0 && (r = vs_vm_info(spec->vs, h->proxy, &proxy)) < 0)
 		snprintf(why, sizeof(why), "%s", vmdkfs_errmsg());
-	if (r == 0 && (r = vs_hardware(spec->vs, h->proxy, NULL, &hw)) < 0)
+	if (r < 0)
+		goto fail;
+	/* One attach at a time (disks opened lazily by browsing may open
+	 * together): a unit is free until the proxy's config says not. */
+	pthread_mutex_lock(&attach_lock);
+	if ((r = vs_hardware(spec->vs, h->proxy, NULL, &hw)) < 0)
 		snprintf(why, sizeof(why), "%s", vmdkfs_errmsg());
 	if (r == 0)
 		r = pick_unit(spec, h->proxy, &hw, &ctl, &h->unit, why,
 			      sizeof(why));
-	if (r < 0)
+	if (r < 0) {
+		pthread_mutex_unlock(&attach_lock);
 		goto fail;
+	}
 	h->ctl_key = ctl->key;
 	nseen = scsi_devices(sysfs_of(spec), seen, MAX_SEEN);
-	snprintf(label, sizeof(label), HOTADD_LABEL " %s %s disk %d",
-		 spec->vm, spec->snapshot ? spec->snapshot : "current",
-		 spec->disk_key);
+	snprintf(label, sizeof(label), HOTADD_LABEL " %s %s disk %d", spec->vm,
+		 spec->snapshot ? spec->snapshot : "current", spec->disk_key);
 	r = vs_attach_disk(spec->vs, h->proxy, spec->ds_path, spec->capacity,
 			   ctl->key, h->unit, !spec->readonly, label, &h->key);
+	pthread_mutex_unlock(&attach_lock);
 	if (r < 0) {
-		snprintf(why, sizeof(why), "attaching %s to the proxy VM %s: %s",
-			 spec->ds_path, h->proxy, vmdkfs_errmsg());
+		snprintf(why, sizeof(why),
+			 "attaching %s to the proxy VM %s: %s", spec->ds_path,
+			 h->proxy, vmdkfs_errmsg());
 		goto fail;
 	}
 	log_info("hotadd: %s attached to proxy VM %s (%s) as disk %d, "
 		 "controller %d (bus %d, PCI slot %d) unit %d, %s",
-		 spec->ds_path, proxy.name, h->proxy, h->key, ctl->key, ctl->bus,
-		 ctl->pci_slot, h->unit,
+		 spec->ds_path, proxy.name, h->proxy, h->key, ctl->key,
+		 ctl->bus, ctl->pci_slot, h->unit,
 		 spec->readonly ? "independent_nonpersistent" : "persistent");
 	r = find_device(spec, h, ctl, seen, nseen, devname, sizeof(devname),
 			why, sizeof(why));
@@ -959,11 +974,11 @@ int hotadd_cleanup(const struct disk_spec *spec, int *cleaned, int *remaining)
 		const struct vs_ctl *ctl = vs_hw_ctl(&hw, d->ctl_key);
 		struct hotadd *h;
 		bool ours = d->label && !strncmp(d->label, HOTADD_LABEL,
-						   strlen(HOTADD_LABEL));
+						 strlen(HOTADD_LABEL));
 		int hosts[16], nh = 0, k;
 
-		if (!ours && !(d->file && other_vms_file(spec->vs, proxy,
-							 d->file)))
+		if (!ours &&
+		    !(d->file && other_vms_file(spec->vs, proxy, d->file)))
 			continue;
 		h = calloc(1, sizeof(*h));
 		if (!h) {

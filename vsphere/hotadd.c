@@ -117,8 +117,8 @@ int vs_hardware(struct vs_conn *c, const char *vm, const char *snap,
 			x->key = int_of(k, "key", 0);
 			x->kind = kind;
 			x->bus = int_of(k, "busNumber", 0);
-			x->pci_slot = slot ? int_of(slot, "pciSlotNumber", -1)
-					   : -1;
+			x->pci_slot =
+			    slot ? int_of(slot, "pciSlotNumber", -1) : -1;
 			snprintf(x->type, sizeof(x->type), "%s", type);
 		} else if (type && !strcmp(type, "VirtualDisk") &&
 			   hw->ndisk < VS_MAX_HWDISK) {
@@ -131,16 +131,18 @@ int vs_hardware(struct vs_conn *c, const char *vm, const char *snap,
 			d->ctl_key = int_of(k, "controllerKey", 0);
 			d->unit = int_of(k, "unitNumber", -1);
 			d->label = info ? vs_text(info, "label") : NULL;
-			d->file = b ? vs_text(child(b, "fileName"), NULL) : NULL;
-			d->mode = b ? vs_text(child(b, "diskMode"), NULL) : NULL;
+			d->file =
+			    b ? vs_text(child(b, "fileName"), NULL) : NULL;
+			d->mode =
+			    b ? vs_text(child(b, "diskMode"), NULL) : NULL;
 			d->backing = b ? type_of(b) : NULL;
 			s = vs_text(k, "capacityInBytes");
 			d->capacity = s ? strtoull(s, NULL, 10) : 0;
 			free(s);
 			if (!d->capacity) {
 				s = vs_text(k, "capacityInKB");
-				d->capacity = s ? strtoull(s, NULL, 10) * 1024
-						: 0;
+				d->capacity =
+				    s ? strtoull(s, NULL, 10) * 1024 : 0;
 				free(s);
 			}
 		}
@@ -181,8 +183,7 @@ static int reconfig(struct vs_conn *c, const char *vm, const char *change)
 	xmlDocPtr doc = NULL;
 	int r;
 
-	if (asprintf(&body,
-		     "<spec><deviceChange>%s</deviceChange></spec>",
+	if (asprintf(&body, "<spec><deviceChange>%s</deviceChange></spec>",
 		     change) < 0)
 		return -ENOMEM;
 	r = vs_call(c, "ReconfigVM_Task", "VirtualMachine", vm, body, &doc);
@@ -225,8 +226,7 @@ int vs_attach_disk(struct vs_conn *c, const char *proxy, const char *file,
 		     "<capacityInKB>%llu</capacityInKB></device>",
 		     l, l, f,
 		     persistent ? "persistent" : "independent_nonpersistent",
-		     ctl_key, unit,
-		     (unsigned long long)(capacity / 1024)) >= 0)
+		     ctl_key, unit, (unsigned long long)(capacity / 1024)) >= 0)
 		r = reconfig(c, proxy, change);
 	free(change);
 	free(f);
@@ -251,8 +251,8 @@ int vs_attach_disk(struct vs_conn *c, const char *proxy, const char *file,
 	return 0;
 }
 
-int vs_detach_disk(struct vs_conn *c, const char *proxy, int key,
-		   int ctl_key, int unit)
+int vs_detach_disk(struct vs_conn *c, const char *proxy, int key, int ctl_key,
+		   int unit)
 {
 	char change[512];
 
