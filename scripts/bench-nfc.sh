@@ -29,7 +29,7 @@ mkdir -p "$dir/m"
 # Plain streams: a server sends MIB MiB, the client reads them into one
 # reused buffer (as the kernel would), timed on the client.
 stream() { # tcp|tls
-	/usr/bin/python3 - "$1" "$MIB" "$LAB_DIR/nfc-cert.pem" "$LAB_DIR/nfc-key.pem" <<'EOP'
+	/usr/bin/python3 - "$1" "$MIB" "$LAB_DIR/nfc-cert.pem" "$LAB_DIR/nfc-key.pem" "$dir/cpu-$1" <<'EOP'
 import socket, ssl, sys, threading, time
 mode, mib, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 total = mib << 20
@@ -55,14 +55,17 @@ if mode == 'tls':
     ctx.verify_mode = ssl.CERT_NONE
     s = ctx.wrap_socket(s)
 buf = memoryview(bytearray(1 << 20))
-got, t0 = 0, time.monotonic()
+got, t0, c0 = 0, time.monotonic(), time.thread_time()
 while got < total:
     n = s.recv_into(buf)
     if not n:
         break
     got += n
 dt = time.monotonic() - t0
+cpu = time.thread_time() - c0  # the reader's own CPU (the server is another thread)
 assert got == total, got
+with open(sys.argv[5], 'a') as f:
+    f.write(f'{cpu}\n')
 print(f'{total / dt / 1e6:.0f}')
 EOP
 }
@@ -70,11 +73,27 @@ EOP
 # dd_mbs: dd's last line on stdin, its rate in MB/s on stdout.
 dd_mbs() { awk '{ v = $(NF-1); u = $NF; if (u == "GB/s") v *= 1000; if (u == "kB/s") v /= 1000; printf "%.0f", v }'; }
 
-nfc_read() { # nbd|nbdssl: MB/s of dd over the mount
+# The vmdkfs daemon serving $dir/m, and its user+system CPU ticks.
+daemon_pid() {
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$p/exe" -ef "$top/vmdkfs" ] 2>/dev/null || continue
+		[ "$(tr '\0' '\n' <"$p/cmdline" 2>/dev/null | tail -1)" = "$dir/m" ] && { echo "${p#/proc/}"; return; }
+	done
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# median of a file of numbers
+median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+nfc_read() { # nbd|nbdssl: MB/s of dd over the mount (its CPU to $dir/cpu-MODE)
 	"$top/vmdkfs" -o "server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$dir/pw,thumbprint=$LAB_THUMBPRINT_SHA256,nfchostport=$LAB_NFC_PORT,vm=$LAB_VM,snapshot=new,transports=$1${NFC_OPTS:-}" "$dir/m"
-	local f out
+	local f out pid c0 c1
 	f=$(ls -d "$dir"/m/*/Hard_disk_1.raw)
+	pid=$(daemon_pid)
+	c0=$(cpu_ticks "$pid")
 	out=$(dd if="$f" of=/dev/null bs=1M 2>&1 | tail -1)
+	c1=$(cpu_ticks "$pid")
+	echo "$c0 $c1" | awk -v hz="$(getconf CLK_TCK)" '{ print ($2 - $1) / hz }' >>"$dir/cpu-$1"
 	fusermount3 -u "$dir/m"
 	sleep 1
 	echo "$out" | dd_mbs
@@ -124,3 +143,10 @@ awk -v a="$nbd" -v b="$tcp" -v c="$nbdssl" -v e="$tls" 'BEGIN {
 bench_row "nbd, sequential" "$nbd" "plain TCP stream" "$tcp" 0.8 "median of 3"
 bench_row "nbdssl, sequential" "$nbdssl" "plain TLS stream" "$tls" 0.8 "median of 3"
 [ "$ceiling" = - ] || bench_row "nbd, sequential" "$nbd" "vmdkfs flat in /dev/shm" "$ceiling" 0.8 "median of 3"
+# CPU per GiB read: vmdkfs's daemon (user + system, /proc) against the plain
+# reader of the same bytes (its own thread's CPU), medians of 3.
+gib=$(echo "$MIB" | awk '{ print $1 / 1024 }')
+per_gib() { median "$dir/cpu-$1" | awk -v g="$gib" '{ printf "%.3f", $1 / g }'; }
+printf 'CPU s/GiB: nbd %s (TCP reader %s), nbdssl %s (TLS reader %s)\n' "$(per_gib nbd)" "$(per_gib tcp)" "$(per_gib nbdssl)" "$(per_gib tls)"
+bench_row "nbdssl: vmdkfs CPU s per GiB" "$(per_gib nbdssl)" "plain TLS reader, s per GiB" "$(per_gib tls)" "<=1.3" "median of 3"
+bench_row "nbd: vmdkfs CPU s per GiB" "$(per_gib nbd)" "plain TCP reader, s per GiB" "$(per_gib tcp)" "<=1.3" "median of 3"
