@@ -9,7 +9,7 @@ BENCH_TABLE=$(mktemp "${TMPDIR:-/tmp}/vmdkfs-bench-table.XXXXXX")
 export BENCH_TABLE
 trap 'rm -f "$BENCH_TABLE"' EXIT
 rc=0
-for b in bench-ceiling bench bench-write bench-nfc bench-san bench-hotadd bench-cbt bench-mem; do
+for b in bench-ceiling bench bench-write bench-nfc bench-nfc4 bench-san bench-hotadd bench-cbt bench-mem; do
 	[ -f "$top/scripts/$b.sh" ] || continue
 	echo "== $b"
 	bash "$top/scripts/$b.sh" || { echo "bench: $b.sh failed"; rc=1; }
