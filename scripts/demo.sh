@@ -46,9 +46,9 @@ echo
 sfdisk -l "$mnt/snapshot-1.raw" | sed -n '1,2p;/^Device/,$p'
 
 echo
-echo "== the partition, loop-mounted read-only from the flat file"
+echo "== its partition 1, the file snapshot-1-p1.raw, loop-mounted read-only (no offsets)"
 if command -v losetup >/dev/null && [ "$(id -u)" = 0 ] &&
-	dev=$(losetup -f --show -r -o 1048576 "$mnt/snapshot-1.raw" 2>/dev/null); then
+	dev=$(losetup -f --show -r "$mnt/snapshot-1-p1.raw" 2>/dev/null); then
 	mkdir -p part
 	if mount -o ro "$dev" part 2>/dev/null; then
 		ls -l part
