@@ -148,7 +148,7 @@ static int apply_opts(struct cmdline *c, struct config *cfg)
 	size_t i;
 
 	for (i = 0; i < c->nopts; i++) {
-		if (strncmp(c->opts[i], "config=", 7) == 0 &&
+		if (strncasecmp(c->opts[i], "config=", 7) == 0 &&
 		    config_load(cfg, c->opts[i] + 7) < 0) {
 			fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
 			return -EINVAL;
@@ -158,7 +158,7 @@ static int apply_opts(struct cmdline *c, struct config *cfg)
 		char *o = c->opts[i], *eq = strchr(o, '='), *arg;
 		char key[256];
 
-		if (strncmp(o, "config=", 7) == 0)
+		if (strncasecmp(o, "config=", 7) == 0)
 			continue;
 		snprintf(key, sizeof(key), "%.*s",
 			 (int)(eq ? (size_t)(eq - o) : strlen(o)), o);
