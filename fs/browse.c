@@ -584,40 +584,12 @@ static int verify(struct fs_lazy *lz, const char *shown)
 static int open_disk(struct fs_lazy *lz, struct disk **out)
 {
 	struct bsnap *s = lz->snap;
-	struct disk_spec spec = {
-	    .readonly = true,
-	    .table_cache_bytes = fs_cfg.table_cache,
-	    .grain_cache_bytes = fs_cfg.grain_cache,
-	    .vs = bw.conn,
-	    .vm = s->vm->moref,
-	    .disk_key = lz->vd.key,
-	    .nfc_port = fs_cfg.nfc_host_port,
-	    .nfc_timeout_ms = {fs_cfg.nfc_accept_timeout_ms,
-			       fs_cfg.nfc_request_timeout_ms,
-			       fs_cfg.nfc_read_timeout_ms,
-			       fs_cfg.nfc_write_timeout_ms,
-			       fs_cfg.nfc_fssrvr_timeout_ms,
-			       fs_cfg.nfc_fssrvr_write_timeout_ms},
-	    .nfc_log_level = fs_cfg.nfc_log_level,
-	    .nfc_buf_size = fs_cfg.nfc_aio_buf_size_64k * 65536u,
-	    .nfc_buf_count = fs_cfg.nfc_aio_buf_count,
-	    .nfc_max_io = (uint32_t)fs_cfg.nfc_max_io,
-	    .nfc_close_file = fs_cfg.nfc_close_file,
-	    .nfc_close_session = fs_cfg.nfc_close_session,
-	    .san_devices = fs_cfg.san_devices,
-	    .san_allow = fs_cfg.san_allow_list,
-	    .san_deny = fs_cfg.san_deny_list,
-	    .snapshot = s->moref,
-	    .capacity = lz->vd.capacity,
-	    .proxy_vm = fs_cfg.proxy_vm,
-	    .hotadd_sysfs = fs_cfg.hotadd_sysfs,
-	    .hotadd_dev = fs_cfg.hotadd_dev,
-	    .hotadd_timeout = (unsigned)fs_cfg.hotadd_timeout,
-	};
+	struct disk_spec spec;
 	char *path = NULL;
 	struct disk *d;
 	int r;
 
+	fs_vs_spec(&spec, bw.conn, s->vm->moref, s->moref, &lz->vd);
 	r = fs_vs_local_path(lz->vd.file, &path);
 	if (r < 0)
 		return r;

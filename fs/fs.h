@@ -176,6 +176,13 @@ const char *fs_browse_transport(const struct fs_file *f);
 struct vs_conn;
 int fs_vs_connect(struct vs_conn **conn);
 int fs_vs_local_path(const char *ds_path, char **out);
+/* The disk_spec of vSphere disk VD of VM (snapshot SNAP, NULL: current),
+ * every field from the configuration; read-only (the caller may change
+ * that and sets path and ds_path). */
+struct disk_spec;
+struct vs_disk;
+void fs_vs_spec(struct disk_spec *spec, struct vs_conn *conn, const char *vm,
+		const char *snap, const struct vs_disk *vd);
 void fs_vs_identity(char *out, size_t size);
 
 /* Mount at MOUNTPOINT and serve until unmounted or signalled.  FARGS are

@@ -308,41 +308,13 @@ static int add_disks(const char *snap, const char *snap_name, const char *dir)
 	if (r < 0)
 		return r;
 	for (i = 0; i < n && r == 0; i++) {
-		struct disk_spec spec = {
-		    .readonly = !fs_cfg.rw,
-		    .table_cache_bytes = fs_cfg.table_cache,
-		    .grain_cache_bytes = fs_cfg.grain_cache,
-		    .vs = vsm.conn,
-		    .vm = vsm.vm.moref,
-		    .disk_key = disks[i].key,
-		    .nfc_port = fs_cfg.nfc_host_port,
-		    .nfc_timeout_ms = {fs_cfg.nfc_accept_timeout_ms,
-				       fs_cfg.nfc_request_timeout_ms,
-				       fs_cfg.nfc_read_timeout_ms,
-				       fs_cfg.nfc_write_timeout_ms,
-				       fs_cfg.nfc_fssrvr_timeout_ms,
-				       fs_cfg.nfc_fssrvr_write_timeout_ms},
-		    .nfc_log_level = fs_cfg.nfc_log_level,
-		    .nfc_buf_size = fs_cfg.nfc_aio_buf_size_64k * 65536u,
-		    .nfc_buf_count = fs_cfg.nfc_aio_buf_count,
-		    .nfc_max_io = (uint32_t)fs_cfg.nfc_max_io,
-		    .nfc_close_file = fs_cfg.nfc_close_file,
-		    .nfc_close_session = fs_cfg.nfc_close_session,
-		    .san_devices = fs_cfg.san_devices,
-		    .san_allow = fs_cfg.san_allow_list,
-		    .san_deny = fs_cfg.san_deny_list,
-		    /* hotadd (transports/hotadd.c) */
-		    .snapshot = snap,
-		    .capacity = disks[i].capacity,
-		    .proxy_vm = fs_cfg.proxy_vm,
-		    .hotadd_sysfs = fs_cfg.hotadd_sysfs,
-		    .hotadd_dev = fs_cfg.hotadd_dev,
-		    .hotadd_timeout = (unsigned)fs_cfg.hotadd_timeout,
-		};
+		struct disk_spec spec;
 		struct fs_file *f;
 		struct disk *d;
 		char *path = NULL;
 
+		fs_vs_spec(&spec, vsm.conn, vsm.vm.moref, snap, &disks[i]);
+		spec.readonly = !fs_cfg.rw;
 		r = local_path(disks[i].file, &path);
 		if (r < 0)
 			break;
@@ -620,6 +592,42 @@ fail:
 int fs_vs_connect(struct vs_conn **conn)
 {
 	return connect_server(conn);
+}
+
+void fs_vs_spec(struct disk_spec *spec, struct vs_conn *conn, const char *vm,
+		const char *snap, const struct vs_disk *vd)
+{
+	*spec = (struct disk_spec){
+	    .readonly = true,
+	    .table_cache_bytes = fs_cfg.table_cache,
+	    .grain_cache_bytes = fs_cfg.grain_cache,
+	    .vs = conn,
+	    .vm = vm,
+	    .disk_key = vd->key,
+	    .nfc_port = fs_cfg.nfc_host_port,
+	    .nfc_timeout_ms = {fs_cfg.nfc_accept_timeout_ms,
+			       fs_cfg.nfc_request_timeout_ms,
+			       fs_cfg.nfc_read_timeout_ms,
+			       fs_cfg.nfc_write_timeout_ms,
+			       fs_cfg.nfc_fssrvr_timeout_ms,
+			       fs_cfg.nfc_fssrvr_write_timeout_ms},
+	    .nfc_log_level = fs_cfg.nfc_log_level,
+	    .nfc_buf_size = fs_cfg.nfc_aio_buf_size_64k * 65536u,
+	    .nfc_buf_count = fs_cfg.nfc_aio_buf_count,
+	    .nfc_max_io = (uint32_t)fs_cfg.nfc_max_io,
+	    .nfc_close_file = fs_cfg.nfc_close_file,
+	    .nfc_close_session = fs_cfg.nfc_close_session,
+	    .san_devices = fs_cfg.san_devices,
+	    .san_allow = fs_cfg.san_allow_list,
+	    .san_deny = fs_cfg.san_deny_list,
+	    /* hotadd (transports/hotadd.c) */
+	    .snapshot = snap,
+	    .capacity = vd->capacity,
+	    .proxy_vm = fs_cfg.proxy_vm,
+	    .hotadd_sysfs = fs_cfg.hotadd_sysfs,
+	    .hotadd_dev = fs_cfg.hotadd_dev,
+	    .hotadd_timeout = (unsigned)fs_cfg.hotadd_timeout,
+	};
 }
 
 int fs_vs_local_path(const char *ds_path, char **out)

@@ -11,48 +11,6 @@
 #include "cbt.h"
 #include "vsphere.h"
 
-/* RetrievePropertiesEx of property PATH of one object: the <val> of the
- * answer in *VAL (inside *DOC, which the caller frees). */
-static int get_prop(struct vs_conn *c, const char *type, const char *moref,
-		    const char *path, xmlDocPtr *doc, xmlNodePtr *val)
-{
-	char body[1024], *m = vs_xml_escape(moref);
-	xmlNodePtr objs;
-	int r;
-
-	*val = NULL;
-	if (!m)
-		return -ENOMEM;
-	snprintf(body, sizeof(body),
-		 "<specSet><propSet><type>%s</type><pathSet>%s</pathSet>"
-		 "</propSet><objectSet><obj type=\"%s\">%s</obj></objectSet>"
-		 "</specSet><options/>",
-		 type, path, type, m);
-	free(m);
-	r = vs_call(c, "RetrievePropertiesEx", "PropertyCollector",
-		    vs_moref(c, "propertyCollector"), body, doc);
-	if (r < 0)
-		return r;
-	objs = vs_find(xmlDocGetRootElement(*doc), "objects");
-	*val = objs ? vs_find(objs, "val") : NULL;
-	return 0;
-}
-
-/* The local part of N's xsi:type, e.g. "VirtualDisk" (malloc'd) or NULL. */
-static char *type_of(xmlNodePtr n)
-{
-	xmlChar *t = xmlGetProp(n, (const xmlChar *)"type");
-	const char *colon;
-	char *s;
-
-	if (!t)
-		return NULL;
-	colon = strchr((const char *)t, ':');
-	s = strdup(colon ? colon + 1 : (const char *)t);
-	xmlFree(t);
-	return s;
-}
-
 /* The VirtualDisk element of device KEY in a device list, or NULL. */
 static xmlNodePtr find_disk(xmlNodePtr list, int key)
 {
@@ -64,7 +22,7 @@ static xmlNodePtr find_disk(xmlNodePtr list, int key)
 
 		if (k->type != XML_ELEMENT_NODE)
 			continue;
-		t = type_of(k);
+		t = vs_xsi_type(k);
 		ks = vs_text(k, "key");
 		hit = t && strcmp(t, "VirtualDisk") == 0 && ks &&
 		      atoi(ks) == key;
@@ -83,7 +41,7 @@ int vs_cbt_check(struct vs_conn *c, const char *vm, const char *snap, int key)
 	char *s = NULL, *mode = NULL, *btype = NULL, *compat = NULL;
 	int r;
 
-	r = get_prop(c, "VirtualMachine", vm, "config.changeTrackingEnabled",
+	r = vs_prop(c, "VirtualMachine", vm, "config.changeTrackingEnabled",
 		     &doc, &val);
 	if (r < 0)
 		return r;
@@ -100,9 +58,9 @@ int vs_cbt_check(struct vs_conn *c, const char *vm, const char *snap, int key)
 		return -EOPNOTSUPP;
 	}
 	free(s);
-	r = snap ? get_prop(c, "VirtualMachineSnapshot", snap,
+	r = snap ? vs_prop(c, "VirtualMachineSnapshot", snap,
 			    "config.hardware.device", &doc, &val)
-		 : get_prop(c, "VirtualMachine", vm, "config.hardware.device",
+		 : vs_prop(c, "VirtualMachine", vm, "config.hardware.device",
 			    &doc, &val);
 	if (r < 0)
 		return r;
@@ -114,7 +72,7 @@ int vs_cbt_check(struct vs_conn *c, const char *vm, const char *snap, int key)
 		r = -ENOENT;
 		goto out;
 	}
-	btype = backing ? type_of(backing) : NULL;
+	btype = backing ? vs_xsi_type(backing) : NULL;
 	mode = backing ? vs_text(backing, "diskMode") : NULL;
 	compat = backing ? vs_text(backing, "compatibilityMode") : NULL;
 	if (mode && strncmp(mode, "independent", 11) == 0) {

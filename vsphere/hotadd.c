@@ -12,20 +12,6 @@
 #include "../common/err.h"
 #include "vsphere.h"
 
-static char *type_of(xmlNodePtr n)
-{
-	xmlChar *t = xmlGetProp(n, (const xmlChar *)"type");
-	char *s = NULL;
-
-	if (t) {
-		const char *colon = strchr((const char *)t, ':');
-
-		s = strdup(colon ? colon + 1 : (const char *)t);
-	}
-	xmlFree(t);
-	return s;
-}
-
 static int int_of(xmlNodePtr n, const char *name, int def)
 {
 	char *s = vs_text(n, name);
@@ -63,35 +49,6 @@ static int ctl_kind(const char *type)
 	return -1;
 }
 
-/* RetrievePropertiesEx of one property of one object; its <val>. */
-static int one_prop(struct vs_conn *c, const char *type, const char *moref,
-		    const char *path, xmlDocPtr *doc, xmlNodePtr *val)
-{
-	char body[1024], *m = vs_xml_escape(moref);
-	xmlNodePtr objs, k;
-	int r;
-
-	*val = NULL;
-	if (!m)
-		return -ENOMEM;
-	snprintf(body, sizeof(body),
-		 "<specSet><propSet><type>%s</type><pathSet>%s</pathSet>"
-		 "</propSet><objectSet><obj type=\"%s\">%s</obj></objectSet>"
-		 "</specSet><options/>",
-		 type, path, type, m);
-	free(m);
-	r = vs_call(c, "RetrievePropertiesEx", "PropertyCollector",
-		    vs_moref(c, "propertyCollector"), body, doc);
-	if (r < 0)
-		return r;
-	objs = vs_find(xmlDocGetRootElement(*doc), "objects");
-	for (k = objs ? objs->children : NULL; k; k = k->next)
-		if (k->type == XML_ELEMENT_NODE &&
-		    !strcmp((const char *)k->name, "propSet"))
-			*val = child(k, "val");
-	return 0;
-}
-
 int vs_hardware(struct vs_conn *c, const char *vm, const char *snap,
 		struct vs_hw *hw)
 {
@@ -100,14 +57,14 @@ int vs_hardware(struct vs_conn *c, const char *vm, const char *snap,
 	int r;
 
 	memset(hw, 0, sizeof(*hw));
-	r = snap ? one_prop(c, "VirtualMachineSnapshot", snap,
+	r = snap ? vs_prop(c, "VirtualMachineSnapshot", snap,
 			    "config.hardware.device", &doc, &val)
-		 : one_prop(c, "VirtualMachine", vm, "config.hardware.device",
+		 : vs_prop(c, "VirtualMachine", vm, "config.hardware.device",
 			    &doc, &val);
 	if (r < 0)
 		return r;
 	for (k = val ? val->children : NULL; k && r == 0; k = k->next) {
-		char *type = k->type == XML_ELEMENT_NODE ? type_of(k) : NULL;
+		char *type = k->type == XML_ELEMENT_NODE ? vs_xsi_type(k) : NULL;
 		int kind = type ? ctl_kind(type) : -1;
 
 		if (type && kind >= 0 && hw->nctl < VS_MAX_CTL) {
@@ -135,7 +92,7 @@ int vs_hardware(struct vs_conn *c, const char *vm, const char *snap,
 			    b ? vs_text(child(b, "fileName"), NULL) : NULL;
 			d->mode =
 			    b ? vs_text(child(b, "diskMode"), NULL) : NULL;
-			d->backing = b ? type_of(b) : NULL;
+			d->backing = b ? vs_xsi_type(b) : NULL;
 			s = vs_text(k, "capacityInBytes");
 			d->capacity = s ? strtoull(s, NULL, 10) : 0;
 			free(s);
@@ -274,7 +231,7 @@ int vs_vm_files(struct vs_conn *c, const char *vm, char ***files, size_t *n)
 
 	*files = NULL;
 	*n = 0;
-	r = one_prop(c, "VirtualMachine", vm, "layoutEx.file", &doc, &val);
+	r = vs_prop(c, "VirtualMachine", vm, "layoutEx.file", &doc, &val);
 	if (r < 0)
 		return r;
 	for (k = val ? val->children : NULL; k; k = k->next) {

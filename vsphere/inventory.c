@@ -61,7 +61,17 @@ static xmlNodePtr prop_val(xmlDocPtr doc, const char *name)
 	return NULL;
 }
 
-static char *xsi_type(xmlNodePtr n)
+int vs_prop(struct vs_conn *c, const char *type, const char *moref,
+	    const char *path, xmlDocPtr *doc, xmlNodePtr *val)
+{
+	const char *const paths[] = {path, NULL};
+	int r = retrieve(c, type, moref, paths, doc);
+
+	*val = r == 0 ? prop_val(*doc, path) : NULL;
+	return r;
+}
+
+char *vs_xsi_type(xmlNodePtr n)
 {
 	xmlChar *t = xmlGetProp(n, (const xmlChar *)"type");
 	char *s = NULL;
@@ -369,7 +379,7 @@ int vs_disks(struct vs_conn *c, const char *vm, const char *snap,
 		return r;
 	val = prop_val(doc, "config.hardware.device");
 	for (k = val ? val->children : NULL; k; k = k->next) {
-		char *type = k->type == XML_ELEMENT_NODE ? xsi_type(k) : NULL;
+		char *type = k->type == XML_ELEMENT_NODE ? vs_xsi_type(k) : NULL;
 		xmlNodePtr backing;
 		struct vs_disk *d;
 		char *s;
@@ -608,7 +618,7 @@ int vs_wait_task(struct vs_conn *c, const char *task, bool progress,
 			char *msg =
 			    err ? vs_text(err, "localizedMessage") : NULL;
 			xmlNodePtr f = err ? vs_find(err, "fault") : NULL;
-			char *ft = f ? xsi_type(f) : NULL;
+			char *ft = f ? vs_xsi_type(f) : NULL;
 
 			vmdkfs_error("task %s (%s) failed: %s: %s", task,
 				     desc ? desc : "?", ft ? ft : "fault",

@@ -47,6 +47,14 @@ int vs_call_ns(struct vs_conn *c, const char *ns, const char *method,
 	       const char *this_type, const char *this_value, const char *body,
 	       xmlDocPtr *out);
 
+/* RetrievePropertiesEx of property PATH of object TYPE:MOREF: *DOC is the
+ * answer (free with xmlFreeDoc), *VAL its <val> or NULL when the object
+ * has no such property. */
+int vs_prop(struct vs_conn *c, const char *type, const char *moref,
+	    const char *path, xmlDocPtr *doc, xmlNodePtr *val);
+/* The local part of N's xsi:type ("VirtualDisk"), malloc'd, or NULL. */
+char *vs_xsi_type(xmlNodePtr n);
+
 /* Escape S for XML text (malloc'd). */
 char *vs_xml_escape(const char *s);
 
