@@ -148,11 +148,15 @@ lab:
 
 bench:
 	scripts/install-deps.sh bench
-	$(MAKE) vmdkfs scripts/fuse-ceiling
+	$(MAKE) vmdkfs scripts/fuse-ceiling scripts/stream-read
 	scripts/bench-all.sh
 
 # The FUSE ceiling of make bench: FUSE alone, serving bytes from memory.
 scripts/fuse-ceiling: scripts/fuse-ceiling.c
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+# Its plain TCP and TLS readers (the lab's -stream sends).
+scripts/stream-read: scripts/stream-read.c
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 install: vmdkfs
@@ -162,6 +166,7 @@ install: vmdkfs
 clean:
 	rm -rf build build-san vmdkfs vmdkfs-san $(UNIT_TESTS) $(FUZZERS) \
 		tests/vmfs/vmfs-tool tests/vmfs/vmfs-tool-san $(PART_TOOL) \
-		scripts/fuse-ceiling scripts/fuse-ceiling.d
+		scripts/fuse-ceiling scripts/fuse-ceiling.d \
+		scripts/stream-read scripts/stream-read.d
 
 -include $(OBJS:.o=.d) $(patsubst %.c,$(BUILD)/%.d,$(VMFS) $(PART))

@@ -17,20 +17,16 @@ RUNS=${BENCH_RUNS:-3}
 [ -x "$ceiling" ] || { echo "bench-ceiling: $ceiling not built (make scripts/fuse-ceiling)"; exit 1; }
 shm=$(mktemp -d /dev/shm/vmdkfs-ceil.XXXXXX)
 dir=$(mktemp -d "${BENCH_DIR:-/var/tmp}/vmdkfs-ceil.XXXXXX")
-cpid=""
 cleanup() {
 	for m in "$dir"/c "$dir"/m; do mountpoint -q "$m" 2>/dev/null && fusermount3 -u "$m"; done
-	[ -n "$cpid" ] && wait "$cpid" 2>/dev/null
 	rm -rf "$dir" "$shm"
 }
 trap cleanup EXIT
 mkdir -p "$dir/c" "$dir/m"
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
 secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null 2>&1; t1=$(date +%s.%N); echo "$t0 $t1" | awk '{ printf "%.4f\n", $2 - $1 }'; }
-# med FILE-OF-SECONDS: "MB/s spread%"
-med() { sort -n "$1" | awk -v b=$((MIB << 20)) '{ t[NR] = $1 } END { m = t[int((NR + 1) / 2)]; printf "%.0f %.0f%%\n", b / 1048576 / m, (t[NR] - t[1]) / m * 100 }'; }
+# med FILE-OF-SECONDS: "MB/s spread%" (MB = 10^6 bytes, as dd)
+med() { sort -n "$1" | awk -v b=$((MIB << 20)) '{ t[NR] = $1 } END { m = t[int((NR + 1) / 2)]; printf "%.0f %.0f%%\n", b / 1e6 / m, (t[NR] - t[1]) / m * 100 }'; }
 readf() { dd if="$1" of=/dev/null bs=1M status=none; }
-wait_mount() { for _ in $(seq 100); do mountpoint -q "$1" && return 0; sleep 0.05; done; return 1; }
 
 head -c $((MIB << 20)) /dev/urandom >"$shm/disk.raw"
 qemu-img convert -q -f raw -O vmdk -o subformat=monolithicFlat "$shm/disk.raw" "$shm/flat.vmdk"
@@ -38,16 +34,7 @@ qemu-img convert -q -f raw -O vmdk -o subformat=monolithicFlat "$shm/disk.raw" "
 : >"$dir/flat.t"
 : >"$dir/direct.t"
 for _ in $(seq "$RUNS"); do
-	"$ceiling" "$MIB" "$dir/c" &
-	cpid=$!
-	wait_mount "$dir/c" || { echo "bench-ceiling: fuse-ceiling did not mount"; exit 1; }
-	bdi=$(mountpoint -d "$dir/c")
-	echo 1024 >"/sys/class/bdi/$bdi/read_ahead_kb" 2>/dev/null || true
-	drop
-	secs readf "$dir/c/disk" >>"$dir/ceil.t"
-	fusermount3 -u "$dir/c"
-	wait "$cpid" || true
-	cpid=""
+	echo "$MIB" | awk -v v="$(fuse_ceiling_pass "$MIB" "$dir/c")" '{ printf "%.4f\n", $1 * 1048576 / 1e6 / v }' >>"$dir/ceil.t"
 	"$vmdkfs" "$shm/flat.vmdk" "$dir/m"
 	wait_mount "$dir/m" || { echo "bench-ceiling: vmdkfs did not mount"; exit 1; }
 	drop

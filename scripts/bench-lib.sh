@@ -9,3 +9,48 @@ bench_row() {
 	[ -n "${BENCH_TABLE:-}" ] || return 0
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" >>"$BENCH_TABLE"
 }
+
+# ---- helpers the bench scripts share ----
+bench_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# dd_mbs: dd's last line on stdin, its rate in MB/s on stdout.
+dd_mbs() { awk '{ v = $(NF-1); u = $NF; if (u == "GB/s") v *= 1000; if (u == "kB/s") v /= 1000; printf "%.0f\n", v }'; }
+# median FILE: the median of a file of numbers, one a line.
+median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# spread FILE: how far the numbers spread, (max - min) / median, in %.
+spread() { sort -n "$1" | awk '{ v[NR] = $1 } END { m = v[int((NR + 1) / 2)]; printf "%.0f%%\n", (m > 0 ? (v[NR] - v[1]) / m * 100 : 0) }'; }
+# drop: the page cache (root only; without it, nothing).
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
+# wait_mount DIR: until DIR is a mount point (5 s at most).
+wait_mount() { local _; for _ in $(seq 100); do mountpoint -q "$1" && return 0; sleep 0.05; done; return 1; }
+
+# lab_stream tcp|tls MIB: one plain stream of MIB MiB on loopback, the
+# lab's sender (vmdkfs-lab -stream, tests/lab/stream.go: the NFC server's
+# TLS set-up) to scripts/stream-read (nbdssl's OpenSSL set-up).  Prints
+# "MB/s CPU-seconds-of-the-reader cipher connect-time last-byte-time".  Needs LAB_BIN and LAB_DIR
+# (tests/lab/lab.sh, after lab_start).
+lab_stream() {
+	local port out
+	coproc BENCH_STREAM { "$LAB_BIN" -stream "$1" -stream-mib "$2" -stream-cert "$LAB_DIR/nfc-cert.pem" -stream-key "$LAB_DIR/nfc-key.pem"; }
+	read -r port <&"${BENCH_STREAM[0]}" || { echo "bench: the lab's stream did not start" >&2; return 1; }
+	out=$("$bench_top/scripts/stream-read" "$1" "$port" $(($2 << 20))) || { wait; return 1; }
+	wait
+	echo "$out"
+}
+
+# fuse_ceiling_pass MIB MNT: one cold pass (dd bs=1M) over a fresh mount
+# of scripts/fuse-ceiling (MIB MiB from memory, vmdkfs's FUSE settings and
+# read-ahead); prints MB/s.
+fuse_ceiling_pass() {
+	local pid bdi v
+	"$bench_top/scripts/fuse-ceiling" "$1" "$2" &
+	pid=$!
+	wait_mount "$2" || { echo "bench: fuse-ceiling did not mount" >&2; return 1; }
+	bdi=$(mountpoint -d "$2")
+	echo 1024 >"/sys/class/bdi/$bdi/read_ahead_kb" 2>/dev/null || true
+	drop
+	v=$(dd if="$2/disk" of=/dev/null bs=1M 2>&1 | tail -1 | dd_mbs)
+	fusermount3 -u "$2"
+	wait "$pid" || true
+	echo "$v"
+}

@@ -548,6 +548,10 @@ static int authd(struct nfc_disk *n, const struct vs_ticket *t)
 				     n->ds_path);
 			r = -EACCES;
 		}
+		if (r == 0)
+			nfc_log(n, 3, "%s: nbdssl: %s, %s", n->ds_path,
+				SSL_get_version(n->tls),
+				SSL_get_cipher_name(n->tls));
 	}
 	return r;
 }

@@ -56,7 +56,14 @@ func main() {
 	idle := flag.Duration("session-idle", 0, "expire sessions idle for this long (0: never; also /lab/idle)")
 	trace := flag.Bool("trace", false, "log SOAP traffic to stderr")
 	rawXML := flag.Bool("raw-xml", false, "send vcsim's XML as is (\"XMLSchema-instance:type\" instead of \"xsi:type\")")
+	stream := flag.String("stream", "", "make bench's plain stream instead: tcp or tls (stream.go)")
+	streamMiB := flag.Int("stream-mib", 1024, "with -stream: MiB to send")
+	streamCert := flag.String("stream-cert", "", "with -stream tls: the certificate (PEM)")
+	streamKey := flag.String("stream-key", "", "with -stream tls: its key (PEM)")
 	flag.Parse()
+	if *stream != "" {
+		streamServe(*stream, *streamMiB, *streamCert, *streamKey)
+	}
 	// Hidden: VMDKFS_LAB_CPUPROFILE=FILE writes a CPU profile of the whole
 	// run (until SIGTERM/SIGINT) for "go tool pprof -top BINARY FILE".
 	if f := os.Getenv("VMDKFS_LAB_CPUPROFILE"); f != "" {

@@ -49,6 +49,7 @@ const (
 type nfcConn struct {
 	s       *nfcServer
 	raw     net.Conn
+	flush   func() error // after each write of rw (batchConn under nbdssl)
 	rw      io.ReadWriter // raw (nbd) or the second TLS session (nbdssl)
 	br      *bufio.Reader // rw's AIO messages (the reader's, then serveAIO's)
 	ticket  *nfcTicket
@@ -111,6 +112,9 @@ func (c *nfcConn) send264(typ uint32, fill func(m []byte)) error {
 		fill(m)
 	}
 	_, err := c.rw.Write(m) // one message, one write (one TLS record under nbdssl)
+	if err == nil {
+		err = c.flush()
+	}
 	return err
 }
 
@@ -210,9 +214,13 @@ func (c *nfcConn) send(typ, op uint32, payload, extra []byte) error {
 	return c.write(b)
 }
 
-// write sends b in one write (one TLS record per 16 KiB under nbdssl).
+// write sends b in one write (one TLS record per 16 KiB under nbdssl,
+// gathered into one system call by batchConn).
 func (c *nfcConn) write(b []byte) error {
 	_, err := c.rw.Write(b)
+	if err == nil {
+		err = c.flush()
+	}
 	if err != nil {
 		c.dead = true
 	}
