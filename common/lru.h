@@ -28,6 +28,13 @@ int lru_get(struct lru *c, const void *owner, uint64_t key, size_t pos,
 void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data,
 	     const uint64_t *gen);
 
+/* As lru_put(), with no copy: the block is *DATA itself (BLOCK bytes from
+ * malloc), taken over; *DATA gets back another such block, now the
+ * caller's to free or reuse (the one evicted, or the old copy).  When GEN
+ * is stale nothing is stored and *DATA stays the caller's. */
+void lru_put_swap(struct lru *c, const void *owner, uint64_t key, void **data,
+		  const uint64_t *gen);
+
 /* A writer changed N bytes at POS of a block: update the cached copy, if
  * any, and bump the generation. */
 void lru_patch(struct lru *c, const void *owner, uint64_t key, size_t pos,

@@ -314,23 +314,30 @@ out_free:
 	return r;
 }
 
-/* Copy COUNT sectors from sector IN of compressed grain M->grain. */
+/* Copy COUNT sectors from sector IN of compressed grain M->grain.  A read
+ * of the whole grain (a sequential reader's) is inflated straight into
+ * BUF and not cached: the kernel's page cache keeps those bytes, and a
+ * copy into the cache would cost as much as the inflating.  A part of a
+ * grain (a random reader's) is inflated whole, and the grain handed to
+ * the cache without a copy, for the reads of its other parts. */
 static int read_compressed(struct extent *e, const struct map *m, uint64_t in,
 			   uint64_t count, void *buf)
 {
 	size_t gbytes = e->h.grain * 512;
-	uint8_t *grain;
+	void *grain;
 	int r;
 
 	if (lru_get(e->grains, e, m->grain, in * 512, buf, count * 512, NULL))
 		return 0;
+	if (in == 0 && count * 512 == gbytes)
+		return inflate_grain(e, m->grain, m->off, buf);
 	grain = malloc(gbytes);
 	if (!grain)
 		return -ENOMEM;
 	r = inflate_grain(e, m->grain, m->off, grain);
 	if (r == 0) {
-		lru_put(e->grains, e, m->grain, grain, NULL);
-		memcpy(buf, grain + in * 512, count * 512);
+		memcpy(buf, (char *)grain + in * 512, count * 512);
+		lru_put_swap(e->grains, e, m->grain, &grain, NULL);
 	}
 	free(grain);
 	return r;
