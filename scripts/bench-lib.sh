@@ -38,18 +38,22 @@ lab_stream() {
 	echo "$out"
 }
 
-# fuse_ceiling_pass MIB MNT: one cold pass (dd bs=1M) over a fresh mount
-# of scripts/fuse-ceiling (MIB MiB from memory, vmdkfs's FUSE settings and
-# read-ahead); prints MB/s.
+# fuse_ceiling_pass MIB MNT [CPUFILE]: one cold pass (dd bs=1M) over a
+# fresh mount of scripts/fuse-ceiling (MIB MiB from memory, vmdkfs's FUSE
+# settings and read-ahead); prints MB/s, and appends the server's CPU
+# seconds (user + system) to CPUFILE if given.
 fuse_ceiling_pass() {
-	local pid bdi v
+	local pid bdi v c0 c1
 	"$bench_top/scripts/fuse-ceiling" "$1" "$2" &
 	pid=$!
 	wait_mount "$2" || { echo "bench: fuse-ceiling did not mount" >&2; return 1; }
 	bdi=$(mountpoint -d "$2")
 	echo 1024 >"/sys/class/bdi/$bdi/read_ahead_kb" 2>/dev/null || true
 	drop
+	c0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
 	v=$(dd if="$2/disk" of=/dev/null bs=1M 2>&1 | tail -1 | dd_mbs)
+	c1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	[ -z "${3:-}" ] || echo "$c0 $c1" | awk -v hz="$(getconf CLK_TCK)" '{ print ($2 - $1) / hz }' >>"$3"
 	fusermount3 -u "$2"
 	wait "$pid" || true
 	echo "$v"

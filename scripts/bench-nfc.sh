@@ -82,7 +82,7 @@ stream() { # tcp|tls: MB/s to $dir/mbs-MODE, the reader's CPU to cpu-MODE
 }
 
 for _ in $(seq "$RUNS"); do
-	fuse_ceiling_pass "$MIB" "$dir/c" >>"$dir/mbs-ceiling"
+	fuse_ceiling_pass "$MIB" "$dir/c" "$dir/cpu-ceiling" >>"$dir/mbs-ceiling"
 	stream tcp
 	nfc_read nbd
 	stream tls
@@ -103,9 +103,12 @@ echo "NFC benchmark: $MIB MiB sequential read on loopback, medians of $RUNS inte
 printf '%-34s %8s  (spread %s)\n' "FUSE ceiling (memory)" "$(m ceiling)" "$(s ceiling)" \
 	"plain TCP stream" "$(m tcp)" "$(s tcp)" "vmdkfs over nbd" "$(m nbd)" "$(s nbd)" \
 	"plain TLS stream" "$(m tls)" "$(s tls)" "vmdkfs over nbdssl" "$(m nbdssl)" "$(s nbdssl)"
-printf 'CPU s/GiB: nbd %s (TCP reader %s), nbdssl %s (TLS reader %s)\n' "$(per_gib nbd)" "$(per_gib tcp)" "$(per_gib nbdssl)" "$(per_gib tls)"
+printf 'CPU s/GiB: nbd %s (TCP reader %s), nbdssl %s (TLS reader %s), FUSE ceiling server %s\n' "$(per_gib nbd)" "$(per_gib tcp)" "$(per_gib nbdssl)" "$(per_gib tls)" "$(per_gib ceiling)"
 bench_row "nbd, sequential" "$(m nbd)" "FUSE ceiling" "$(m ceiling)" 0.8 "$(s nbd), $(s ceiling)"
 bench_row "nbd, sequential (for scale)" "$(m nbd)" "plain TCP stream" "$(m tcp)" - "$(s nbd), $(s tcp)"
 bench_row "nbdssl, sequential" "$(m nbdssl)" "plain TLS stream, $ssl_cipher" "$(m tls)" 0.8 "$(s nbdssl), $(s tls)"
 bench_row "nbdssl: vmdkfs CPU s per GiB" "$(per_gib nbdssl)" "plain TLS reader, s per GiB" "$(per_gib tls)" "<=1.3" "median of $RUNS"
 bench_row "nbd: vmdkfs CPU s per GiB" "$(per_gib nbd)" "plain TCP reader, s per GiB" "$(per_gib tcp)" "<=1.3" "median of $RUNS"
+# For scale: what FUSE alone costs its server per GiB (fuse-ceiling), and
+# the plain reader plus that, the least a FUSE reader of the link spends.
+bench_row "nbd: vmdkfs CPU s per GiB (for scale)" "$(per_gib nbd)" "TCP reader + FUSE server, s/GiB" "$(echo "$(per_gib tcp) $(per_gib ceiling)" | awk '{ printf "%.3f", $1 + $2 }')" - "median of $RUNS"

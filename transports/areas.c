@@ -12,7 +12,7 @@
 struct shared {
 	struct disk *inner;
 	int refs; /* changed only while the tree is built or closed */
-	/* The areas the inner disk's read-ahead keeps to (inner->ahead_end):
+	/* The areas the inner disk's read-ahead keeps to (inner->ahead_data):
 	 * a mask's (the smallest: an incremental copy reads no more than
 	 * changed), else the map's. */
 	struct disk_area *hint;
@@ -31,8 +31,8 @@ struct adisk {
 	uint64_t total; /* bytes in the areas */
 };
 
-/* inner->ahead_end: the end of the area OFF is in, else OFF. */
-static uint64_t hint_end(void *arg, uint64_t off)
+/* inner->ahead_data: the first area that ends after OFF. */
+static bool hint_data(void *arg, uint64_t off, uint64_t *start, uint64_t *end)
 {
 	struct shared *sh = arg;
 	size_t lo = 0, hi = sh->nhint;
@@ -45,9 +45,11 @@ static uint64_t hint_end(void *arg, uint64_t off)
 		else
 			hi = mid;
 	}
-	if (lo < sh->nhint && sh->hint[lo].off <= off)
-		return sh->hint[lo].off + sh->hint[lo].len;
-	return off;
+	if (lo == sh->nhint)
+		return false;
+	*start = sh->hint[lo].off;
+	*end = sh->hint[lo].off + sh->hint[lo].len;
+	return true;
 }
 
 /* Let AD's areas bound the read-ahead of the disk below. */
@@ -67,7 +69,7 @@ static void set_hint(struct shared *sh, const struct adisk *ad)
 	sh->nhint = ad->n;
 	sh->hint_from_mask = ad->mode == AREAS_MASK;
 	sh->inner->ahead_arg = sh;
-	sh->inner->ahead_end = hint_end;
+	sh->inner->ahead_data = hint_data;
 }
 
 

@@ -45,11 +45,12 @@ struct disk {
 	uint32_t cid;
 	bool readonly;
 	struct lru *cache; /* optional read cache (EnableCache) */
-	/* Optional, set by a wrapper that knows the allocation (areas.c):
-	 * where a transport's own read-ahead from byte OFF should stop (the
-	 * end of the data OFF is in; OFF itself in a hole).  NULL: the end
-	 * of the disk. */
-	uint64_t (*ahead_end)(void *arg, uint64_t off);
+	/* Optional, set by a wrapper that knows the allocation (areas.c), for
+	 * a transport's own read-ahead: the first area of data that ends
+	 * after byte OFF, [*START, *END) (*START may be before OFF); false if
+	 * there is none.  NULL: the whole disk is data. */
+	bool (*ahead_data)(void *arg, uint64_t off, uint64_t *start,
+			   uint64_t *end);
 	void *ahead_arg;
 };
 

@@ -492,7 +492,7 @@ static void ra_queue(struct hotadd *h, uint64_t w)
 	struct ra_slot *victim = NULL;
 	int i;
 
-	/* d.ahead_end (areas.c) is not followed: it saves network reads of
+	/* d.ahead_data (areas.c) is not followed: it saves network reads of
 	 * holes, and a local device reads them as fast as data. */
 	if (start >= total)
 		return;

@@ -99,6 +99,7 @@ struct nfc_disk {
 	struct nfc_slot *slots;
 	uint32_t nslots;
 	uint64_t ahead;	   /* where the next read-ahead request starts */
+	uint64_t seq;	   /* of the last read request sent */
 	uint64_t last_end; /* end of the previous read, to see a stream */
 	/* The timeouts on the socket now, named for the errors. */
 	const char *rt_key, *wt_key;
@@ -119,6 +120,7 @@ struct nfc_disk {
 /* One read request of at most NFC_MAX_IO bytes and its reply. */
 struct nfc_slot {
 	bool used;
+	uint64_t seq;		 /* request order (replies come in it) */
 	uint64_t off, len, left; /* bytes: disk offset, length, missing */
 	char *buf;
 	char *dst; /* where its bytes go: buf, or straight to the reader */
@@ -918,6 +920,7 @@ static int slot_request(struct nfc_disk *n, uint64_t off, uint64_t len)
 		return -ENOMEM;
 	read_payload(p, n->handle, off, (uint32_t)len);
 	sl->used = true;
+	sl->seq = ++n->seq;
 	sl->off = off;
 	sl->len = sl->left = len;
 	sl->dst = sl->buf;
@@ -995,17 +998,135 @@ static int slots_drain(struct nfc_disk *n)
 	return r;
 }
 
-/* Read LEN bytes at OFF into BUF.  A sequential stream keeps up to
- * BufCount requests of NFC_MAX_IO in flight ahead of the reader, across
- * calls; any other read waits for what is in flight, then asks for just
- * what it needs.  Called with n->lock held. */
-static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
+/* Ask for the bytes from n->ahead on into the free slots: with a wrapper
+ * that knows the allocation (d.ahead_data), only bytes in its areas of
+ * data, from one area on to the next, so that a backup reading the
+ * changed areas one after the other finds the next one on its way. */
+static int ahead_fill(struct nfc_disk *n)
 {
-	bool stream = off == n->last_end && off != 0;
-	uint64_t end = off + len, limit;
+	uint64_t limit = n->d.size;
 	uint32_t i;
 	int r = 0;
 
+	while (r == 0 && n->ahead < limit) {
+		uint64_t s = n->ahead, e = limit, l;
+
+		if (n->d.ahead_data) {
+			if (!n->d.ahead_data(n->d.ahead_arg, n->ahead, &s, &e))
+				break;
+			if (s < n->ahead)
+				s = n->ahead;
+			if (e > limit)
+				e = limit;
+			if (s >= e)
+				break;
+		}
+		for (i = 0; i < n->nslots && n->slots[i].used; i++)
+			;
+		if (i == n->nslots)
+			break;
+		l = e - s < n->max_io ? e - s : n->max_io;
+		/* not over a request in flight (asked for out of order) */
+		for (i = 0; i < n->nslots; i++)
+			if (n->slots[i].used && n->slots[i].off > s &&
+			    n->slots[i].off < s + l)
+				l = n->slots[i].off - s;
+		for (i = 0; i < n->nslots; i++)
+			if (n->slots[i].used && n->slots[i].off <= s &&
+			    s < n->slots[i].off + n->slots[i].len)
+				break;
+		if (i < n->nslots) { /* in flight already: skip it */
+			n->ahead = n->slots[i].off + n->slots[i].len;
+			continue;
+		}
+		r = slot_request(n, s, l);
+		n->ahead = s + l;
+	}
+	return r;
+}
+
+/* Make a slot free: receive the oldest request whole and forget it (its
+ * bytes are read again if asked for). */
+static int slot_free_one(struct nfc_disk *n)
+{
+	struct nfc_slot *old = NULL;
+	uint32_t i;
+	int r = 0;
+
+	for (i = 0; i < n->nslots; i++)
+		if (n->slots[i].used && (!old || n->slots[i].seq < old->seq))
+			old = &n->slots[i];
+	if (!old)
+		return 0;
+	while (r == 0 && old->left)
+		r = slot_receive(n);
+	old->used = false;
+	return r;
+}
+
+/* Ask for the bytes of [OFF, END) that no request in flight covers, as
+ * far as free slots go; at least the first of them (freeing a slot for
+ * it if need be).  Requests in flight stay: their replies come first and
+ * wait in their slots for the reader. */
+static int request_range(struct nfc_disk *n, uint64_t off, uint64_t end)
+{
+	bool first = true;
+	int r = 0;
+
+	while (r == 0 && off < end) {
+		uint64_t stop = end - off < n->max_io ? end : off + n->max_io;
+		struct nfc_slot *cover = NULL;
+		bool free = false;
+		uint32_t i;
+
+		for (i = 0; i < n->nslots; i++) {
+			struct nfc_slot *t = &n->slots[i];
+
+			if (!t->used)
+				free = true;
+			else if (t->off <= off && off < t->off + t->len)
+				cover = t;
+			else if (t->off > off && t->off < stop)
+				stop = t->off;
+		}
+		if (cover) {
+			off = cover->off + cover->len;
+			continue;
+		}
+		if (!free && !first)
+			break;
+		if (!free) {
+			r = slot_free_one(n);
+			continue;
+		}
+		r = slot_request(n, off, stop - off);
+		first = false;
+		off = stop;
+	}
+	return r;
+}
+
+/* Read LEN bytes at OFF into BUF.  A sequential stream keeps up to
+ * BufCount requests of NFC_MAX_IO in flight ahead of the reader, across
+ * calls; so does a read that starts an area of data a wrapper knows of
+ * (areas.c: a backup reading the changed areas reads each whole, one
+ * after the other), from its first request on, and then the read-ahead
+ * follows the areas.  Any other read waits for what is in flight, then
+ * asks for just what it needs (all of its requests at once).  Called
+ * with n->lock held. */
+static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
+{
+	bool stream = off == n->last_end && off != 0;
+	uint64_t end = off + len;
+	uint32_t i;
+	int r = 0;
+
+	if (!stream && n->d.ahead_data) {
+		uint64_t s, e;
+
+		stream = n->d.ahead_data(n->d.ahead_arg, off, &s, &e) &&
+			 s == off && e > end;
+	}
 	while (off < end && r == 0) {
 		struct nfc_slot *sl = NULL;
 		uint64_t l;
@@ -1015,13 +1136,13 @@ static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
 			    off < n->slots[i].off + n->slots[i].len)
 				sl = &n->slots[i];
 		if (!sl) {
-			/* Not in flight: ask for it alone. */
-			r = slots_drain(n);
-			l = end - off < n->max_io ? end - off : n->max_io;
-			if (r == 0)
-				r = slot_request(n, off, l);
-			if (r == 0)
-				n->ahead = off + l;
+			/* Not in flight: ask for it (and, on a stream, for
+			 * what follows) before waiting. */
+			r = request_range(n, off, end);
+			if (n->ahead < end)
+				n->ahead = end;
+			if (r == 0 && stream)
+				r = ahead_fill(n);
 			continue;
 		}
 		/* A request the reader wants whole, none of it here yet:
@@ -1042,28 +1163,17 @@ static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
 		off += l;
 		if (off == sl->off + sl->len)
 			sl->used = false; /* all of it read */
+		/* Keep the stream's requests in flight while it is read. */
+		if (stream && r == 0)
+			r = ahead_fill(n);
 	}
 	if (r < 0)
 		return r;
 	n->last_end = end;
-	/* Read ahead while the reader streams, never past the data the
-	 * reader is in when a wrapper knows the allocation (areas.c). */
-	limit = n->d.ahead_end ? n->d.ahead_end(n->d.ahead_arg, end)
-			       : n->d.size;
-	while (stream && r == 0 && n->ahead < limit) {
-		uint64_t l = limit - n->ahead < n->max_io ? limit - n->ahead
-							  : n->max_io;
-
+	if (stream) {
 		if (n->ahead < end)
 			n->ahead = end;
-		for (i = 0; i < n->nslots && n->slots[i].used; i++)
-			;
-		if (i == n->nslots || n->ahead >= limit)
-			break;
-		if (limit - n->ahead < l)
-			l = limit - n->ahead;
-		r = slot_request(n, n->ahead, l);
-		n->ahead += l;
+		r = ahead_fill(n);
 	}
 	return r;
 }

@@ -67,7 +67,7 @@ type nfcTicket struct {
 
 // nfcKnobs: fault injection on the NFC path (/lab/nfc).
 type nfcKnobs struct {
-	Cut             int64  `json:"cut"` // -1: off; else close after that many bytes of the next read's data
+	Cut             int64  `json:"cut"` // -1: off; else close after that many more bytes of read reply data
 	ErrCode         uint64 `json:"error_code"`
 	ErrText         string `json:"error_text"`
 	ErrCount        int    `json:"error_count"` // IO requests left to refuse; -1: until cleared

@@ -781,10 +781,20 @@ func (s *nfcServer) takeStall() (int64, bool) {
 	return s.knobs.StallMs, true
 }
 
-func (s *nfcServer) takeCut() int64 {
+// takeCut: where in a batch of TOTAL bytes of reply data the link is to
+// be cut (-1: not in it).  The cut knob counts reply bytes from when it was
+// set, across reads: a batch wholly before it only moves it closer.
+func (s *nfcServer) takeCut(total int64) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := s.knobs.Cut
+	if n < 0 {
+		return -1
+	}
+	if n >= total {
+		s.knobs.Cut = n - total
+		return -1
+	}
 	s.knobs.Cut = -1
 	return n
 }
@@ -966,7 +976,11 @@ func (c *nfcConn) reads(batch []*aioMsg) {
 	// What goes out: the fragments in order, up to the cut if one is set.
 	n := len(frags)
 	tail := -1 // bytes of fragment n's data sent before the cut
-	if cut := c.s.takeCut(); cut >= 0 {
+	var total int64
+	for _, f := range frags {
+		total += int64(f.n)
+	}
+	if cut := c.s.takeCut(total); cut >= 0 {
 		for i, f := range frags {
 			if int64(f.n) > cut {
 				n, tail = i, int(cut)
