@@ -66,14 +66,8 @@ int lru_new(size_t count, size_t block, struct lru **out)
 		lru_free(c);
 		return -ENOMEM;
 	}
-	/* A block each, so that lru_put_swap() can trade them. */
-	for (i = 0; i < count; i++) {
-		c->ents[i].data = malloc(block);
-		if (!c->ents[i].data) {
-			lru_free(c);
-			return -ENOMEM;
-		}
-	}
+	/* A block each, so that lru_put_swap() can trade them, allocated on
+	 * first use (take): a cache costs only the memory it holds. */
 	pthread_mutex_init(&c->lock, NULL);
 	c->head.next = c->head.prev = &c->head;
 	for (i = 0; i < count; i++)
@@ -149,13 +143,18 @@ int lru_get(struct lru *c, const void *owner, uint64_t key, size_t pos,
 }
 
 /* Called with c->lock held: the entry for (OWNER, KEY), made from the
- * least recently used one if there is none, moved to the front. */
-static struct lru_ent *take(struct lru *c, const void *owner, uint64_t key)
+ * least recently used one if there is none, moved to the front.  With
+ * ALLOC a new entry gets a block if it has none (NULL if that fails);
+ * without, the caller gives it one. */
+static struct lru_ent *take(struct lru *c, const void *owner, uint64_t key,
+			    bool alloc)
 {
 	struct lru_ent *e = find(c, owner, key);
 
 	if (!e) {
 		e = c->head.prev; /* least recently used */
+		if (alloc && !e->data && !(e->data = malloc(c->block)))
+			return NULL; /* not cached */
 		if (e->used)
 			unhash(c, e);
 		e->owner = owner;
@@ -176,8 +175,7 @@ void lru_put_swap(struct lru *c, const void *owner, uint64_t key, void **data,
 	char *old;
 
 	pthread_mutex_lock(&c->lock);
-	if (!gen || *gen == c->gen) {
-		e = take(c, owner, key);
+	if ((!gen || *gen == c->gen) && (e = take(c, owner, key, false))) {
 		old = e->data;
 		e->data = *data;
 		*data = old;
@@ -195,8 +193,9 @@ void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data,
 		pthread_mutex_unlock(&c->lock);
 		return;
 	}
-	e = take(c, owner, key);
-	memcpy(e->data, data, c->block);
+	e = take(c, owner, key, true);
+	if (e)
+		memcpy(e->data, data, c->block);
 	pthread_mutex_unlock(&c->lock);
 }
 

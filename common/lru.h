@@ -11,7 +11,8 @@
 
 struct lru;
 
-/* A cache of at most COUNT blocks of BLOCK bytes (memory: COUNT * BLOCK). */
+/* A cache of at most COUNT blocks of BLOCK bytes (memory: at most COUNT *
+ * BLOCK, allocated as blocks are first stored). */
 int lru_new(size_t count, size_t block, struct lru **out);
 void lru_free(struct lru *c);
 
@@ -30,8 +31,8 @@ void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data,
 
 /* As lru_put(), with no copy: the block is *DATA itself (BLOCK bytes from
  * malloc), taken over; *DATA gets back another such block, now the
- * caller's to free or reuse (the one evicted, or the old copy).  When GEN
- * is stale nothing is stored and *DATA stays the caller's. */
+ * caller's to free or reuse (the one evicted, or the old copy), or NULL.
+ * When GEN is stale nothing is stored and *DATA stays the caller's. */
 void lru_put_swap(struct lru *c, const void *owner, uint64_t key, void **data,
 		  const uint64_t *gen);
 

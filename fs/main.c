@@ -330,13 +330,6 @@ int main(int argc, char **argv)
 	 * sequential read over san). */
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	mallopt(M_TRIM_THRESHOLD, 128 << 20);
-	/* One heap for every thread: a FUSE thread's own arena grows and
-	 * shrinks with mprotect as grains come and go (one call per six
-	 * random reads of a stream disk, measured), the main heap does
-	 * not; the lock is cheap at these rates (random 4 KiB reads of a
-	 * stream disk: 16.6-17.2k/s with an arena per thread, 18.4-18.6k/s
-	 * with one). */
-	mallopt(M_ARENA_MAX, 1);
 	if (argc >= 2 && strcmp(argv[1], "info") == 0)
 		return fs_info_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "status") == 0)

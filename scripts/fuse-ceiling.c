@@ -136,7 +136,6 @@ int main(int argc, char **argv)
 	/* as vmdkfs (fs/main.c): keep 1 MiB buffers on the heap */
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	mallopt(M_TRIM_THRESHOLD, 128 << 20);
-	mallopt(M_ARENA_MAX, 1);
 	/* as vmdkfs (fs_serve): the same options and loop */
 	if (fuse_opt_add_arg(&args, argv[0]) < 0 ||
 	    fuse_opt_add_arg(&args, "-ofsname=fuse-ceiling") < 0 ||
