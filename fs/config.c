@@ -91,6 +91,8 @@ static const struct key keys[] = {
     {"readahead", K_INT, F(readahead_kb), 0, 65536, "1024",
      "kernel readahead of the mount in KiB (set through sysfs, root "
      "only; 0 keeps the kernel's 128 KiB)"},
+    {"threads", K_INT, F(threads), 0, 64, "0",
+     "FUSE worker threads; 0: one per disk of the mount, 1 to 8"},
     {"allow_parent_write", K_BOOL, F(allow_parent_write), 0, 1, "0",
      "with rw: write a disk even though another disk in its folder is "
      "its child (the child will no longer match it)"},

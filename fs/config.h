@@ -28,6 +28,7 @@ struct config {
 	uint64_t grain_cache; /* bytes, inflated grains */
 	uint64_t table_cache; /* bytes, grain tables */
 	uint32_t readahead_kb;
+	int threads; /* FUSE worker threads */
 	/* vSphere mounts */
 	char *server, *user, *password_file, *cookie, *vm, *snapshot;
 	char *thumbprint, *cafile, *prepare_access, *identity;

@@ -1,15 +1,17 @@
 /* fuse-ceiling: the FUSE ceiling of `make bench`.  A minimal libfuse
  * program that serves one read-only file, "disk", of SIZE bytes from
  * memory, with vmdkfs's FUSE settings (the same max_readahead, splice
- * writes, multi-threaded loop, kernel cache kept, reads answered from a
- * page-aligned buffer through read_buf): what FUSE alone costs on this
- * machine, without vmdkfs.  Not a test and not installed.
+ * writes, kernel cache kept, reads answered from a page-aligned buffer
+ * through read_buf, libfuse's multi-threaded loop with one worker thread,
+ * as vmdkfs runs it for a mount of one disk: fs/tree.c loop_threads):
+ * what FUSE alone costs on this machine, without vmdkfs.  Not a test and
+ * not installed.
  *
  * usage: fuse-ceiling SIZE_MIB MOUNTPOINT [FUSE ARGS...]
  * (runs in the foreground; unmount with fusermount3 -u MOUNTPOINT; the
  * caller sets the mount's read_ahead_kb as vmdkfs does)
  */
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fuse.h>
@@ -117,7 +119,7 @@ static const struct fuse_operations ops = {
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config lc = {.clone_fd = 0, .max_idle_threads = 16};
+	struct fuse_loop_config *lc = fuse_loop_cfg_create();
 	struct fuse *f;
 	int i, r;
 	size_t k;
@@ -149,7 +151,13 @@ int main(int argc, char **argv)
 		return 1;
 	if (fuse_set_signal_handlers(fuse_get_session(f)) != 0)
 		return 1;
-	r = fuse_loop_mt(f, &lc);
+	if (!lc)
+		return 1;
+	fuse_loop_cfg_set_clone_fd(lc, 0);
+	fuse_loop_cfg_set_max_threads(lc, 1);
+	fuse_loop_cfg_set_idle_threads(lc, 1);
+	r = fuse_loop_mt(f, lc);
+	fuse_loop_cfg_destroy(lc);
 	fuse_remove_signal_handlers(fuse_get_session(f));
 	fuse_unmount(f);
 	fuse_destroy(f);
