@@ -22,6 +22,7 @@ struct lru {
 	struct lru_ent **buckets;
 	struct lru_ent head; /* sentinel of the recency list */
 	uint64_t gen;	     /* bumped by every patch and drop */
+	char *mem;
 };
 
 static size_t bucket_of(const struct lru *c, const void *owner, uint64_t key)
@@ -62,32 +63,30 @@ int lru_new(size_t count, size_t block, struct lru **out)
 		;
 	c->ents = calloc(count, sizeof(*c->ents));
 	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
-	if (!c->ents || !c->buckets) {
+	c->mem = malloc(count * block);
+	if (!c->ents || !c->buckets || !c->mem) {
 		lru_free(c);
 		return -ENOMEM;
 	}
-	/* A block each, so that lru_put_swap() can trade them, allocated on
-	 * first use (take): a cache costs only the memory it holds. */
 	pthread_mutex_init(&c->lock, NULL);
 	c->head.next = c->head.prev = &c->head;
-	for (i = 0; i < count; i++)
+	for (i = 0; i < count; i++) {
+		c->ents[i].data = c->mem + i * block;
 		list_push_front(c, &c->ents[i]);
+	}
 	*out = c;
 	return 0;
 }
 
 void lru_free(struct lru *c)
 {
-	size_t i;
-
 	if (!c)
 		return;
-	if (c->ents && c->head.next)
+	if (c->ents)
 		pthread_mutex_destroy(&c->lock);
-	for (i = 0; c->ents && i < c->count; i++)
-		free(c->ents[i].data);
 	free(c->ents);
 	free(c->buckets);
+	free(c->mem);
 	free(c);
 }
 
@@ -142,47 +141,6 @@ int lru_get(struct lru *c, const void *owner, uint64_t key, size_t pos,
 	return hit;
 }
 
-/* Called with c->lock held: the entry for (OWNER, KEY), made from the
- * least recently used one if there is none, moved to the front.  With
- * ALLOC a new entry gets a block if it has none (NULL if that fails);
- * without, the caller gives it one. */
-static struct lru_ent *take(struct lru *c, const void *owner, uint64_t key,
-			    bool alloc)
-{
-	struct lru_ent *e = find(c, owner, key);
-
-	if (!e) {
-		e = c->head.prev; /* least recently used */
-		if (alloc && !e->data && !(e->data = malloc(c->block)))
-			return NULL; /* not cached */
-		if (e->used)
-			unhash(c, e);
-		e->owner = owner;
-		e->key = key;
-		e->used = true;
-		e->hnext = c->buckets[bucket_of(c, owner, key)];
-		c->buckets[bucket_of(c, owner, key)] = e;
-	}
-	list_unlink(e);
-	list_push_front(c, e);
-	return e;
-}
-
-void lru_put_swap(struct lru *c, const void *owner, uint64_t key, void **data,
-		  const uint64_t *gen)
-{
-	struct lru_ent *e;
-	char *old;
-
-	pthread_mutex_lock(&c->lock);
-	if ((!gen || *gen == c->gen) && (e = take(c, owner, key, false))) {
-		old = e->data;
-		e->data = *data;
-		*data = old;
-	}
-	pthread_mutex_unlock(&c->lock);
-}
-
 void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data,
 	     const uint64_t *gen)
 {
@@ -193,9 +151,20 @@ void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data,
 		pthread_mutex_unlock(&c->lock);
 		return;
 	}
-	e = take(c, owner, key, true);
-	if (e)
-		memcpy(e->data, data, c->block);
+	e = find(c, owner, key);
+	if (!e) {
+		e = c->head.prev; /* least recently used */
+		if (e->used)
+			unhash(c, e);
+		e->owner = owner;
+		e->key = key;
+		e->used = true;
+		e->hnext = c->buckets[bucket_of(c, owner, key)];
+		c->buckets[bucket_of(c, owner, key)] = e;
+	}
+	memcpy(e->data, data, c->block);
+	list_unlink(e);
+	list_push_front(c, e);
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -11,8 +11,7 @@
 
 struct lru;
 
-/* A cache of at most COUNT blocks of BLOCK bytes (memory: at most COUNT *
- * BLOCK, allocated as blocks are first stored). */
+/* A cache of at most COUNT blocks of BLOCK bytes (memory: COUNT * BLOCK). */
 int lru_new(size_t count, size_t block, struct lru **out);
 void lru_free(struct lru *c);
 
@@ -28,13 +27,6 @@ int lru_get(struct lru *c, const void *owner, uint64_t key, size_t pos,
  * changed it is then never cached stale. */
 void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data,
 	     const uint64_t *gen);
-
-/* As lru_put(), with no copy: the block is *DATA itself (BLOCK bytes from
- * malloc), taken over; *DATA gets back another such block, now the
- * caller's to free or reuse (the one evicted, or the old copy), or NULL.
- * When GEN is stale nothing is stored and *DATA stays the caller's. */
-void lru_put_swap(struct lru *c, const void *owner, uint64_t key, void **data,
-		  const uint64_t *gen);
 
 /* A writer changed N bytes at POS of a block: update the cached copy, if
  * any, and bump the generation. */

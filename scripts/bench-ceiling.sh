@@ -36,7 +36,7 @@ qemu-img convert -q -f raw -O vmdk -o subformat=monolithicFlat "$shm/disk.raw" "
 for _ in $(seq "$RUNS"); do
 	echo "$MIB" | awk -v v="$(fuse_ceiling_pass "$MIB" "$dir/c")" '{ printf "%.4f\n", $1 * 1048576 / 1e6 / v }' >>"$dir/ceil.t"
 	"$vmdkfs" "$shm/flat.vmdk" "$dir/m"
-	wait_mount "$dir/m" || { echo "bench-ceiling: vmdkfs did not mount"; exit 1; }
+	bench_wait_mount "$dir/m" || { echo "bench-ceiling: vmdkfs did not mount"; exit 1; }
 	drop
 	secs readf "$dir/m/flat.raw" >>"$dir/flat.t"
 	cmp -s "$dir/m/flat.raw" "$shm/disk.raw" || { echo "bench-ceiling: vmdkfs returned other bytes"; exit 1; }

@@ -40,8 +40,6 @@ loop=$(lab_ctl state | /usr/bin/python3 -c "import json,sys; print(json.load(sys
 direct=$(lab_ctl state | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['hotadd']['disks'][0]['loop_direct_io'])")
 [ -b "$loop" ] || { echo "bench-hotadd: no loop device ($loop)"; exit 1; }
 
-# dd_mbs: dd's last line on stdin, its rate in MB/s on stdout.
-dd_mbs() { awk '{ v = $(NF-1); u = $NF; if (u == "GB/s") v *= 1000; if (u == "kB/s") v /= 1000; printf "%.0f", v }'; }
 raw() { dd if="$loop" of=/dev/null bs=1M iflag=direct 2>&1 | tail -1 | dd_mbs; }
 # Through the mount: the file's page cache dropped first (a read-only
 # mount keeps it across opens).

@@ -21,8 +21,8 @@ median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }
 spread() { sort -n "$1" | awk '{ v[NR] = $1 } END { m = v[int((NR + 1) / 2)]; printf "%.0f%%\n", (m > 0 ? (v[NR] - v[1]) / m * 100 : 0) }'; }
 # drop: the page cache (root only; without it, nothing).
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
-# wait_mount DIR: until DIR is a mount point (5 s at most).
-wait_mount() { local _; for _ in $(seq 100); do mountpoint -q "$1" && return 0; sleep 0.05; done; return 1; }
+# bench_wait_mount DIR: until DIR is a mount point (5 s at most).
+bench_wait_mount() { local _; for _ in $(seq 100); do mountpoint -q "$1" && return 0; sleep 0.05; done; return 1; }
 
 # lab_stream tcp|tls MIB: one plain stream of MIB MiB on loopback, the
 # lab's sender (vmdkfs-lab -stream, tests/lab/stream.go: the NFC server's
@@ -46,7 +46,7 @@ fuse_ceiling_pass() {
 	local pid bdi v c0 c1
 	"$bench_top/scripts/fuse-ceiling" "$1" "$2" &
 	pid=$!
-	wait_mount "$2" || { echo "bench: fuse-ceiling did not mount" >&2; return 1; }
+	bench_wait_mount "$2" || { echo "bench: fuse-ceiling did not mount" >&2; return 1; }
 	bdi=$(mountpoint -d "$2")
 	echo 1024 >"/sys/class/bdi/$bdi/read_ahead_kb" 2>/dev/null || true
 	drop

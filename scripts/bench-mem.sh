@@ -35,7 +35,6 @@ pid_of() { # the daemon serving MOUNTPOINT
 	done
 }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
-wait_mount() { for _ in $(seq 100); do mountpoint -q "$1" && return 0; sleep 0.05; done; return 1; }
 # case NAME CACHES_BYTES: report the peak of the daemon on m against the goal
 report() {
 	local name=$1 caches=$2 pid=$3 hwm goal
@@ -49,7 +48,7 @@ report() {
 # 1 TiB sparse, data written in a few places (qemu-io), read at random.
 qemu-img create -q -f vmdk -o subformat=monolithicSparse big.vmdk 1T
 qemu-io -f vmdk -c 'write -P 7 0 1M' -c 'write -P 8 512G 1M' -c 'write -P 9 1023G 1M' big.vmdk >/dev/null
-"$vmdkfs" big.vmdk "$dir/m" && wait_mount m
+"$vmdkfs" big.vmdk "$dir/m" && bench_wait_mount m
 pid=$(pid_of "$dir/m")
 ./bench-rand m/big.raw "$NRAND" 1 >/dev/null
 report "1 TiB sparse disk, $NRAND random 4 KiB reads" $TABLE "$pid"
@@ -63,7 +62,7 @@ for g in $(seq 0 63); do
 done
 qemu-img convert -q -f raw -O vmdk -o subformat=streamOptimized s.raw stream.vmdk
 rm -f s.raw
-"$vmdkfs" stream.vmdk "$dir/m" && wait_mount m
+"$vmdkfs" stream.vmdk "$dir/m" && bench_wait_mount m
 pid=$(pid_of "$dir/m")
 ./bench-rand m/stream.raw "$NRAND" 2 >/dev/null
 report "64 GiB stream disk, $NRAND random 4 KiB reads" $((TABLE + GRAIN)) "$pid"
@@ -78,7 +77,7 @@ for i in $(seq 1 16); do
 	disks="$disks d$i.vmdk"
 done
 # shellcheck disable=SC2086
-"$vmdkfs" $disks "$dir/m" && wait_mount m
+"$vmdkfs" $disks "$dir/m" && bench_wait_mount m
 pid=$(pid_of "$dir/m")
 for i in $(seq 1 16); do
 	dd if=m/d$i.raw of=/dev/null bs=1M status=none &

@@ -39,6 +39,8 @@
 #   BENCH_RAND     number of random 4 KiB reads (default 20000)
 #   BENCH_SEED     seed of the random offsets (default 1)
 #   BENCH_REREAD   number of re-read passes, figure = median (default 3)
+#   BENCH_RUNS     runs of everything, interleaved; each figure is the
+#                  median of the runs, with their spread (default 3)
 #   BENCH_DIR      where the work folder is made (default /var/tmp); it is
 #                  removed on exit, with every mount made
 #   BENCH_FORMATS  formats to run (default "monolithicFlat monolithicSparse
@@ -61,6 +63,7 @@ MIB=${BENCH_MIB:-1024}
 NRAND=${BENCH_RAND:-20000}
 SEED=${BENCH_SEED:-1}
 NREREAD=${BENCH_REREAD:-3}
+NRUNS=${BENCH_RUNS:-3}
 BASE=${BENCH_DIR:-/var/tmp}
 TMO=${BENCH_TIMEOUT:-1800}
 FORMATS=${BENCH_FORMATS:-monolithicFlat monolithicSparse streamOptimized}
@@ -69,11 +72,11 @@ READERS=${BENCH_READERS:-direct vmdkfs vmdkmount nbdfuse}
 die() { echo "bench: $*" >&2; exit 1; }
 note() { echo "bench: $*" >&2; }
 
-for v in MIB NRAND SEED NREREAD TMO; do
+for v in MIB NRAND SEED NREREAD NRUNS TMO; do
 	[[ ${!v} =~ ^[0-9]{1,9}$ ]] || die "$v must be a number (got '${!v}')"
 done
-((MIB > 0 && NRAND > 0 && NREREAD > 0 && TMO > 0)) ||
-	die "BENCH_MIB, BENCH_RAND, BENCH_REREAD, BENCH_TIMEOUT must be > 0"
+((MIB > 0 && NRAND > 0 && NREREAD > 0 && NRUNS > 0 && TMO > 0)) ||
+	die "BENCH_MIB, BENCH_RAND, BENCH_REREAD, BENCH_RUNS, BENCH_TIMEOUT must be > 0"
 for fmt in $FORMATS; do
 	case $fmt in
 	monolithicFlat | monolithicSparse | streamOptimized) ;;
@@ -364,12 +367,44 @@ sync
 echo "images made in $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }') s:" \
 	"$(for f in $FORMATS; do printf '%s %s MiB  ' "$f" "${IMG[$f]}"; done)"
 
-for fmt in $FORMATS; do
-	for r in $READERS; do
-		echo "measuring $fmt / $r ..." >&2
-		measure "$fmt" "$r"
+# BENCH_RUNS runs, interleaved (every format and reader in each run, so
+# that this machine's drifts hit all alike); each figure is the median of
+# its runs, with the spread of them, (max - min) / median.
+declare -A ALL=() SPREAD=()
+FIGS="FIRST FWARM REREAD RCOLD ICOLD RWARM IWARM"
+for run in $(seq "$NRUNS"); do
+	for fmt in $FORMATS; do
+		for r in $READERS; do
+			[ -n "${NOTE[$fmt,$r]:-}" ] && continue # failed in a run before
+			echo "measuring $fmt / $r, run $run of $NRUNS ..." >&2
+			FIRST[$fmt,$r]="" FWARM[$fmt,$r]="" REREAD[$fmt,$r]="" RCOLD[$fmt,$r]="" ICOLD[$fmt,$r]="" RWARM[$fmt,$r]="" IWARM[$fmt,$r]=""
+			measure "$fmt" "$r"
+			[ -n "${NOTE[$fmt,$r]:-}" ] && continue
+			for name in $FIGS; do
+				declare -n fig=$name
+				ALL[$name,$fmt,$r]+=" ${fig[$fmt,$r]}"
+				unset -n fig
+			done
+			[ "$r" = vmdkfs ] && ALL[CEIL,$fmt,-]+=" ${CEIL[$fmt]:-}"
+		done
 	done
 done
+# med_spread "V1 V2 ...": "median spread%"
+med_spread() { printf '%s\n' $1 | sort -g | awk '{ v[NR] = $1 } END { m = v[int((NR + 1) / 2)]; printf "%s %.0f%%\n", m, (m > 0 ? (v[NR] - v[1]) / m * 100 : 0) }'; }
+for k in "${!ALL[@]}"; do
+	name=${k%%,*} rest=${k#*,}
+	read -r m sp < <(med_spread "${ALL[$k]}")
+	SPREAD[$k]=$sp
+	if [ "$name" = CEIL ]; then
+		CEIL[${rest%,-}]=$m
+	else
+		declare -n fig=$name
+		fig[$rest]=$m
+		unset -n fig
+	fi
+done
+# sp NAME FORMAT READER: the spread of a figure ("-" if none)
+sp() { echo "${SPREAD[$1,$2,$3]:--}"; }
 
 # ---- report ----
 label() {
@@ -383,6 +418,7 @@ val() { echo "${1:-n/a}"; }
 echo
 cold=""
 ((CAN_DROP)) || cold=" (caches could NOT be dropped)"
+echo "Each figure: the median of $NRUNS interleaved runs (their spreads in make bench's table)."
 echo "MB/s = 10^6 bytes/s.  first: cold$cold; warm: the image files in the page cache,"
 echo "the reader's file not; re-read: median of $NREREAD passes;"
 echo "rand: $NRAND x 4 KiB; cold: disk cold; warm: image files in the page cache, the"
@@ -478,25 +514,26 @@ echo
 echo "Targets (vmdkfs; issue #15: against peers and ceilings of this run)"
 # row TEXT A B GOAL PEER FORMAT READER: a line here and a row of make
 # bench's table.
+# SPREAD: the spreads of A's and B's runs.
 row() {
 	target "$1 >= $4x $5" "$2" "$3" "$4" "$6" "$7"
-	[ -n "$2" ] && [ -n "$3" ] && bench_row "$1" "$2" "$5" "$3" "$4" "one pass each"
+	[ -n "$2" ] && [ -n "$3" ] && bench_row "$1" "$2" "$5" "$3" "$4" "${8:--}"
 	return 0
 }
 for fmt in monolithicSparse streamOptimized; do
-	row "$fmt first pass (backing warm)" "${FWARM[$fmt,vmdkfs]:-}" "${CEIL[$fmt]:-}" 0.9 "FUSE ceiling" "$fmt" vmdkfs
-	row "$fmt first pass (backing warm)" "${FWARM[$fmt,vmdkfs]:-}" "${FWARM[$fmt,nbdfuse]:-}" 4 "qemu-nbd+nbdfuse" "$fmt" nbdfuse
+	row "$fmt first pass (backing warm)" "${FWARM[$fmt,vmdkfs]:-}" "${CEIL[$fmt]:-}" 0.9 "FUSE ceiling" "$fmt" vmdkfs "$(sp FWARM "$fmt" vmdkfs), $(sp CEIL "$fmt" -)"
+	row "$fmt first pass (backing warm)" "${FWARM[$fmt,vmdkfs]:-}" "${FWARM[$fmt,nbdfuse]:-}" 4 "qemu-nbd+nbdfuse" "$fmt" nbdfuse "$(sp FWARM "$fmt" vmdkfs), $(sp FWARM "$fmt" nbdfuse)"
 done
-row "streamOptimized first pass (backing warm)" "${FWARM[streamOptimized,vmdkfs]:-}" "${FWARM[streamOptimized,vmdkmount]:-}" 1.5 vmdkmount streamOptimized vmdkmount
+row "streamOptimized first pass (backing warm)" "${FWARM[streamOptimized,vmdkfs]:-}" "${FWARM[streamOptimized,vmdkmount]:-}" 1.5 vmdkmount streamOptimized vmdkmount "$(sp FWARM streamOptimized vmdkfs), $(sp FWARM streamOptimized vmdkmount)"
 for fmt in monolithicSparse streamOptimized monolithicFlat; do
-	row "$fmt first pass (cold)" "${FIRST[$fmt,vmdkfs]:-}" "${FIRST[$fmt,direct]:-}" 0.9 "direct read (cold)" "$fmt" direct
+	row "$fmt first pass (cold)" "${FIRST[$fmt,vmdkfs]:-}" "${FIRST[$fmt,direct]:-}" 0.9 "direct read (cold)" "$fmt" direct "$(sp FIRST "$fmt" vmdkfs), $(sp FIRST "$fmt" direct)"
 done
-row "streamOptimized random 4 KiB (image warm)" "${RWARM[streamOptimized,vmdkfs]:-}" "${RWARM[streamOptimized,vmdkmount]:-}" 2 vmdkmount streamOptimized vmdkmount
+row "streamOptimized random 4 KiB (image warm)" "${RWARM[streamOptimized,vmdkfs]:-}" "${RWARM[streamOptimized,vmdkmount]:-}" 2 vmdkmount streamOptimized vmdkmount "$(sp RWARM streamOptimized vmdkfs), $(sp RWARM streamOptimized vmdkmount)"
 # Where the disk is faster than FUSE, no FUSE reader reaches 0.9x a cold
 # direct read: the ceiling says what was reachable.
 for fmt in monolithicSparse streamOptimized; do
 	[ -n "${CEIL[$fmt]:-}" ] && [ -n "${FIRST[$fmt,direct]:-}" ] &&
-		bench_row "FUSE ceiling (for the $fmt cold goal)" "${CEIL[$fmt]}" "direct read (cold)" "${FIRST[$fmt,direct]}" - "one pass each"
+		bench_row "FUSE ceiling (for the $fmt cold goal)" "${CEIL[$fmt]}" "direct read (cold)" "${FIRST[$fmt,direct]}" - "$(sp CEIL "$fmt" -), $(sp FIRST "$fmt" direct)"
 done
 
 load=$(cut -d' ' -f1 /proc/loadavg)

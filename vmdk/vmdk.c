@@ -318,13 +318,15 @@ out_free:
  * of the whole grain (a sequential reader's) is inflated straight into
  * BUF and not cached: the kernel's page cache keeps those bytes, and a
  * copy into the cache would cost as much as the inflating.  A part of a
- * grain (a random reader's) is inflated whole, and the grain handed to
- * the cache without a copy, for the reads of its other parts. */
+ * grain (a random reader's) is inflated whole and cached, for the reads
+ * of its other parts.  (Handing the grain to the cache instead of copying
+ * it was tried: each miss then took fresh memory, faulted in page by
+ * page, and random reads of a new mount ran at 3.1k/s instead of 4k/s.) */
 static int read_compressed(struct extent *e, const struct map *m, uint64_t in,
 			   uint64_t count, void *buf)
 {
 	size_t gbytes = e->h.grain * 512;
-	void *grain;
+	uint8_t *grain;
 	int r;
 
 	if (lru_get(e->grains, e, m->grain, in * 512, buf, count * 512, NULL))
@@ -336,8 +338,8 @@ static int read_compressed(struct extent *e, const struct map *m, uint64_t in,
 		return -ENOMEM;
 	r = inflate_grain(e, m->grain, m->off, grain);
 	if (r == 0) {
-		memcpy(buf, (char *)grain + in * 512, count * 512);
-		lru_put_swap(e->grains, e, m->grain, &grain, NULL);
+		lru_put(e->grains, e, m->grain, grain, NULL);
+		memcpy(buf, grain + in * 512, count * 512);
 	}
 	free(grain);
 	return r;

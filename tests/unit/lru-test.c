@@ -1,6 +1,5 @@
 /* The bounded cache: hits, eviction order, bound, drop, threads. */
 #include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "../../common/lru.h"
@@ -66,40 +65,6 @@ int main(void)
 		lru_patch(c, &owner, 9, 2, "xy", 2);
 		CHECK(lru_get(c, &owner, 9, 1, out, 3, NULL) == 1 &&
 		      !memcmp(out, "oxy", 3));
-	}
-	/* lru_put_swap takes the block itself and gives one back. */
-	{
-		void *mine = malloc(sizeof(blk)), *given;
-		uint64_t gen;
-		int k;
-
-		CHECK(mine != NULL);
-		memset(mine, 's', sizeof(blk));
-		given = mine;
-		lru_put_swap(c, &owner, 20, &given, NULL);
-		CHECK(given != NULL && given != mine);
-		CHECK(lru_get(c, &owner, 20, 0, out, 16, NULL) == 1 &&
-		      out[0] == 's' && out[15] == 's');
-		/* the block given back is a whole one, the caller's now */
-		memset(given, 't', sizeof(blk));
-		/* evictions through swaps keep every block apart */
-		for (k = 21; k < 27; k++) {
-			memset(given, 'a' + k % 26, sizeof(blk));
-			lru_put_swap(c, &owner, (uint64_t)k, &given, NULL);
-		}
-		CHECK(lru_get(c, &owner, 20, 0, out, 1, NULL) == 0);
-		CHECK(lru_get(c, &owner, 26, 0, out, 16, NULL) == 1 &&
-		      out[0] == 'a' && out[15] == 'a');
-		CHECK(lru_get(c, &owner, 24, 3, out, 1, NULL) == 1 &&
-		      out[0] == 'y');
-		/* a stale generation: nothing stored, the block stays ours */
-		CHECK(lru_get(c, &owner, 30, 0, out, 1, &gen) == 0);
-		lru_drop(c, &owner, 30);
-		mine = given;
-		lru_put_swap(c, &owner, 30, &given, &gen);
-		CHECK(given == mine);
-		CHECK(lru_get(c, &owner, 30, 0, out, 1, NULL) == 0);
-		free(given);
 	}
 	lru_free(c);
 
