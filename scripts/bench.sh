@@ -273,6 +273,21 @@ fail() {
 	unmount_last
 }
 
+# warm_images FORMAT READER: drop the page cache, then read the reader's
+# backing files into it (for direct: the raw file).
+warm_images() {
+	local f
+	drop_caches
+	if [ "$2" = direct ]; then
+		cat "$RAW" >/dev/null
+	else
+		for f in "$W/$1".vmdk "$W/$1"-*.vmdk; do
+			[ -e "$f" ] && cat "$f" >/dev/null
+		done
+	fi
+	return 0
+}
+
 measure() {
 	local fmt=$1 r=$2 v vs=() f
 
@@ -306,14 +321,7 @@ measure() {
 	RCOLD[$fmt,$r]=${v% *} ICOLD[$fmt,$r]=${v#* }
 
 	# Random, the image files in the page cache, the reader's file not.
-	drop_caches
-	if [ "$r" = direct ]; then
-		cat "$RAW" >/dev/null
-	else
-		for f in "$W/$fmt".vmdk "$W/$fmt"-*.vmdk; do
-			[ -e "$f" ] && cat "$f" >/dev/null
-		done
-	fi
+	warm_images "$fmt" "$r"
 	FILE="" REASON=""
 	"mount_$r" "$fmt" 3 || { fail "$fmt" "$r" "third mount: $REASON"; return; }
 	v=$(rand_read "$FILE") || { fail "$fmt" "$r" "random reads failed"; return; }
@@ -324,14 +332,7 @@ measure() {
 	# file not): the reader's own cost, set against the FUSE ceiling,
 	# measured just before for vmdkfs's rows.
 	[ "$r" = vmdkfs ] && CEIL[$fmt]=$(fuse_ceiling_pass "$MIB" "$W/ceiling")
-	drop_caches
-	if [ "$r" = direct ]; then
-		cat "$RAW" >/dev/null
-	else
-		for f in "$W/$fmt".vmdk "$W/$fmt"-*.vmdk; do
-			[ -e "$f" ] && cat "$f" >/dev/null
-		done
-	fi
+	warm_images "$fmt" "$r"
 	FILE="" REASON=""
 	"mount_$r" "$fmt" 4 || { fail "$fmt" "$r" "fourth mount: $REASON"; return; }
 	v=$(seq_read "$FILE") || { fail "$fmt" "$r" "warm first read failed"; return; }
