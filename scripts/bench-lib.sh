@@ -24,6 +24,18 @@ drop() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
 # bench_wait_mount DIR: until DIR is a mount point (5 s at most).
 bench_wait_mount() { local _; for _ in $(seq 100); do mountpoint -q "$1" && return 0; sleep 0.05; done; return 1; }
 
+# bench_daemon_pid BINARY MOUNTPOINT: the PID of the BINARY process
+# serving MOUNTPOINT (its last argument).
+bench_daemon_pid() {
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$p/exe" -ef "$1" ] 2>/dev/null || continue
+		[ "$(tr '\0' '\n' <"$p/cmdline" 2>/dev/null | tail -1)" = "$2" ] && { echo "${p#/proc/}"; return; }
+	done
+}
+# bench_cpu_ticks PID: its user + system CPU time, in clock ticks.
+bench_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
 # lab_stream tcp|tls MIB: one plain stream of MIB MiB on loopback, the
 # lab's sender (vmdkfs-lab -stream, tests/lab/stream.go: the NFC server's
 # TLS set-up) to scripts/stream-read (nbdssl's OpenSSL set-up).  Prints
@@ -50,9 +62,9 @@ fuse_ceiling_pass() {
 	bdi=$(mountpoint -d "$2")
 	echo 1024 >"/sys/class/bdi/$bdi/read_ahead_kb" 2>/dev/null || true
 	drop
-	c0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	c0=$(bench_cpu_ticks "$pid")
 	v=$(dd if="$2/disk" of=/dev/null bs=1M 2>&1 | tail -1 | dd_mbs)
-	c1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	c1=$(bench_cpu_ticks "$pid")
 	[ -z "${3:-}" ] || echo "$c0 $c1" | awk -v hz="$(getconf CLK_TCK)" '{ print ($2 - $1) / hz }' >>"$3"
 	fusermount3 -u "$2"
 	wait "$pid" || true

@@ -27,13 +27,6 @@ mkdir -p m
 cc -O2 -o bench-rand "$top/scripts/bench-rand.c"
 TABLE=$((16 << 20)) GRAIN=$((32 << 20)) # vmdkfs's defaults (fs/config.c)
 
-pid_of() { # the daemon serving MOUNTPOINT
-	local p
-	for p in /proc/[0-9]*; do
-		[ "$p/exe" -ef "$vmdkfs" ] 2>/dev/null || continue
-		[ "$(tr '\0' '\n' <"$p/cmdline" 2>/dev/null | tail -1)" = "$1" ] && { echo "${p#/proc/}"; return; }
-	done
-}
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 # case NAME CACHES_BYTES: report the peak of the daemon on m against the goal
 report() {
@@ -49,7 +42,7 @@ report() {
 qemu-img create -q -f vmdk -o subformat=monolithicSparse big.vmdk 1T
 qemu-io -f vmdk -c 'write -P 7 0 1M' -c 'write -P 8 512G 1M' -c 'write -P 9 1023G 1M' big.vmdk >/dev/null
 "$vmdkfs" big.vmdk "$dir/m" && bench_wait_mount m
-pid=$(pid_of "$dir/m")
+pid=$(bench_daemon_pid "$vmdkfs" "$dir/m")
 ./bench-rand m/big.raw "$NRAND" 1 >/dev/null
 report "1 TiB sparse disk, $NRAND random 4 KiB reads" $TABLE "$pid"
 fusermount3 -u m
@@ -63,7 +56,7 @@ done
 qemu-img convert -q -f raw -O vmdk -o subformat=streamOptimized s.raw stream.vmdk
 rm -f s.raw
 "$vmdkfs" stream.vmdk "$dir/m" && bench_wait_mount m
-pid=$(pid_of "$dir/m")
+pid=$(bench_daemon_pid "$vmdkfs" "$dir/m")
 ./bench-rand m/stream.raw "$NRAND" 2 >/dev/null
 report "64 GiB stream disk, $NRAND random 4 KiB reads" $((TABLE + GRAIN)) "$pid"
 fusermount3 -u m
@@ -78,7 +71,7 @@ for i in $(seq 1 16); do
 done
 # shellcheck disable=SC2086
 "$vmdkfs" $disks "$dir/m" && bench_wait_mount m
-pid=$(pid_of "$dir/m")
+pid=$(bench_daemon_pid "$vmdkfs" "$dir/m")
 for i in $(seq 1 16); do
 	dd if=m/d$i.raw of=/dev/null bs=1M status=none &
 	./bench-rand m/d$(((i % 16) + 1)).raw 2000 "$i" >/dev/null &

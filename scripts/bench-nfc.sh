@@ -38,16 +38,6 @@ printf '%s\n' "$LAB_PASSWORD" >"$dir/pw"
 chmod 600 "$dir/pw"
 mkdir -p "$dir/m" "$dir/c"
 
-# The vmdkfs daemon serving $dir/m, and its user+system CPU ticks.
-daemon_pid() {
-	local p
-	for p in /proc/[0-9]*; do
-		[ "$p/exe" -ef "$top/vmdkfs" ] 2>/dev/null || continue
-		[ "$(tr '\0' '\n' <"$p/cmdline" 2>/dev/null | tail -1)" = "$dir/m" ] && { echo "${p#/proc/}"; return; }
-	done
-}
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-
 # nfc_read nbd|nbdssl [OPTS]: MB/s of dd over a fresh mount (the daemon's
 # CPU seconds to $dir/cpu-MODE).  The bytes are checked once, outside the
 # timed part, against qemu-img's reading of the lab's files.
@@ -55,11 +45,11 @@ nfc_read() {
 	"$top/vmdkfs" -o "server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$dir/pw,thumbprint=$LAB_THUMBPRINT_SHA256,nfchostport=$LAB_NFC_PORT,vm=$LAB_VM,snapshot=new,transports=$1${NFC_OPTS:-}${2:-}" "$dir/m"
 	local f out pid c0 c1
 	f=$(ls -d "$dir"/m/*/Hard_disk_1.raw)
-	pid=$(daemon_pid)
+	pid=$(bench_daemon_pid "$top/vmdkfs" "$dir/m")
 	drop
-	c0=$(cpu_ticks "$pid")
+	c0=$(bench_cpu_ticks "$pid")
 	out=$(dd if="$f" of=/dev/null bs=1M 2>&1 | tail -1)
-	c1=$(cpu_ticks "$pid")
+	c1=$(bench_cpu_ticks "$pid")
 	echo "$c0 $c1" | awk -v hz="$(getconf CLK_TCK)" '{ print ($2 - $1) / hz }' >>"$dir/cpu-$1"
 	if [ ! -e "$dir/checked-$1" ]; then # qemu-img's view of the lab's chain
 		local p
