@@ -98,9 +98,12 @@ struct nfc_disk {
 	 * those ahead of it (at most BufCount in all). */
 	struct nfc_slot *slots;
 	uint32_t nslots;
-	uint64_t ahead;	   /* where the next read-ahead request starts */
 	uint64_t seq;	   /* of the last read request sent */
 	uint64_t last_end; /* end of the previous read, to see a stream */
+	uint64_t hole_at;  /* where a stream in a hole began, or NO_HOLE */
+	/* Reads, and those whose first bytes were asked for by an earlier
+	 * one (the read-ahead at work): logged at the close. */
+	uint64_t nreads, nreads_ahead;
 	/* The timeouts on the socket now, named for the errors. */
 	const char *rt_key, *wt_key;
 	uint32_t rt_ms, wt_ms;
@@ -113,6 +116,13 @@ struct nfc_disk {
 };
 
 #define RX_SIZE (64u << 10)
+
+/* A stream reading a hole between areas of data (d.ahead_data) reads
+ * every byte once it is further than this into it: the kernel's own
+ * read-ahead past the end of an area (a backup reading only the areas,
+ * cp --sparse) goes no further at the mount's default readahead=1024. */
+#define HOLE_RUN (1u << 20)
+#define NO_HOLE UINT64_MAX
 
 /* The longest a close waits for the host when no timeout is set. */
 #define CLOSE_WAIT_MS 10000u
@@ -904,16 +914,48 @@ static void read_payload(uint8_t *p, uint64_t handle, uint64_t off,
 	put32(p + 36, len);
 }
 
+/* The request in flight that covers byte POS, or NULL. */
+static struct nfc_slot *slot_at(struct nfc_disk *n, uint64_t pos)
+{
+	uint32_t i;
+
+	for (i = 0; i < n->nslots; i++)
+		if (n->slots[i].used && n->slots[i].off <= pos &&
+		    pos < n->slots[i].off + n->slots[i].len)
+			return &n->slots[i];
+	return NULL;
+}
+
+/* Where the first request in flight after byte POS starts, if that is
+ * before LIMIT; else LIMIT. */
+static uint64_t slot_next(struct nfc_disk *n, uint64_t pos, uint64_t limit)
+{
+	uint32_t i;
+
+	for (i = 0; i < n->nslots; i++)
+		if (n->slots[i].used && n->slots[i].off > pos &&
+		    n->slots[i].off < limit)
+			limit = n->slots[i].off;
+	return limit;
+}
+
+/* A free slot, or NULL. */
+static struct nfc_slot *slot_unused(struct nfc_disk *n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n->nslots; i++)
+		if (!n->slots[i].used)
+			return &n->slots[i];
+	return NULL;
+}
+
 /* Send a read of [OFF, OFF + LEN) into a free slot. */
 static int slot_request(struct nfc_disk *n, uint64_t off, uint64_t len)
 {
-	struct nfc_slot *sl = NULL;
+	struct nfc_slot *sl = slot_unused(n);
 	uint8_t p[44];
-	uint32_t i;
 
-	for (i = 0; i < n->nslots && !sl; i++)
-		if (!n->slots[i].used)
-			sl = &n->slots[i];
 	if (!sl)
 		return -EBUSY;
 	if (!sl->buf && !(sl->buf = malloc(n->max_io)))
@@ -982,7 +1024,6 @@ static void slots_drop(struct nfc_disk *n)
 
 	for (i = 0; i < n->nslots; i++)
 		n->slots[i].used = false;
-	n->ahead = 0;
 }
 
 /* Receive until no request is in flight, then forget the slots. */
@@ -998,49 +1039,41 @@ static int slots_drain(struct nfc_disk *n)
 	return r;
 }
 
-/* Ask for the bytes from n->ahead on into the free slots: with a wrapper
- * that knows the allocation (d.ahead_data), only bytes in its areas of
- * data, from one area on to the next, so that a backup reading the
- * changed areas one after the other finds the next one on its way. */
-static int ahead_fill(struct nfc_disk *n)
+/* Ask for the bytes from FROM on that no request in flight covers, into
+ * the free slots.  With AREAS (the reader reads inside the areas of data
+ * that a wrapper knows of, d.ahead_data), only bytes in those areas, from
+ * one area on to the next, so that a backup reading the changed areas one
+ * after the other finds the next one on its way; else every byte, holes
+ * too, as a reader that reads them (dd) wants. */
+static int ahead_fill(struct nfc_disk *n, uint64_t from, bool areas)
 {
-	uint64_t limit = n->d.size;
-	uint32_t i;
+	uint64_t limit = n->d.size, p = from;
 	int r = 0;
 
-	while (r == 0 && n->ahead < limit) {
-		uint64_t s = n->ahead, e = limit, l;
+	while (r == 0 && p < limit) {
+		uint64_t s = p, e = limit, l;
+		struct nfc_slot *in;
 
-		if (n->d.ahead_data) {
-			if (!n->d.ahead_data(n->d.ahead_arg, n->ahead, &s, &e))
+		if (areas) {
+			if (!n->d.ahead_data(n->d.ahead_arg, p, &s, &e))
 				break;
-			if (s < n->ahead)
-				s = n->ahead;
+			if (s < p)
+				s = p;
 			if (e > limit)
 				e = limit;
 			if (s >= e)
 				break;
 		}
-		for (i = 0; i < n->nslots && n->slots[i].used; i++)
-			;
-		if (i == n->nslots)
-			break;
-		l = e - s < n->max_io ? e - s : n->max_io;
-		/* not over a request in flight (asked for out of order) */
-		for (i = 0; i < n->nslots; i++)
-			if (n->slots[i].used && n->slots[i].off > s &&
-			    n->slots[i].off < s + l)
-				l = n->slots[i].off - s;
-		for (i = 0; i < n->nslots; i++)
-			if (n->slots[i].used && n->slots[i].off <= s &&
-			    s < n->slots[i].off + n->slots[i].len)
-				break;
-		if (i < n->nslots) { /* in flight already: skip it */
-			n->ahead = n->slots[i].off + n->slots[i].len;
+		if ((in = slot_at(n, s))) { /* in flight already */
+			p = in->off + in->len;
 			continue;
 		}
+		if (!slot_unused(n))
+			break;
+		l = e - s < n->max_io ? e - s : n->max_io;
+		l = slot_next(n, s, s + l) - s;
 		r = slot_request(n, s, l);
-		n->ahead = s + l;
+		p = s + l;
 	}
 	return r;
 }
@@ -1075,30 +1108,19 @@ static int request_range(struct nfc_disk *n, uint64_t off, uint64_t end)
 
 	while (r == 0 && off < end) {
 		uint64_t stop = end - off < n->max_io ? end : off + n->max_io;
-		struct nfc_slot *cover = NULL;
-		bool free = false;
-		uint32_t i;
+		struct nfc_slot *cover = slot_at(n, off);
 
-		for (i = 0; i < n->nslots; i++) {
-			struct nfc_slot *t = &n->slots[i];
-
-			if (!t->used)
-				free = true;
-			else if (t->off <= off && off < t->off + t->len)
-				cover = t;
-			else if (t->off > off && t->off < stop)
-				stop = t->off;
-		}
 		if (cover) {
 			off = cover->off + cover->len;
 			continue;
 		}
-		if (!free && !first)
-			break;
-		if (!free) {
+		if (!slot_unused(n)) {
+			if (!first)
+				break;
 			r = slot_free_one(n);
 			continue;
 		}
+		stop = slot_next(n, off, stop);
 		r = slot_request(n, off, stop - off);
 		first = false;
 		off = stop;
@@ -1110,39 +1132,39 @@ static int request_range(struct nfc_disk *n, uint64_t off, uint64_t end)
  * BufCount requests of NFC_MAX_IO in flight ahead of the reader, across
  * calls; so does a read that starts an area of data a wrapper knows of
  * (areas.c: a backup reading the changed areas reads each whole, one
- * after the other), from its first request on, and then the read-ahead
- * follows the areas.  Any other read waits for what is in flight, then
- * asks for just what it needs (all of its requests at once).  Called
- * with n->lock held. */
+ * after the other), from its first request on.  The read-ahead follows
+ * the areas, unless the stream has gone more than HOLE_RUN into a hole:
+ * that reader reads every byte (dd), and so does the read-ahead.  Any
+ * other read waits for what is in flight, then asks for just what it
+ * needs (all of its requests at once).  Called with n->lock held. */
 static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
 {
-	bool stream = off == n->last_end && off != 0;
-	uint64_t end = off + len;
-	uint32_t i;
+	bool stream = off == n->last_end && off != 0, areas = false;
+	uint64_t end = off + len, s, e;
 	int r = 0;
 
-	if (!stream && n->d.ahead_data) {
-		uint64_t s, e;
-
-		stream = n->d.ahead_data(n->d.ahead_arg, off, &s, &e) &&
-			 s == off && e > end;
+	n->nreads++;
+	n->nreads_ahead += slot_at(n, off) != NULL;
+	if (n->d.ahead_data && n->d.ahead_data(n->d.ahead_arg, off, &s, &e) &&
+	    s <= off) { /* in an area */
+		stream = stream || (s == off && e > end);
+		n->hole_at = NO_HOLE;
+		areas = true;
+	} else if (n->d.ahead_data) {
+		if (!stream || n->hole_at == NO_HOLE)
+			n->hole_at = off;
+		areas = end - n->hole_at <= HOLE_RUN;
 	}
 	while (off < end && r == 0) {
-		struct nfc_slot *sl = NULL;
+		struct nfc_slot *sl = slot_at(n, off);
 		uint64_t l;
 
-		for (i = 0; i < n->nslots && !sl; i++)
-			if (n->slots[i].used && n->slots[i].off <= off &&
-			    off < n->slots[i].off + n->slots[i].len)
-				sl = &n->slots[i];
 		if (!sl) {
 			/* Not in flight: ask for it (and, on a stream, for
 			 * what follows) before waiting. */
 			r = request_range(n, off, end);
-			if (n->ahead < end)
-				n->ahead = end;
 			if (r == 0 && stream)
-				r = ahead_fill(n);
+				r = ahead_fill(n, end, areas);
 			continue;
 		}
 		/* A request the reader wants whole, none of it here yet:
@@ -1165,17 +1187,12 @@ static int read_once(struct nfc_disk *n, char *buf, uint64_t off, uint64_t len)
 			sl->used = false; /* all of it read */
 		/* Keep the stream's requests in flight while it is read. */
 		if (stream && r == 0)
-			r = ahead_fill(n);
+			r = ahead_fill(n, end, areas);
 	}
 	if (r < 0)
 		return r;
 	n->last_end = end;
-	if (stream) {
-		if (n->ahead < end)
-			n->ahead = end;
-		r = ahead_fill(n);
-	}
-	return r;
+	return stream ? ahead_fill(n, end, areas) : 0;
 }
 
 /* Write LEN bytes: each request of at most NFC_MAX_IO goes as fragments
@@ -1335,6 +1352,9 @@ static void nfc_close(struct disk *d)
 	uint8_t p[16];
 	int r;
 
+	nfc_log(n, 3, "%s: NFC: %llu reads, %llu of them read ahead",
+		n->ds_path, (unsigned long long)n->nreads,
+		(unsigned long long)n->nreads_ahead);
 	if (n->fd < 0)
 		goto out;
 	/* An unmount must end (and the temporary snapshot go): where no
@@ -1437,6 +1457,7 @@ static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
 	n->max_io = spec->nfc_max_io ? spec->nfc_max_io : NFC_MAX_IO;
 	n->ctx = SSL_CTX_new(TLS_client_method());
 	n->nslots = spec->nfc_buf_count ? spec->nfc_buf_count : 4;
+	n->hole_at = NO_HOLE;
 	n->slots = calloc(n->nslots, sizeof(*n->slots));
 	n->rx = malloc(RX_SIZE);
 	pthread_mutex_init(&n->lock, NULL);
