@@ -35,6 +35,10 @@ bench_daemon_pid() {
 }
 # bench_cpu_ticks PID: its user + system CPU time, in clock ticks.
 bench_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# bench_machine_ticks: the CPU time of the whole machine, every CPU and
+# process (user, nice, system, irq, softirq, steal; not idle or iowait),
+# in clock ticks.
+bench_machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 
 # lab_stream tcp|tls MIB: one plain stream of MIB MiB on loopback, the
 # lab's sender (vmdkfs-lab -stream, tests/lab/stream.go: the NFC server's

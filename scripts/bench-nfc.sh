@@ -43,14 +43,16 @@ mkdir -p "$dir/m" "$dir/c"
 # timed part, against qemu-img's reading of the lab's files.
 nfc_read() {
 	"$top/vmdkfs" -o "server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$dir/pw,thumbprint=$LAB_THUMBPRINT_SHA256,nfchostport=$LAB_NFC_PORT,vm=$LAB_VM,snapshot=new,transports=$1${NFC_OPTS:-}${2:-}" "$dir/m"
-	local f out pid c0 c1
+	local f out pid c0 c1 a0 a1 hz
 	f=$(ls -d "$dir"/m/*/Hard_disk_1.raw)
 	pid=$(bench_daemon_pid "$top/vmdkfs" "$dir/m")
 	drop
-	c0=$(bench_cpu_ticks "$pid")
+	hz=$(getconf CLK_TCK)
+	c0=$(bench_cpu_ticks "$pid") a0=$(bench_machine_ticks)
 	out=$(dd if="$f" of=/dev/null bs=1M 2>&1 | tail -1)
-	c1=$(bench_cpu_ticks "$pid")
-	echo "$c0 $c1" | awk -v hz="$(getconf CLK_TCK)" '{ print ($2 - $1) / hz }' >>"$dir/cpu-$1"
+	c1=$(bench_cpu_ticks "$pid") a1=$(bench_machine_ticks)
+	echo "$c0 $c1" | awk -v hz="$hz" '{ print ($2 - $1) / hz }' >>"$dir/cpu-$1"
+	echo "$a0 $a1" | awk -v hz="$hz" '{ print ($2 - $1) / hz }' >>"$dir/all-$1"
 	if [ ! -e "$dir/checked-$1" ]; then # qemu-img's view of the lab's chain
 		local p
 		p=$(getfattr --absolute-names --only-values -n user.vmdkfs.datastore_path "$f")
@@ -80,7 +82,7 @@ for _ in $(seq "$RUNS"); do
 done
 # The cipher suite nbdssl negotiated with the lab, from its log.
 nfc_read nbdssl ",log=$dir/vmdkfs.log,vixDiskLib.nfc.LogLevel=3" >/dev/null
-sed -i '$d' "$dir/mbs-nbdssl" "$dir/cpu-nbdssl" # not one of the runs
+sed -i '$d' "$dir/mbs-nbdssl" "$dir/cpu-nbdssl" "$dir/all-nbdssl" # not one of the runs
 ssl_cipher=$(sed -n 's/.*nbdssl: TLS[^,]*, //p' "$dir/vmdkfs.log" | tail -1)
 stream_cipher=$(cat "$dir/cipher-tls")
 [ "$ssl_cipher" = "$stream_cipher" ] || { echo "bench-nfc: nbdssl negotiated '$ssl_cipher', the plain stream '$stream_cipher'" >&2; exit 1; }
@@ -96,6 +98,14 @@ printf '%-34s %8s  (spread %s)\n' "FUSE ceiling (memory)" "$(m ceiling)" "$(s ce
 printf 'CPU s/GiB: nbd %s (TCP reader %s), nbdssl %s (TLS reader %s), FUSE ceiling server %s\n' "$(per_gib nbd)" "$(per_gib tcp)" "$(per_gib nbdssl)" "$(per_gib tls)" "$(per_gib ceiling)"
 bench_row "nbd, sequential" "$(m nbd)" "FUSE ceiling" "$(m ceiling)" 0.8 "$(s nbd), $(s ceiling)"
 bench_row "nbd, sequential (for scale)" "$(m nbd)" "plain TCP stream" "$(m tcp)" - "$(s nbd), $(s tcp)"
+# For scale: the machine's CPU time per GiB of the nbd read (vmdkfs, the
+# lab's server, dd and the kernel's network work, all on this machine),
+# and so the most the machine's CPUs allow at that cost.
+ncpu=$(nproc)
+all_gib() { median "$dir/all-$1" | awk -v g="$gib" '{ printf "%.3f", $1 / g }'; }
+cpu_bound() { all_gib "$1" | awk -v c="$ncpu" '{ printf "%.0f", ($1 > 0 ? c * 1073.741824 / $1 : 0) }'; }
+printf 'machine CPU s/GiB (every process): nbd %s, nbdssl %s, on %s CPUs\n' "$(all_gib nbd)" "$(all_gib nbdssl)" "$ncpu"
+bench_row "nbd, sequential (for scale)" "$(m nbd)" "$ncpu CPUs at nbd's $(all_gib nbd) CPU s/GiB" "$(cpu_bound nbd)" - "$(s nbd), $(spread "$dir/all-nbd")"
 bench_row "nbdssl, sequential" "$(m nbdssl)" "plain TLS stream, $ssl_cipher" "$(m tls)" 0.8 "$(s nbdssl), $(s tls)"
 bench_row "nbdssl: vmdkfs CPU s per GiB" "$(per_gib nbdssl)" "plain TLS reader, s per GiB" "$(per_gib tls)" "<=1.3" "median of $RUNS"
 bench_row "nbd: vmdkfs CPU s per GiB" "$(per_gib nbd)" "plain TCP reader, s per GiB" "$(per_gib tcp)" "<=1.3" "median of $RUNS"
