@@ -47,25 +47,21 @@ hot() {
 	dd if="$f" of=/dev/null bs=1M count=0 iflag=nocache status=none
 	dd if="$f" of=/dev/null bs=1M 2>&1 | tail -1 | dd_mbs
 }
-r=() h=() c=()
 mkdir -p "$dir/c"
 for i in 1 2 3; do
-	r+=("$(raw)")
-	h+=("$(hot)")
-	c+=("$(fuse_ceiling_pass "$MIB" "$dir/c")") # bench-lib.sh
+	raw >>"$dir/raw"
+	hot >>"$dir/hot"
+	fuse_ceiling_pass "$MIB" "$dir/c" >>"$dir/ceiling" # bench-lib.sh
 done
-med() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
-rm_=$(med "${r[@]}")
-hm=$(med "${h[@]}")
-echo "HotAdd benchmark: $MIB MiB sequential read of a snapshot disk (MB/s; runs ${r[*]} / ${h[*]})"
+rm_=$(median "$dir/raw")
+hm=$(median "$dir/hot")
+echo "HotAdd benchmark: $MIB MiB sequential read of a snapshot disk (MB/s; runs $(echo $(cat "$dir/raw")) / $(echo $(cat "$dir/hot")))"
 printf '%-44s %8s\n' "dd iflag=direct bs=1M on $loop (direct-io $direct)" "$rm_" "vmdkfs over hotadd (the same device)" "$hm"
 awk -v a="$hm" -v b="$rm_" 'BEGIN {
 	x = a / b
 	printf "hotadd / dd   %.2fx  (target >= 0.9x: %s)\n", x, (x >= 0.9) ? "met" : "NOT met"
 }'
-# spread: (max - min) / median, in %
-spread() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%.0f", (v[NR] - v[1]) * 100 / v[2] }'; }
-bench_row "snapshot disk over hotadd, $MIB MiB" "$hm" "dd iflag=direct, same loop" "$rm_" 0.9 "$(spread "${h[@]}")%, $(spread "${r[@]}")%"
+bench_row "snapshot disk over hotadd, $MIB MiB" "$hm" "dd iflag=direct, same loop" "$rm_" 0.9 "$(spread "$dir/hot"), $(spread "$dir/raw")"
 # For scale: no FUSE file reads faster than the FUSE ceiling; here the
 # lab's device (a loop over qemu-storage-daemon's FUSE export) runs beside.
-bench_row "snapshot disk over hotadd (for scale)" "$hm" "FUSE ceiling" "$(med "${c[@]}")" - "$(spread "${h[@]}")%, $(spread "${c[@]}")%"
+bench_row "snapshot disk over hotadd (for scale)" "$hm" "FUSE ceiling" "$(median "$dir/ceiling")" - "$(spread "$dir/hot"), $(spread "$dir/ceiling")"

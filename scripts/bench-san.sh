@@ -40,7 +40,6 @@ trap cleanup EXIT
 cd "$dir"
 mkdir -p m o
 
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 # secs CMD...: wall time of CMD, seconds.
 secs() {
 	local t0 t1
