@@ -378,6 +378,90 @@ int vmdk_read_parent(struct vmdk *p, void *buf, uint64_t sector,
 	return 0;
 }
 
+/* ---- Data grains, gathered ---- */
+
+/* At most this many runs of data, of this many sectors in all, are read
+ * together by read_data(). */
+#define GATHER_RUNS 256
+#define GATHER_SECTORS 2048 /* 1 MiB */
+
+struct piece {
+	uint64_t off; /* bytes in the extent file */
+	char *dst;
+	size_t len;
+};
+
+static int piece_cmp(const void *a, const void *b)
+{
+	const struct piece *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Read N pieces of E's file: the pieces that lie next to each other in the
+ * file, in whatever order the disk has them (a delta whose grains were
+ * written backwards, SEsparse's clusters), with one read through a bounce
+ * buffer; over san each read is an I/O of its own on the LUN. */
+static int read_pieces(struct extent *e, struct piece *pc, size_t n)
+{
+	char *bounce = NULL;
+	size_t i, j, k;
+	int r = 0;
+
+	if (n > 1)
+		qsort(pc, n, sizeof(*pc), piece_cmp);
+	for (i = 0; i < n && r == 0; i = j) {
+		uint64_t end = pc[i].off + pc[i].len;
+
+		for (j = i + 1; j < n && pc[j].off == end; j++)
+			end += pc[j].len;
+		if (j == i + 1) {
+			r = source_pread(e->src, pc[i].dst, pc[i].len, pc[i].off);
+			continue;
+		}
+		if (!bounce && !(bounce = malloc((size_t)GATHER_SECTORS * 512))) {
+			r = -ENOMEM;
+			break;
+		}
+		r = source_pread(e->src, bounce, end - pc[i].off, pc[i].off);
+		for (k = i; k < j && r == 0; k++)
+			memcpy(pc[k].dst, bounce + (pc[k].off - pc[i].off),
+			       pc[k].len);
+	}
+	free(bounce);
+	return r;
+}
+
+/* Read the data run M of extent E (at REL, MAX sectors at most left in
+ * the extent) into P, and the data runs that follow it, up to the first
+ * run of another kind, GATHER_RUNS runs or GATHER_SECTORS; *DONE: the
+ * sectors read. */
+static int read_data(struct extent *e, uint64_t rel, uint64_t max,
+		     struct map m, char *p, uint64_t *done)
+{
+	struct piece pc[GATHER_RUNS];
+	uint64_t at = 0;
+	size_t n = 0;
+	int r;
+
+	for (;;) {
+		pc[n++] = (struct piece){m.off, p + at * 512, m.count * 512};
+		at += m.count;
+		if (at >= max || n == GATHER_RUNS || at >= GATHER_SECTORS)
+			break;
+		r = extent_map(e, rel + at, (max - at < GATHER_SECTORS - at
+						 ? max - at
+						 : GATHER_SECTORS - at),
+			       false, &m);
+		if (r < 0)
+			return r;
+		if (m.kind != M_DATA)
+			break;
+	}
+	*done = at;
+	return read_pieces(e, pc, n);
+}
+
 int vmdk_read(struct vmdk *v, void *buf, uint64_t sector, uint64_t count)
 {
 	char *p = buf;
@@ -397,7 +481,7 @@ int vmdk_read(struct vmdk *v, void *buf, uint64_t sector, uint64_t count)
 			return r;
 		switch (m.kind) {
 		case M_DATA:
-			r = source_pread(e->src, p, m.count * 512, m.off);
+			r = read_data(e, rel, max, m, p, &m.count);
 			break;
 		case M_ZERO:
 			memset(p, 0, m.count * 512);
