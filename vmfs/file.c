@@ -481,6 +481,18 @@ int vmfs_fd_read(struct vmfs *v, struct vmfs_fd *fd, void *buf, size_t len,
 		if (r < 0)
 			return r;
 		n = run.len < len ? (size_t)run.len : len;
+		/* Data blocks that follow each other on the volume (a thick
+		 * disk's, mostly): one read, not one a block. */
+		while (run.kind == RUN_DATA && !meta && n < len) {
+			struct vmfs_run next;
+
+			r = vmfs_fd_map(v, fd, off + n, depth, &next);
+			if (r < 0)
+				return r;
+			if (next.kind != RUN_DATA || next.voff != run.voff + n)
+				break;
+			n += next.len < len - n ? (size_t)next.len : len - n;
+		}
 		switch (run.kind) {
 		case RUN_DATA:
 			r = meta ? vmfs_meta_read(v, p, n, run.voff)
