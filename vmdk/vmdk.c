@@ -227,47 +227,52 @@ static int extent_map(struct extent *e, uint64_t rel, uint64_t max,
 	return 0;
 }
 
+/* At most this many runs of data (or grains), of this many sectors in
+ * all, are read together by read_data() (read_grains()). */
+#define GATHER_RUNS 256
+#define GATHER_SECTORS 2048 /* 1 MiB */
+
 /* ---- Compressed grains ---- */
 
-/* Inflate grain G of E (its marker at byte OFF) into OUT (grain bytes). */
-static int inflate_grain(struct extent *e, uint64_t g, uint64_t off,
-			 uint8_t *out)
+/* The header of compressed grain G of E at byte OFF of the file (HEAD:
+ * its marker, or its size alone in a file without markers): *CLEN, the
+ * size of its compressed data, which follows the header. */
+static int grain_head(struct extent *e, uint64_t g, uint64_t off,
+		      const uint8_t *head, uint32_t *clen)
 {
 	size_t gbytes = e->h.grain * 512, hdr = e->h.markers ? 12 : 4;
-	uint64_t want = e->h.capacity - g * e->h.grain;
-	uint8_t head[12];
-	uint8_t *in = NULL;
-	uint32_t clen;
-	z_stream zs;
-	int r, zr;
 
-	if (want > e->h.grain)
-		want = e->h.grain;
-	want *= 512;
-	r = source_pread(e->src, head, hdr, off);
-	if (r < 0)
-		return r;
-	clen = le32(head + hdr - 4);
+	*clen = le32(head + hdr - 4);
 	if (e->h.markers && le64(head) != g * e->h.grain) {
 		vmdkfs_error("%s: grain %llu: marker says LBA %llu", e->path,
 			     (unsigned long long)g,
 			     (unsigned long long)le64(head));
 		return -EIO;
 	}
-	if (clen == 0 || clen > 2 * gbytes + 1024 ||
-	    off + hdr + clen > e->src->size) {
+	if (*clen == 0 || *clen > 2 * gbytes + 1024 ||
+	    off + hdr + *clen > e->src->size) {
 		vmdkfs_error("%s: grain %llu: compressed size %u at byte %llu "
 			     "is impossible",
-			     e->path, (unsigned long long)g, clen,
+			     e->path, (unsigned long long)g, *clen,
 			     (unsigned long long)off);
 		return -EIO;
 	}
-	in = malloc(clen);
-	if (!in)
-		return -ENOMEM;
-	r = source_pread(e->src, in, clen, off + hdr);
-	if (r < 0)
-		goto out_free;
+	return 0;
+}
+
+/* Inflate the CLEN bytes IN of compressed grain G of E into OUT (grain
+ * bytes). */
+static int inflate_mem(struct extent *e, uint64_t g, const uint8_t *in,
+		       uint32_t clen, uint8_t *out)
+{
+	size_t gbytes = e->h.grain * 512;
+	uint64_t want = e->h.capacity - g * e->h.grain;
+	z_stream zs;
+	int r, zr;
+
+	if (want > e->h.grain)
+		want = e->h.grain;
+	want *= 512;
 	/* A zlib stream (RFC 1950).  zlib is asked for the raw deflate data
 	 * only and the Adler-32 is checked here, by vmdk_adler32(): zlib's
 	 * own check cost as much as the inflating. */
@@ -276,15 +281,12 @@ static int inflate_grain(struct extent *e, uint64_t g, uint64_t off,
 		vmdkfs_error("%s: grain %llu: compressed data is damaged "
 			     "(no zlib header)",
 			     e->path, (unsigned long long)g);
-		r = -EIO;
-		goto out_free;
+		return -EIO;
 	}
 	memset(&zs, 0, sizeof(zs));
-	if (inflateInit2(&zs, -15) != Z_OK) {
-		r = -ENOMEM;
-		goto out_free;
-	}
-	zs.next_in = in + 2;
+	if (inflateInit2(&zs, -15) != Z_OK)
+		return -ENOMEM;
+	zs.next_in = (uint8_t *)in + 2;
 	zs.avail_in = clen - 2;
 	zs.next_out = out;
 	zs.avail_out = (uInt)gbytes;
@@ -309,7 +311,29 @@ static int inflate_grain(struct extent *e, uint64_t g, uint64_t off,
 		r = 0;
 	}
 	inflateEnd(&zs);
-out_free:
+	return r;
+}
+
+/* Inflate grain G of E (its marker at byte OFF) into OUT (grain bytes). */
+static int inflate_grain(struct extent *e, uint64_t g, uint64_t off,
+			 uint8_t *out)
+{
+	size_t hdr = e->h.markers ? 12 : 4;
+	uint8_t head[12], *in;
+	uint32_t clen = 0;
+	int r;
+
+	r = source_pread(e->src, head, hdr, off);
+	if (r == 0)
+		r = grain_head(e, g, off, head, &clen);
+	if (r < 0)
+		return r;
+	in = malloc(clen);
+	if (!in)
+		return -ENOMEM;
+	r = source_pread(e->src, in, clen, off + hdr);
+	if (r == 0)
+		r = inflate_mem(e, g, in, clen, out);
 	free(in);
 	return r;
 }
@@ -342,6 +366,72 @@ static int read_compressed(struct extent *e, const struct map *m, uint64_t in,
 		memcpy(buf, grain + in * 512, count * 512);
 	}
 	free(grain);
+	return r;
+}
+
+/* Read the whole compressed grain M (at REL of E, MAX sectors at most
+ * left in the extent) into P, and the whole compressed grains that follow
+ * it, further on in the file, up to GATHER_RUNS grains or GATHER_SECTORS:
+ * their compressed bytes with one read (a stream disk's grains lie one
+ * after the other), not two a grain.  *DONE: the sectors read. */
+static int read_grains(struct extent *e, uint64_t rel, uint64_t max,
+		       struct map m, char *p, uint64_t *done)
+{
+	size_t gbytes = e->h.grain * 512, hdr = e->h.markers ? 12 : 4;
+	uint64_t off[GATHER_RUNS], at = m.count, span;
+	uint8_t head[12], *buf;
+	uint32_t clen = 0;
+	size_t n = 1, i;
+	int r = 0;
+
+	*done = m.count;
+	if (lru_get(e->grains, e, m.grain, 0, p, gbytes, NULL))
+		return 0;
+	off[0] = m.off;
+	while (n < GATHER_RUNS && at + e->h.grain <= max &&
+	       at + e->h.grain <= GATHER_SECTORS) {
+		struct map next;
+
+		r = extent_map(e, rel + at, e->h.grain, false, &next);
+		if (r < 0)
+			return r;
+		if (next.kind != M_COMPRESSED || next.count != e->h.grain ||
+		    next.off <= off[n - 1])
+			break;
+		off[n++] = next.off;
+		at += e->h.grain;
+	}
+	if (n == 1)
+		return inflate_grain(e, m.grain, m.off, (uint8_t *)p);
+	/* The last grain's size ends the span. */
+	r = source_pread(e->src, head, hdr, off[n - 1]);
+	if (r == 0)
+		r = grain_head(e, m.grain + n - 1, off[n - 1], head, &clen);
+	if (r < 0)
+		return r;
+	span = off[n - 1] + hdr + clen - off[0];
+	buf = span <= n * (2 * gbytes + 1024 + hdr) ? malloc(span) : NULL;
+	if (buf)
+		r = source_pread(e->src, buf, span, off[0]);
+	for (i = 0; i < n && r == 0; i++) {
+		uint64_t g = m.grain + i, at_i = off[i] - off[0];
+		uint8_t *out = (uint8_t *)p + i * gbytes;
+
+		/* Not all in the span (grains out of place, a huge grain):
+		 * that grain is read on its own. */
+		if (!buf || at_i + hdr > span) {
+			r = inflate_grain(e, g, off[i], out);
+			continue;
+		}
+		r = grain_head(e, g, off[i], buf + at_i, &clen);
+		if (r == 0 && at_i + hdr + clen > span)
+			r = inflate_grain(e, g, off[i], out);
+		else if (r == 0)
+			r = inflate_mem(e, g, buf + at_i + hdr, clen, out);
+	}
+	free(buf);
+	if (r == 0)
+		*done = at;
 	return r;
 }
 
@@ -379,11 +469,6 @@ int vmdk_read_parent(struct vmdk *p, void *buf, uint64_t sector,
 }
 
 /* ---- Data grains, gathered ---- */
-
-/* At most this many runs of data, of this many sectors in all, are read
- * together by read_data(). */
-#define GATHER_RUNS 256
-#define GATHER_SECTORS 2048 /* 1 MiB */
 
 struct piece {
 	uint64_t off; /* bytes in the extent file */
@@ -490,8 +575,11 @@ int vmdk_read(struct vmdk *v, void *buf, uint64_t sector, uint64_t count)
 			r = vmdk_read_parent(v->parent, p, sector, m.count);
 			break;
 		case M_COMPRESSED:
-			r = read_compressed(e, &m, rel % e->h.grain, m.count,
-					    p);
+			if (rel % e->h.grain == 0 && m.count == e->h.grain)
+				r = read_grains(e, rel, max, m, p, &m.count);
+			else
+				r = read_compressed(e, &m, rel % e->h.grain,
+						    m.count, p);
 			break;
 		default:
 			vmdkfs_error(
