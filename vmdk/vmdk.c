@@ -369,18 +369,36 @@ static int read_compressed(struct extent *e, const struct map *m, uint64_t in,
 	return r;
 }
 
+/* The file offset of the compressed grain at REL of E if it lies beyond
+ * AFTER in the file, else 0. */
+static uint64_t grain_after(struct extent *e, uint64_t rel, uint64_t after)
+{
+	struct map m;
+
+	if (rel + e->h.grain > e->sectors ||
+	    extent_map(e, rel, e->h.grain, false, &m) < 0 ||
+	    m.kind != M_COMPRESSED || m.off <= after)
+		return 0;
+	return m.off;
+}
+
 /* Read the whole compressed grain M (at REL of E, MAX sectors at most
  * left in the extent) into P, and the whole compressed grains that follow
  * it, further on in the file, up to GATHER_RUNS grains or GATHER_SECTORS:
- * their compressed bytes with one read (a stream disk's grains lie one
- * after the other), not two a grain.  *DONE: the sectors read. */
+ * their compressed bytes with one read, in file order (a stream disk's
+ * grains lie one after the other), not two reads a grain.  Each grain's
+ * bytes end where the next one's begin; the last one's end is the start
+ * of the grain after it, looked up, or else it is read on its own, after
+ * the others, so the file is still read front to back (the kernel's
+ * read-ahead of the image sees a sequential reader).  *DONE: the sectors
+ * read. */
 static int read_grains(struct extent *e, uint64_t rel, uint64_t max,
 		       struct map m, char *p, uint64_t *done)
 {
 	size_t gbytes = e->h.grain * 512, hdr = e->h.markers ? 12 : 4;
-	uint64_t off[GATHER_RUNS], at = m.count, span;
-	uint8_t head[12], *buf;
-	uint32_t clen = 0;
+	uint64_t off[GATHER_RUNS + 1], at = m.count, span;
+	uint8_t *buf = NULL;
+	uint32_t clen;
 	size_t n = 1, i;
 	int r = 0;
 
@@ -389,36 +407,23 @@ static int read_grains(struct extent *e, uint64_t rel, uint64_t max,
 		return 0;
 	off[0] = m.off;
 	while (n < GATHER_RUNS && at + e->h.grain <= max &&
-	       at + e->h.grain <= GATHER_SECTORS) {
-		struct map next;
-
-		r = extent_map(e, rel + at, e->h.grain, false, &next);
-		if (r < 0)
-			return r;
-		if (next.kind != M_COMPRESSED || next.count != e->h.grain ||
-		    next.off <= off[n - 1])
-			break;
-		off[n++] = next.off;
+	       at + e->h.grain <= GATHER_SECTORS &&
+	       (off[n] = grain_after(e, rel + at, off[n - 1])) != 0) {
+		n++;
 		at += e->h.grain;
 	}
-	if (n == 1)
-		return inflate_grain(e, m.grain, m.off, (uint8_t *)p);
-	/* The last grain's size ends the span. */
-	r = source_pread(e->src, head, hdr, off[n - 1]);
-	if (r == 0)
-		r = grain_head(e, m.grain + n - 1, off[n - 1], head, &clen);
-	if (r < 0)
-		return r;
-	span = off[n - 1] + hdr + clen - off[0];
-	buf = span <= n * (2 * gbytes + 1024 + hdr) ? malloc(span) : NULL;
-	if (buf)
+	/* off[n]: where the last grain's bytes end, if known. */
+	off[n] = grain_after(e, rel + at, off[n - 1]);
+	span = off[n] ? off[n] - off[0] : off[n - 1] - off[0];
+	if (span > 0 && span <= n * (2 * gbytes + 1024 + hdr) &&
+	    (buf = malloc(span)) != NULL)
 		r = source_pread(e->src, buf, span, off[0]);
 	for (i = 0; i < n && r == 0; i++) {
 		uint64_t g = m.grain + i, at_i = off[i] - off[0];
 		uint8_t *out = (uint8_t *)p + i * gbytes;
 
-		/* Not all in the span (grains out of place, a huge grain):
-		 * that grain is read on its own. */
+		/* Not all in the span (the last grain, a huge grain): that
+		 * grain is read on its own. */
 		if (!buf || at_i + hdr > span) {
 			r = inflate_grain(e, g, off[i], out);
 			continue;
