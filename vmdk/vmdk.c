@@ -338,12 +338,10 @@ static int inflate_grain(struct extent *e, uint64_t g, uint64_t off,
 	return r;
 }
 
-/* Copy COUNT sectors from sector IN of compressed grain M->grain.  A read
- * of the whole grain (a sequential reader's) is inflated straight into
- * BUF and not cached: the kernel's page cache keeps those bytes, and a
- * copy into the cache would cost as much as the inflating.  A part of a
- * grain (a random reader's) is inflated whole and cached, for the reads
- * of its other parts.  (Handing the grain to the cache instead of copying
+/* Copy COUNT sectors from sector IN of compressed grain M->grain, a part
+ * of it (a random reader's; whole grains go to read_grains()): the grain
+ * is inflated whole and cached, for the reads of its other parts.
+ * (Handing the grain to the cache instead of copying
  * it was tried: each miss then took fresh memory, faulted in page by
  * page, and random reads of a new mount ran at 3.1k/s instead of 4k/s.) */
 static int read_compressed(struct extent *e, const struct map *m, uint64_t in,
@@ -355,8 +353,6 @@ static int read_compressed(struct extent *e, const struct map *m, uint64_t in,
 
 	if (lru_get(e->grains, e, m->grain, in * 512, buf, count * 512, NULL))
 		return 0;
-	if (in == 0 && count * 512 == gbytes)
-		return inflate_grain(e, m->grain, m->off, buf);
 	grain = malloc(gbytes);
 	if (!grain)
 		return -ENOMEM;
@@ -384,7 +380,9 @@ static uint64_t grain_after(struct extent *e, uint64_t rel, uint64_t after)
 
 /* Read the whole compressed grain M (at REL of E, MAX sectors at most
  * left in the extent) into P, and the whole compressed grains that follow
- * it, further on in the file, up to GATHER_RUNS grains or GATHER_SECTORS:
+ * it, further on in the file, up to GATHER_RUNS grains or GATHER_SECTORS,
+ * inflated straight into P and not cached (the kernel's page cache keeps
+ * those bytes; a copy into the cache would cost as much as the inflating):
  * their compressed bytes with one read, in file order (a stream disk's
  * grains lie one after the other), not two reads a grain.  Each grain's
  * bytes end where the next one's begin; the last one's end is the start
@@ -406,14 +404,14 @@ static int read_grains(struct extent *e, uint64_t rel, uint64_t max,
 	if (lru_get(e->grains, e, m.grain, 0, p, gbytes, NULL))
 		return 0;
 	off[0] = m.off;
-	while (n < GATHER_RUNS && at + e->h.grain <= max &&
-	       at + e->h.grain <= GATHER_SECTORS &&
-	       (off[n] = grain_after(e, rel + at, off[n - 1])) != 0) {
+	/* off[n]: the next grain's start, where the last one's bytes end
+	 * (0: not known); the next grain is taken while the read wants it. */
+	while ((off[n] = grain_after(e, rel + at, off[n - 1])) != 0 &&
+	       n < GATHER_RUNS && at + e->h.grain <= max &&
+	       at + e->h.grain <= GATHER_SECTORS) {
 		n++;
 		at += e->h.grain;
 	}
-	/* off[n]: where the last grain's bytes end, if known. */
-	off[n] = grain_after(e, rel + at, off[n - 1]);
 	span = off[n] ? off[n] - off[0] : off[n - 1] - off[0];
 	if (span > 0 && span <= n * (2 * gbytes + 1024 + hdr) &&
 	    (buf = malloc(span)) != NULL)
