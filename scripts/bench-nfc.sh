@@ -88,7 +88,10 @@ stream_cipher=$(cat "$dir/cipher-tls")
 [ "$ssl_cipher" = "$stream_cipher" ] || { echo "bench-nfc: nbdssl negotiated '$ssl_cipher', the plain stream '$stream_cipher'" >&2; exit 1; }
 
 gib=$(echo "$MIB" | awk '{ print $1 / 1024 }')
-per_gib() { median "$dir/cpu-$1" | awk -v g="$gib" '{ printf "%.3f", $1 / g }'; }
+# s/GiB: the median of FILE's CPU seconds per GiB read.
+s_gib() { median "$dir/$1" | awk -v g="$gib" '{ printf "%.3f", $1 / g }'; }
+per_gib() { s_gib "cpu-$1"; } # the process's own
+all_gib() { s_gib "all-$1"; } # the machine's
 m() { median "$dir/mbs-$1"; }
 s() { spread "$dir/mbs-$1"; }
 echo "NFC benchmark: $MIB MiB sequential read on loopback, medians of $RUNS interleaved runs (MB/s); cipher $ssl_cipher"
@@ -102,7 +105,6 @@ bench_row "nbd, sequential (for scale)" "$(m nbd)" "plain TCP stream" "$(m tcp)"
 # lab's server, dd and the kernel's network work, all on this machine),
 # and so the most the machine's CPUs allow at that cost.
 ncpu=$(nproc)
-all_gib() { median "$dir/all-$1" | awk -v g="$gib" '{ printf "%.3f", $1 / g }'; }
 cpu_bound() { all_gib "$1" | awk -v c="$ncpu" '{ printf "%.0f", ($1 > 0 ? c * 1073.741824 / $1 : 0) }'; }
 printf 'machine CPU s/GiB (every process): nbd %s, nbdssl %s, on %s CPUs\n' "$(all_gib nbd)" "$(all_gib nbdssl)" "$ncpu"
 bench_row "nbd, sequential (for scale)" "$(m nbd)" "$ncpu CPUs at nbd's $(all_gib nbd) CPU s/GiB" "$(cpu_bound nbd)" - "$(s nbd), $(spread "$dir/all-nbd")"
