@@ -9,6 +9,7 @@
  * those before each block (the double sum) and the weighted sums (W), and
  * folds them into (a, b) modulo 65521 every CHUNK blocks, before any
  * 32-bit lane can overflow. */
+#include <string.h>
 #include <zlib.h>
 
 #include "adler.h"
@@ -34,8 +35,10 @@ __attribute__((target("avx2"))) static uint64_t hsum(__m256i v)
 	return s;
 }
 
-__attribute__((target("avx2"))) static uint32_t
-adler_avx2(uint32_t adler, const uint8_t *p, size_t n)
+/* The vector sums over N bytes at P; with DST, the bytes are also stored
+ * there as they are summed (one pass instead of a copy and a check). */
+__attribute__((target("avx2"), always_inline)) static inline uint32_t
+adler_avx2_body(uint32_t adler, uint8_t *dst, const uint8_t *p, size_t n)
 {
 	const __m256i zero = _mm256_setzero_si256();
 	const __m256i ones = _mm256_set1_epi16(1);
@@ -51,6 +54,10 @@ adler_avx2(uint32_t adler, const uint8_t *p, size_t n)
 		for (k = 0; k < blocks; k++, p += 32) {
 			__m256i x = _mm256_loadu_si256((const __m256i *)p);
 
+			if (dst) {
+				_mm256_storeu_si256((__m256i *)dst, x);
+				dst += 32;
+			}
 			before = _mm256_add_epi32(before, s);
 			s = _mm256_add_epi32(s, _mm256_sad_epu8(x, zero));
 			w = _mm256_add_epi32(
@@ -62,10 +69,24 @@ adler_avx2(uint32_t adler, const uint8_t *p, size_t n)
 		a = (a + hsum(s)) % MOD;
 	}
 	while (n--) {
+		if (dst)
+			*dst++ = *p;
 		a += *p++;
 		b += a;
 	}
 	return (uint32_t)((b % MOD) << 16 | (a % MOD));
+}
+
+__attribute__((target("avx2"))) static uint32_t
+adler_avx2(uint32_t adler, const uint8_t *p, size_t n)
+{
+	return adler_avx2_body(adler, NULL, p, n);
+}
+
+__attribute__((target("avx2"))) static uint32_t
+adler_avx2_copy(uint32_t adler, uint8_t *dst, const uint8_t *p, size_t n)
+{
+	return adler_avx2_body(adler, dst, p, n);
 }
 
 uint32_t vmdk_adler32(uint32_t adler, const uint8_t *p, size_t n)
@@ -74,9 +95,25 @@ uint32_t vmdk_adler32(uint32_t adler, const uint8_t *p, size_t n)
 		return adler_avx2(adler, p, n);
 	return (uint32_t)adler32_z(adler, p, n);
 }
+
+uint32_t vmdk_adler32_copy(uint32_t adler, uint8_t *dst, const uint8_t *src,
+			   size_t n)
+{
+	if (__builtin_cpu_supports("avx2"))
+		return adler_avx2_copy(adler, dst, src, n);
+	memcpy(dst, src, n);
+	return (uint32_t)adler32_z(adler, dst, n);
+}
 #else
 uint32_t vmdk_adler32(uint32_t adler, const uint8_t *p, size_t n)
 {
 	return (uint32_t)adler32_z(adler, p, n);
+}
+
+uint32_t vmdk_adler32_copy(uint32_t adler, uint8_t *dst, const uint8_t *src,
+			   size_t n)
+{
+	memcpy(dst, src, n);
+	return (uint32_t)adler32_z(adler, dst, n);
 }
 #endif

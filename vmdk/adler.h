@@ -11,4 +11,9 @@
 /* Continue ADLER (1 for a new stream) over N bytes at P. */
 uint32_t vmdk_adler32(uint32_t adler, const uint8_t *p, size_t n);
 
+/* The same over N bytes at SRC, copying them to DST (not overlapping) in
+ * the same pass. */
+uint32_t vmdk_adler32_copy(uint32_t adler, uint8_t *dst, const uint8_t *src,
+			   size_t n);
+
 #endif

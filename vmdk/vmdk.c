@@ -231,6 +231,12 @@ static int extent_map(struct extent *e, uint64_t rel, uint64_t max,
  * all, are read together by read_data() (read_grains()). */
 #define GATHER_RUNS 256
 #define GATHER_SECTORS 2048 /* 1 MiB */
+/* Compressed grains: 256 KiB of output at a time, so that the compressed
+ * bytes and the bytes inflated from them stay in a 1 MiB L2 cache (first
+ * pass of a 1 GiB stream disk of random data, image warm, medians of 10
+ * interleaved runs: 2800 MB/s and 0.38 CPU s/GiB with 1 MiB spans, 3400
+ * and 0.33 with 256 KiB spans and inflate_stored()). */
+#define GRAIN_GATHER_SECTORS 512
 
 /* ---- Compressed grains ---- */
 
@@ -260,6 +266,44 @@ static int grain_head(struct extent *e, uint64_t g, uint64_t off,
 	return 0;
 }
 
+/* A deflate stream (IN, LEN bytes) made only of stored blocks, the form
+ * zlib gives data that does not compress (random data, encrypted guest
+ * disks): copy its bytes to OUT (at most CAP) and check the Adler-32 that
+ * follows in one pass.  Returns the bytes copied, or 0 if the stream is not
+ * of that form or anything is amiss (zlib then takes it from the start and
+ * reports what is wrong, as for any grain). */
+static size_t inflate_stored(const uint8_t *in, size_t len, uint8_t *out,
+			     size_t cap)
+{
+	uint32_t adler = 1;
+	size_t at = 0, n = 0;
+	bool final = false;
+
+	while (!final) {
+		size_t blen;
+
+		/* BFINAL, BTYPE 00, then the rest of the byte; LEN, NLEN. */
+		if (len - at < 5 || (in[at] & 6) != 0)
+			return 0;
+		final = in[at] & 1;
+		blen = (size_t)in[at + 1] | (size_t)in[at + 2] << 8;
+		if ((blen ^ ((size_t)in[at + 3] | (size_t)in[at + 4] << 8)) !=
+		    0xffff)
+			return 0;
+		at += 5;
+		if (blen > len - at || blen > cap - n)
+			return 0;
+		adler = vmdk_adler32_copy(adler, out + n, in + at, blen);
+		at += blen;
+		n += blen;
+	}
+	if (len - at < 4 ||
+	    ((uint32_t)in[at] << 24 | (uint32_t)in[at + 1] << 16 |
+	     (uint32_t)in[at + 2] << 8 | in[at + 3]) != adler)
+		return 0;
+	return n;
+}
+
 /* Inflate the CLEN bytes IN of compressed grain G of E into OUT (grain
  * bytes). */
 static int inflate_mem(struct extent *e, uint64_t g, const uint8_t *in,
@@ -267,6 +311,7 @@ static int inflate_mem(struct extent *e, uint64_t g, const uint8_t *in,
 {
 	size_t gbytes = e->h.grain * 512;
 	uint64_t want = e->h.capacity - g * e->h.grain;
+	size_t got;
 	z_stream zs;
 	int r, zr;
 
@@ -282,6 +327,11 @@ static int inflate_mem(struct extent *e, uint64_t g, const uint8_t *in,
 			     "(no zlib header)",
 			     e->path, (unsigned long long)g);
 		return -EIO;
+	}
+	got = inflate_stored(in + 2, clen - 2, out, gbytes);
+	if (got > 0 && got >= want) {
+		memset(out + got, 0, gbytes - got);
+		return 0;
 	}
 	memset(&zs, 0, sizeof(zs));
 	if (inflateInit2(&zs, -15) != Z_OK)
@@ -380,7 +430,7 @@ static uint64_t grain_after(struct extent *e, uint64_t rel, uint64_t after)
 
 /* Read the whole compressed grain M (at REL of E, MAX sectors at most
  * left in the extent) into P, and the whole compressed grains that follow
- * it, further on in the file, up to GATHER_RUNS grains or GATHER_SECTORS,
+ * it, further on in the file, up to GRAIN_GATHER_SECTORS,
  * inflated straight into P and not cached (the kernel's page cache keeps
  * those bytes; a copy into the cache would cost as much as the inflating):
  * their compressed bytes with one read, in file order (a stream disk's
@@ -408,7 +458,7 @@ static int read_grains(struct extent *e, uint64_t rel, uint64_t max,
 	 * (0: not known); the next grain is taken while the read wants it. */
 	while ((off[n] = grain_after(e, rel + at, off[n - 1])) != 0 &&
 	       n < GATHER_RUNS && at + e->h.grain <= max &&
-	       at + e->h.grain <= GATHER_SECTORS) {
+	       at + e->h.grain <= GRAIN_GATHER_SECTORS) {
 		n++;
 		at += e->h.grain;
 	}

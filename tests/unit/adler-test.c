@@ -45,6 +45,20 @@ int main(void)
 		CHECK(vmdk_adler32(1, buf + at, len) ==
 		      (uint32_t)adler32_z(1, buf + at, len));
 	}
+	/* The copying form: the same sums, the bytes copied, nothing past
+	 * them touched. */
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		static uint8_t dst[300000 + 64 + 1];
+		size_t at = rnd() % 64, to = rnd() % 64;
+
+		for (len = 0; len < sizeof(buf); len++)
+			buf[len] = (uint8_t)rnd();
+		memset(dst, 0xa5, sizeof(dst));
+		CHECK(vmdk_adler32_copy(1, dst + to, buf + at, lens[i]) ==
+		      (uint32_t)adler32_z(1, buf + at, lens[i]));
+		CHECK(memcmp(dst + to, buf + at, lens[i]) == 0);
+		CHECK(dst[to + lens[i]] == 0xa5 && (to == 0 || dst[to - 1] == 0xa5));
+	}
 	/* Chained: a grain checked in pieces equals one call. */
 	for (i = 0; i < 65536; i++)
 		buf[i] = (uint8_t)rnd();
