@@ -180,6 +180,10 @@ void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data,
 	e = find(c, owner, key);
 	if (!e) {
 		e = c->head.prev; /* least recently used */
+		if (e == &c->head) { /* every block claimed (lru_claim) */
+			pthread_mutex_unlock(&c->lock);
+			return;
+		}
 		if (e->used)
 			unhash(c, e);
 		e->owner = owner;
@@ -191,6 +195,65 @@ void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data,
 	memcpy(e->data, data, c->block);
 	list_unlink(e);
 	list_push_front(c, e);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Called with c->lock held: E becomes the first to be reused. */
+static void push_back(struct lru *c, struct lru_ent *e)
+{
+	e->prev = c->head.prev;
+	e->next = &c->head;
+	c->head.prev->next = e;
+	c->head.prev = e;
+}
+
+void *lru_claim(struct lru *c)
+{
+	struct lru_ent *e;
+
+	pthread_mutex_lock(&c->lock);
+	e = c->head.prev; /* claimed blocks are on no list */
+	if (e == &c->head) {
+		pthread_mutex_unlock(&c->lock);
+		return NULL;
+	}
+	if (e->used)
+		unhash(c, e);
+	list_unlink(e);
+	pthread_mutex_unlock(&c->lock);
+	return e->data;
+}
+
+static struct lru_ent *claimed(struct lru *c, void *block)
+{
+	return &c->ents[((char *)block - c->mem) / c->block];
+}
+
+void lru_commit(struct lru *c, void *block, const void *owner, uint64_t key,
+		const uint64_t *gen)
+{
+	struct lru_ent *e = claimed(c, block);
+
+	pthread_mutex_lock(&c->lock);
+	if ((gen && *gen != c->gen) || find(c, owner, key)) {
+		push_back(c, e);
+	} else {
+		e->owner = owner;
+		e->key = key;
+		e->used = true;
+		e->hnext = c->buckets[bucket_of(c, owner, key)];
+		c->buckets[bucket_of(c, owner, key)] = e;
+		list_push_front(c, e);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+void lru_unclaim(struct lru *c, void *block)
+{
+	struct lru_ent *e = claimed(c, block);
+
+	pthread_mutex_lock(&c->lock);
+	push_back(c, e);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -212,10 +275,7 @@ static void forget(struct lru *c, struct lru_ent *e)
 {
 	unhash(c, e);
 	list_unlink(e);
-	e->prev = c->head.prev;
-	e->next = &c->head;
-	c->head.prev->next = e;
-	c->head.prev = e;
+	push_back(c, e);
 }
 
 void lru_drop(struct lru *c, const void *owner, uint64_t key)

@@ -28,6 +28,18 @@ int lru_get(struct lru *c, const void *owner, uint64_t key, size_t pos,
 void lru_put(struct lru *c, const void *owner, uint64_t key, const void *data,
 	     const uint64_t *gen);
 
+/* For a block read straight into the cache's memory (no copy): take the
+ * least recently used block out of the cache, its contents forgotten, and
+ * return its BLOCK bytes to fill, or NULL if every block is taken.  The
+ * caller then gives it back with lru_commit(), which stores it as OWNER and
+ * KEY as lru_put() does (with GEN, only if nothing changed since; not if
+ * the key was stored meanwhile), or with lru_unclaim(), which returns it
+ * unused. */
+void *lru_claim(struct lru *c);
+void lru_commit(struct lru *c, void *block, const void *owner, uint64_t key,
+		const uint64_t *gen);
+void lru_unclaim(struct lru *c, void *block);
+
 /* A writer changed N bytes at POS of a block: update the cached copy, if
  * any, and bump the generation. */
 void lru_patch(struct lru *c, const void *owner, uint64_t key, size_t pos,

@@ -20,8 +20,18 @@ static void *hammer(void *arg)
 		if (lru_get(shared, NULL, k, 0, out, sizeof(out), NULL)) {
 			if (out[0] != (char)k || out[63] != (char)k)
 				check_failures++;
-		} else {
+		} else if (i % 2) {
 			lru_put(shared, NULL, k, blk, NULL);
+		} else {
+			char *b = lru_claim(shared);
+
+			if (b) { /* filled in place, then stored */
+				memset(b, (int)(k & 0xff), 64);
+				if (i % 10)
+					lru_commit(shared, b, NULL, k, NULL);
+				else
+					lru_unclaim(shared, b);
+			}
 		}
 	}
 	return NULL;
@@ -65,6 +75,43 @@ int main(void)
 		lru_patch(c, &owner, 9, 2, "xy", 2);
 		CHECK(lru_get(c, &owner, 9, 1, out, 3, NULL) == 1 &&
 		      !memcmp(out, "oxy", 3));
+	}
+	lru_free(c);
+
+	/* Claims: filled in place; the oldest block goes, every block can be
+	 * taken, and a block stored meanwhile is not stored twice. */
+	CHECK(lru_new(2, sizeof(blk), &c) == 0);
+	memset(blk, 'a', sizeof(blk));
+	lru_put(c, &owner, 1, blk, NULL);
+	{
+		char *b1 = lru_claim(c), *b2, *b3;
+
+		CHECK(b1 != NULL);
+		memset(b1, 'b', sizeof(blk));
+		lru_commit(c, b1, &owner, 2, NULL);
+		CHECK(lru_get(c, &owner, 2, 0, out, 16, NULL) == 1 && out[15] == 'b');
+		CHECK(lru_get(c, &owner, 1, 0, out, 1, NULL) == 1 && out[0] == 'a');
+		b2 = lru_claim(c); /* the oldest: 2 */
+		CHECK(lru_get(c, &owner, 2, 0, out, 1, NULL) == 0);
+		b3 = lru_claim(c);
+		CHECK(b2 && b3 && b2 != b3 && lru_claim(c) == NULL);
+		lru_put(c, &owner, 5, blk, NULL); /* nowhere to go: not stored */
+		CHECK(lru_get(c, &owner, 5, 0, out, 1, NULL) == 0);
+		lru_unclaim(c, b3);
+		lru_put(c, &owner, 5, blk, NULL);
+		memset(b2, 'c', sizeof(blk));
+		lru_commit(c, b2, &owner, 5, NULL); /* 5 is there: dropped */
+		CHECK(lru_get(c, &owner, 5, 0, out, 1, NULL) == 1 && out[0] == 'a');
+		b1 = lru_claim(c);
+		CHECK(b1 == b2); /* it went back as the first to reuse */
+		{
+			uint64_t gen;
+
+			CHECK(lru_get(c, &owner, 6, 0, out, 1, &gen) == 0);
+			lru_drop(c, &owner, 5);
+			lru_commit(c, b1, &owner, 6, &gen); /* stale: not kept */
+			CHECK(lru_get(c, &owner, 6, 0, out, 1, NULL) == 0);
+		}
 	}
 	lru_free(c);
 
