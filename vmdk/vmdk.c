@@ -419,44 +419,40 @@ static uint64_t grain_after(struct extent *e, uint64_t rel, uint64_t after)
 	return m.off;
 }
 
-/* Copy COUNT sectors from sector IN of compressed grain M->grain (at REL of
- * E), a part of it (a random reader's; whole grains go to read_grains()):
+/* Copy COUNT sectors at REL of E, in compressed grain M->grain, a part of
+ * it (a random reader's; whole grains go to read_grains()):
  * the grain is inflated whole, straight into a block of the grain cache,
  * for the reads of its other parts.  (Handing malloc'd grains to the cache
  * was tried before the cache took blocks in place: each miss then took
  * fresh memory, faulted in page by page, and random reads of a new mount
  * ran at 3.1k/s instead of 4k/s.) */
 static int read_compressed(struct extent *e, const struct map *m,
-			   uint64_t rel, uint64_t in, uint64_t count, void *buf)
+			   uint64_t rel, uint64_t count, void *buf)
 {
-	size_t gbytes = e->h.grain * 512;
-	uint64_t end;
+	uint64_t in = rel % e->h.grain, end;
 	uint8_t *grain;
+	bool claimed;
 	int r;
 
 	if (lru_get(e->grains, e, m->grain, in * 512, buf, count * 512, NULL))
 		return 0;
 	end = grain_after(e, rel - in + e->h.grain, m->off);
 	grain = lru_claim(e->grains);
-	if (grain) {
-		r = inflate_grain(e, m->grain, m->off, end, grain);
-		if (r == 0)
-			memcpy(buf, grain + in * 512, count * 512);
-		if (r == 0)
-			lru_commit(e->grains, grain, e, m->grain, NULL);
-		else
-			lru_unclaim(e->grains, grain);
-		return r;
-	}
-	grain = malloc(gbytes); /* every block taken by other readers */
-	if (!grain)
+	claimed = grain != NULL;
+	/* Every block taken by other readers: a grain of its own. */
+	if (!claimed && !(grain = malloc(e->h.grain * 512)))
 		return -ENOMEM;
 	r = inflate_grain(e, m->grain, m->off, end, grain);
-	if (r == 0) {
-		lru_put(e->grains, e, m->grain, grain, NULL);
+	if (r == 0)
 		memcpy(buf, grain + in * 512, count * 512);
-	}
-	free(grain);
+	if (claimed && r == 0)
+		lru_commit(e->grains, grain, e, m->grain, NULL);
+	else if (claimed)
+		lru_unclaim(e->grains, grain);
+	else if (r == 0)
+		lru_put(e->grains, e, m->grain, grain, NULL);
+	if (!claimed)
+		free(grain);
 	return r;
 }
 
@@ -663,9 +659,7 @@ int vmdk_read(struct vmdk *v, void *buf, uint64_t sector, uint64_t count)
 			if (rel % e->h.grain == 0 && m.count == e->h.grain)
 				r = read_grains(e, rel, max, m, p, &m.count);
 			else
-				r = read_compressed(e, &m, rel,
-						    rel % e->h.grain, m.count,
-						    p);
+				r = read_compressed(e, &m, rel, m.count, p);
 			break;
 		default:
 			vmdkfs_error(
