@@ -33,7 +33,8 @@ BUILD ?= build
 PROG = vmdkfs
 endif
 
-COMMON = common/err.c common/source.c common/lru.c common/progress.c
+COMMON = common/err.c common/source.c common/lru.c common/progress.c \
+	common/sig.c
 VMDK = vmdk/desc.c vmdk/sparse.c vmdk/vmdk.c vmdk/write.c vmdk/adler.c
 TRANSPORTS = transports/align.c transports/transport.c transports/file.c \
 	transports/nfc.c transports/lun.c transports/san.c \

@@ -39,6 +39,7 @@ void vmdkfs_error_clear(void)
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static FILE *log_fp;
+static volatile int log_fd = -1; /* log_fp's, for signal handlers */
 static int log_level;
 static int stderr_level = -1;
 
@@ -71,6 +72,7 @@ int vmdkfs_log_open(const char *dir, const char *file, int level)
 	if (log_fp)
 		fclose(log_fp);
 	log_fp = fp;
+	log_fd = fileno(fp);
 	log_level = level;
 	pthread_mutex_unlock(&log_lock);
 	return 0;
@@ -103,8 +105,14 @@ void vmdkfs_log_close(void)
 	if (log_fp)
 		fclose(log_fp);
 	log_fp = NULL;
+	log_fd = -1;
 	log_level = 0;
 	pthread_mutex_unlock(&log_lock);
+}
+
+int vmdkfs_log_fd(void)
+{
+	return log_fd;
 }
 
 int vmdkfs_log_level(void)

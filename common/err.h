@@ -39,6 +39,8 @@ int vmdkfs_log_open(const char *dir, const char *file, int level);
 void vmdkfs_log_follow_pid(void);
 void vmdkfs_log_close(void);
 int vmdkfs_log_level(void);
+/* The log file's descriptor or -1: for a signal handler's last line. */
+int vmdkfs_log_fd(void);
 /* Also copy messages at or below LOG_WARN to stderr (foreground/debug). */
 void vmdkfs_log_stderr(int level);
 

@@ -490,6 +490,10 @@ static int vm_enter(struct bvm *v, const char *shown)
 			 v->moref, v->name);
 		goto out;
 	}
+	/* The answer lost: the methods may be disabled all the same, and
+	 * EnableMethods of methods that are not is harmless. */
+	if (vs_answer_lost(bw.conn))
+		v->disabled = true;
 	if (required) {
 		vmdkfs_error("%s: PrepareForAccess on %s: %s "
 			     "(prepare_access=required)",

@@ -40,15 +40,19 @@ static const struct key keys[] = {
      "NFC log level 0 none, 1 error, 2 warning, 3 info, 4 debug "
      "(nbd/nbdssl)"},
     {"vixDiskLib.nfc.AcceptTimeoutMs", K_MS, F(nfc_accept_timeout_ms), 0,
-     MS_MAX, "0", "NFC accept timeout, ms, 0 = none (nbd/nbdssl)"},
+     MS_MAX, "180000",
+     "NFC accept timeout: connect, authd's greeting and TLS, ms, 0 = none "
+     "(nbd/nbdssl)"},
     {"vixDiskLib.nfc.RequestTimeoutMs", K_MS, F(nfc_request_timeout_ms), 0,
-     MS_MAX, "0", "NFC request timeout, ms, 0 = none (nbd/nbdssl)"},
+     MS_MAX, "180000",
+     "NFC request timeout: each handshake request and its answer, ms, "
+     "0 = none (nbd/nbdssl)"},
     {"vixDiskLib.nfc.ReadTimeoutMs", K_MS, F(nfc_read_timeout_ms), 0, MS_MAX,
-     "0", "NFC read timeout, ms, 0 = none (nbd/nbdssl)"},
+     "60000", "NFC read timeout, ms, 0 = none (nbd/nbdssl)"},
     {"vixDiskLib.nfc.ReadTimeoutsMs", K_MS, F(nfc_read_timeout_ms), 0, MS_MAX,
      NULL, "newer spelling of ReadTimeoutMs"},
     {"vixDiskLib.nfc.WriteTimeoutMs", K_MS, F(nfc_write_timeout_ms), 0, MS_MAX,
-     "0", "NFC write timeout, ms, 0 = none (nbd/nbdssl)"},
+     "600000", "NFC write timeout, ms, 0 = none (nbd/nbdssl)"},
     {"vixDiskLib.nfc.WriteTimeoutsMs", K_MS, F(nfc_write_timeout_ms), 0, MS_MAX,
      NULL, "newer spelling of WriteTimeoutMs"},
     {"vixDiskLib.nfcFssrvr.TimeoutMs", K_MS, F(nfc_fssrvr_timeout_ms), 0,

@@ -18,6 +18,7 @@
 
 #include "../common/err.h"
 #include "../common/progress.h"
+#include "../common/sig.h"
 #include "../transports/transport.h"
 #include "config.h"
 #include "cbt.h"
@@ -330,6 +331,8 @@ int main(int argc, char **argv)
 	 * sequential read over san). */
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	mallopt(M_TRIM_THRESHOLD, 128 << 20);
+	/* Before anything can write to a socket or take minutes. */
+	sig_init();
 	if (argc >= 2 && strcmp(argv[1], "info") == 0)
 		return fs_info_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "status") == 0)
@@ -466,10 +469,21 @@ int main(int argc, char **argv)
 	} else {
 		r = fs_cfg.server ? fs_vsphere_open() : open_local_disks(&c);
 	}
+	/* A stop signal that came while opening (whatever saw it or not)
+	 * means no mount: undo what was done. */
+	if (r == 0 && sig_stop_requested()) {
+		fprintf(stderr, "vmdkfs: %s\n",
+			(sig_stop_error("opening the disks"), vmdkfs_errmsg()));
+		r = -EINTR;
+	}
 	if (r == 0)
 		status = fs_serve(&c.fargs, mountpoint, c.foreground, c.single,
 				  c.debug);
-	/* Disks first, then the temporary snapshot, then EndAccess. */
+	else if (r == -EINTR)
+		log_warn("%s", vmdkfs_errmsg());
+	/* From here a stop signal cancels nothing: the undoing runs to its
+	 * end.  Disks first, then the temporary snapshot, then EndAccess. */
+	sig_cleanup_begin();
 	fs_browse_close(); /* browse.c: its open disks, EndAccess, logout */
 	fs_close_all();
 	fs_scratch_close(); /* after the layers, closed with the tree */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../common/err.h"
+#include "../common/sig.h"
 #include "../common/source.h"
 #include "../part/part.h"
 #include "fs.h"
@@ -1093,12 +1094,27 @@ int fs_serve(struct fuse_args *fargs, const char *mountpoint, bool foreground,
 	}
 	if (fs_cfg.readahead_kb)
 		set_readahead(mountpoint, fs_cfg.readahead_kb);
-	if (fuse_daemonize(foreground) != 0 ||
-	    fuse_set_signal_handlers(fuse_get_session(f)) != 0) {
+	/* libfuse takes the stop signals while it serves (its handlers go
+	 * only where none is set); one that came before ends it at once. */
+	sig_handover();
+	if (sig_stop_requested()) {
+		fprintf(stderr, "vmdkfs: %s: %s before serving; unmounting\n",
+			mountpoint, sig_name(sig_stop_requested()));
+		log_warn("%s: %s before serving; unmounting", mountpoint,
+			 sig_name(sig_stop_requested()));
+		sig_takeback();
 		fuse_unmount(f);
 		fuse_destroy(f);
 		return 1;
 	}
+	if (fuse_daemonize(foreground) != 0 ||
+	    fuse_set_signal_handlers(fuse_get_session(f)) != 0) {
+		sig_takeback();
+		fuse_unmount(f);
+		fuse_destroy(f);
+		return 1;
+	}
+	sig_unblock();
 	vmdkfs_log_follow_pid(); /* the daemon's own PID names the log */
 	/* Few threads, all kept (loop_threads). */
 	lc = fuse_loop_cfg_create();
@@ -1115,6 +1131,7 @@ int fs_serve(struct fuse_args *fargs, const char *mountpoint, bool foreground,
 		fuse_loop_cfg_destroy(lc);
 	}
 	fuse_remove_signal_handlers(fuse_get_session(f));
+	sig_takeback();
 	fuse_unmount(f);
 	fuse_destroy(f);
 	/* A positive value is the signal (SIGTERM, SIGINT...) that ended the

@@ -19,6 +19,7 @@
 
 #include "../common/err.h"
 #include "../common/progress.h"
+#include "../common/sig.h"
 #include "../transports/transport.h"
 #include "../vsphere/vsphere.h"
 #include "cbt.h"
@@ -31,7 +32,13 @@ static struct {
 	struct vs_conn *conn;
 	struct vs_vm vm;
 	char *temp_snap; /* moref of snapshot=new's snapshot */
-	bool disabled;	 /* PrepareForAccess done: EndAccess owed */
+	/* snapshot=new's name, once CreateSnapshot_Task went out, and its
+	 * task once answered: a snapshot made though its answer was lost
+	 * (or the wait for it interrupted) is found by them and removed. */
+	char temp_name[64];
+	char *temp_task;
+	bool disabled; /* PrepareForAccess done (or maybe): EndAccess owed */
+	char *moref;   /* the VM's, for the undoing even if vm is gone */
 } vsm;
 
 /* ---- Credentials ---- */
@@ -155,7 +162,13 @@ static int prepare_access_wait(struct progress *pr)
 		return -EINVAL;
 	}
 	for (;;) {
+		if (sig_stop_requested())
+			return sig_stop_error("PrepareForAccess");
 		r = vs_disable_relocate(vsm.conn, vsm.vm.moref, SOURCE_ID, who);
+		/* The answer lost: the methods may be disabled all the same,
+		 * and EnableMethods of methods that are not is harmless. */
+		if (r < 0 && vs_answer_lost(vsm.conn))
+			vsm.disabled = true;
 		if (r == 0) {
 			vsm.disabled = true;
 			log_info(
@@ -196,7 +209,8 @@ static int prepare_access_wait(struct progress *pr)
 				"PrepareForAccess: %s is held by another "
 				"program; retrying (%lds left)",
 				vsm.vm.moref, (long)(until - time(NULL)));
-		sleep(2);
+		for (int i = 0; i < 20 && !sig_stop_requested(); i++)
+			usleep(100000);
 	}
 	if (required)
 		return r;
@@ -222,7 +236,7 @@ static void end_access(void)
 {
 	if (!vsm.disabled)
 		return;
-	if (vs_enable_relocate(vsm.conn, vsm.vm.moref, SOURCE_ID) < 0)
+	if (vs_enable_relocate(vsm.conn, vsm.moref, SOURCE_ID) < 0)
 		vmdkfs_log(LOG_WARN, "EndAccess: %s (run vmdkfs cleanup)",
 			   vmdkfs_errmsg());
 	vsm.disabled = false;
@@ -383,7 +397,8 @@ int fs_vsphere_open(void)
 		r = vs_find_vm(vsm.conn, fs_cfg.vm, &moref);
 	if (r == 0)
 		r = vs_vm_info(vsm.conn, moref, &vsm.vm);
-	free(moref);
+	vsm.moref = moref;
+	moref = NULL;
 	if (r < 0)
 		goto fail;
 	powered_on = strcmp(vsm.vm.power_state, "poweredOff") != 0;
@@ -421,17 +436,17 @@ int fs_vsphere_open(void)
 
 		gmtime_r(&now, &tm);
 		strftime(name, sizeof(name), TEMP_PREFIX "%Y%m%dT%H%M%SZ", &tm);
+		snprintf(vsm.temp_name, sizeof(vsm.temp_name), "%s", name);
 		r = vs_create_snapshot(vsm.conn, vsm.vm.moref, name,
-				       fs_cfg.quiesce, &vsm.temp_snap);
+				       fs_cfg.quiesce, &vsm.temp_snap,
+				       &vsm.temp_task);
 		if (r < 0)
 			goto fail;
 		log_info("temporary snapshot %s (%s) of %s", name,
 			 vsm.temp_snap, vsm.vm.moref);
 		/* Read the VM again: its snapshot tree has the new one. */
-		moref = strdup(vsm.vm.moref);
 		vs_vm_free(&vsm.vm);
-		r = moref ? vs_vm_info(vsm.conn, moref, &vsm.vm) : -ENOMEM;
-		free(moref);
+		r = vs_vm_info(vsm.conn, vsm.moref, &vsm.vm);
 	}
 	if (r < 0)
 		goto fail;
@@ -468,13 +483,88 @@ fail:
 	return r;
 }
 
+/* Does the VM still have snapshot SNAP?  1, 0, or -errno. */
+static int snapshot_exists(const char *snap)
+{
+	struct vs_vm vm;
+	size_t i;
+	int r = vs_vm_info(vsm.conn, vsm.moref, &vm);
+
+	if (r < 0)
+		return r;
+	for (i = 0; i < vm.nsnaps && r == 0; i++)
+		r = vm.snaps[i].moref && !strcmp(vm.snaps[i].moref, snap);
+	vs_vm_free(&vm);
+	return r;
+}
+
+/* Remove SNAP, again while the link fails: a removal whose answer (or
+ * whose task's end) was lost may have been done, or may still run. */
+static int remove_snapshot(const char *snap)
+{
+	int r = -EIO, tries;
+
+	for (tries = 0; tries < 4; tries++) {
+		if (tries > 0) {
+			log_info("removing snapshot %s: %s; checking",
+				 snap, vmdkfs_errmsg());
+			sleep((unsigned)tries);
+			if (snapshot_exists(snap) == 0)
+				return 0;
+		}
+		r = vs_remove_snapshot(vsm.conn, snap);
+		if (r == 0 || r == -ENOENT) /* ManagedObjectNotFound: gone */
+			return 0;
+	}
+	return r;
+}
+
+/* snapshot=new's CreateSnapshot_Task went out but no snapshot came back
+ * (the answer lost, the wait for the task broken or interrupted): wait
+ * for the task where it is known, then remove whatever snapshot of
+ * that name the VM has. */
+static void remove_lost_snapshot(void)
+{
+	char *snap = NULL;
+	struct vs_vm vm;
+	size_t i;
+
+	if (vsm.temp_task &&
+	    vs_wait_task(vsm.conn, vsm.temp_task, false, &snap) == 0 && snap) {
+		vsm.temp_snap = snap;
+		return;
+	}
+	free(snap);
+	if (vs_vm_info(vsm.conn, vsm.moref, &vm) < 0) {
+		log_warn("looking for the temporary snapshot %s: %s (run "
+			 "vmdkfs cleanup)",
+			 vsm.temp_name, vmdkfs_errmsg());
+		return;
+	}
+	for (i = 0; i < vm.nsnaps; i++) {
+		if (!vm.snaps[i].name || !vm.snaps[i].moref ||
+		    strcmp(vm.snaps[i].name, vsm.temp_name) != 0)
+			continue;
+		log_warn("temporary snapshot %s (%s) was made though its "
+			 "answer was lost: removing it",
+			 vsm.temp_name, vm.snaps[i].moref);
+		if (remove_snapshot(vm.snaps[i].moref) < 0)
+			log_warn("removing the temporary snapshot %s: %s (run "
+				 "vmdkfs cleanup)",
+				 vm.snaps[i].moref, vmdkfs_errmsg());
+	}
+	vs_vm_free(&vm);
+}
+
 void fs_vsphere_close(void)
 {
 	if (!vsm.conn)
 		return;
+	if (vsm.temp_name[0] && !vsm.temp_snap)
+		remove_lost_snapshot();
 	if (vsm.temp_snap) {
 		/* At unmount stderr is gone (a daemon): the log keeps it. */
-		if (vs_remove_snapshot(vsm.conn, vsm.temp_snap) < 0)
+		if (remove_snapshot(vsm.temp_snap) < 0)
 			vmdkfs_log(LOG_WARN,
 				   "removing the temporary snapshot %s: %s "
 				   "(run vmdkfs cleanup)",
@@ -485,7 +575,12 @@ void fs_vsphere_close(void)
 		free(vsm.temp_snap);
 		vsm.temp_snap = NULL;
 	}
+	free(vsm.temp_task);
+	vsm.temp_task = NULL;
+	vsm.temp_name[0] = '\0';
 	end_access();
+	free(vsm.moref);
+	vsm.moref = NULL;
 	vs_vm_free(&vsm.vm);
 	vs_disconnect(vsm.conn);
 	vsm.conn = NULL;

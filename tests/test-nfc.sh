@@ -106,7 +106,7 @@ expect_fail_quiet() {
 }
 expect_fail_quiet -o "$opts,snapshot=new,transports=nbd,vixDiskLib.nfc.RequestTimeoutMs=600"
 nctl reset=1
-grep -q "within the request timeout (RequestTimeoutMs)" err || fail "RequestTimeoutMs: $(cat err)"
+grep -q "authd gave no answer within vixDiskLib.nfc.RequestTimeoutMs=600" err || fail "RequestTimeoutMs: $(cat err)"
 [ $(($(date +%s) - t0)) -lt 15 ] || fail "RequestTimeoutMs did not fire in time"
 echo "ok RequestTimeoutMs"
 

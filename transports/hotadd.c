@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "../common/err.h"
+#include "../common/sig.h"
 #include "../vsphere/vsphere.h"
 #include "lun.h"
 #include "transport.h"
@@ -777,6 +778,11 @@ static int find_device(const struct disk_spec *spec, struct hotadd *h,
 			return r;
 		if (r == 1)
 			break;
+		if (sig_stop_requested()) {
+			snprintf(why, wsize, "interrupted by %s",
+				 sig_name(sig_stop_requested()));
+			return -EINTR;
+		}
 		if ((unsigned)(now - start) >= timeout) {
 			snprintf(why, wsize,
 				 "no SCSI device H:0:%d:0 of %llu sectors "

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "../common/err.h"
+#include "../common/sig.h"
 #include "../vsphere/vsphere.h"
 #include "transport.h"
 
@@ -107,6 +108,11 @@ struct nfc_disk {
 	/* The timeouts on the socket now, named for the errors. */
 	const char *rt_key, *wt_key;
 	uint32_t rt_ms, wt_ms;
+	/* authd, while the socket blocks: when the current step must be
+	 * over (CLOCK_MONOTONIC ms; 0: no limit), and its timeout key. */
+	uint64_t until;
+	const char *until_key;
+	uint32_t until_limit;
 	uint32_t close_file, close_session; /* payload bytes (-o nfc_close) */
 	/* Bytes received past what was asked for (nbd): a receive into a
 	 * caller's buffer also takes what follows, the next header usually,
@@ -124,7 +130,10 @@ struct nfc_disk {
 #define HOLE_RUN (1u << 20)
 #define NO_HOLE UINT64_MAX
 
-/* The longest a close waits for the host when no timeout is set. */
+/* The longest a wait sleeps without looking for a stop signal. */
+#define STOP_SLICE_MS 250u
+
+/* The longest a close waits for each answer of the host. */
 #define CLOSE_WAIT_MS 10000u
 
 /* One read request of at most NFC_MAX_IO bytes and its reply. */
@@ -167,6 +176,8 @@ static void nfc_log(const struct nfc_disk *n, int level, const char *fmt, ...)
 static int link_failed(const struct nfc_disk *n, const char *timed_out,
 		       const char *broke, int err)
 {
+	if (errno == EINTR && sig_stop_requested())
+		return sig_stop_error(n->ds_path);
 	if (errno == EAGAIN || errno == EWOULDBLOCK) {
 		vmdkfs_error("%s: NFC: %s", n->ds_path, timed_out);
 		return -ETIMEDOUT;
@@ -184,14 +195,78 @@ static int link_failed(const struct nfc_disk *n, const char *timed_out,
 static int link_wait(const struct nfc_disk *n, short events, uint32_t ms)
 {
 	struct pollfd p = {.fd = n->fd, .events = events};
-	int r;
+	uint64_t left = ms ? ms : UINT64_MAX;
 
-	do
-		r = poll(&p, 1, ms ? (int)ms : -1);
-	while (r < 0 && errno == EINTR);
-	if (r == 0)
+	/* In slices, so that a stop signal taken by another thread is seen
+	 * (errno EINTR) while opening. */
+	for (;;) {
+		int slice = left > STOP_SLICE_MS ? (int)STOP_SLICE_MS : (int)left;
+		int r;
+
+		if (sig_stop_requested()) {
+			errno = EINTR;
+			return -1;
+		}
+		r = poll(&p, 1, slice);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (r == 0 && ms && (left -= (uint64_t)slice) == 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+	}
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* authd's steps (the socket blocks): the next one must be over within
+ * MS (the timeout KEY; 0: no limit). */
+static void step_begin(struct nfc_disk *n, const char *key, uint32_t ms)
+{
+	n->until = ms ? now_ms() + ms : 0;
+	n->until_key = key;
+	n->until_limit = ms;
+}
+
+/* Before a blocking call of the step: the socket's timeouts to what is
+ * left of it, in slices (a stop signal is seen, a host that trickles a
+ * byte at a time does not stretch the step).  After the call failed
+ * with EAGAIN: true to call again, false (errno EAGAIN: the step's time
+ * is up; EINTR: a stop signal) to give up. */
+static void step_arm(struct nfc_disk *n)
+{
+	uint64_t left = n->until ? n->until - now_ms() : STOP_SLICE_MS;
+	struct timeval tv;
+
+	if (n->until && now_ms() >= n->until)
+		left = 1;
+	if (left > STOP_SLICE_MS)
+		left = STOP_SLICE_MS;
+	tv.tv_sec = 0;
+	tv.tv_usec = (suseconds_t)(left * 1000);
+	setsockopt(n->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(n->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static bool step_again(const struct nfc_disk *n)
+{
+	if (sig_stop_requested()) {
+		errno = EINTR;
+		return false;
+	}
+	if (n->until && now_ms() >= n->until) {
 		errno = EAGAIN;
-	return r > 0 ? 0 : -1;
+		return false;
+	}
+	return true;
 }
 
 /* One send or receive of at most LEN bytes: > 0 bytes moved; 0 the host
@@ -339,6 +414,43 @@ static bool same_thumb(const char *a, const char *b)
 	return true;
 }
 
+/* Timeout keys, in the order of spec.nfc_timeout_ms. */
+static const char *const timeout_key[6] = {
+    "vixDiskLib.nfc.AcceptTimeoutMs", "vixDiskLib.nfc.RequestTimeoutMs",
+    "vixDiskLib.nfc.ReadTimeoutMs",   "vixDiskLib.nfc.WriteTimeoutMs",
+    "vixDiskLib.nfcFssrvr.TimeoutMs", "vixDiskLib.nfcFssrvrWrite.TimeoutMs"};
+
+/* authd's step failed (K the OpenSSL result of S, or -1 with errno for
+ * a plain call): true when it only timed out a slice and may be called
+ * again; else false with errno EAGAIN (the step's time is up), EINTR (a
+ * stop signal) or another error (ECONNRESET: the link ended). */
+static bool step_retry(const struct nfc_disk *n, SSL *s, int k)
+{
+	int e = s ? SSL_get_error(s, k) : SSL_ERROR_SYSCALL;
+
+	if (s)
+		ERR_clear_error();
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+	    (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EINTR)))
+		return step_again(n);
+	if (e == SSL_ERROR_ZERO_RETURN || errno == 0 || errno == EAGAIN)
+		errno = ECONNRESET;
+	return false;
+}
+
+/* The error of a step that gave up: WHAT timed out, was interrupted, or
+ * the link broke. */
+static int step_failed(const struct nfc_disk *n, const char *what, int err)
+{
+	char why[200];
+	int e = errno;
+
+	snprintf(why, sizeof(why), "%s within %s=%u", what,
+		 n->until_key ? n->until_key : "the timeout", n->until_limit);
+	errno = e;
+	return link_failed(n, why, what, err);
+}
+
 /* A TLS client session on N's socket whose certificate has SHA-1
  * thumbprint SHA1 (from the ticket).  SHA256_OUT gets its SHA-256. */
 static int tls_start(struct nfc_disk *n, const char *sha1, SSL **out,
@@ -347,15 +459,27 @@ static int tls_start(struct nfc_disk *n, const char *sha1, SSL **out,
 	char seen[100];
 	X509 *cert;
 	SSL *s = SSL_new(n->ctx);
+	int k;
 
 	if (!s)
 		return -ENOMEM;
 	SSL_set_fd(s, n->fd);
-	if (SSL_connect(s) != 1) {
-		vmdkfs_error("%s: NFC: TLS handshake with authd failed",
-			     n->ds_path);
+	do {
+		step_arm(n);
+		errno = 0;
+		k = SSL_connect(s);
+	} while (k != 1 && step_retry(n, s, k));
+	if (k != 1) {
+		int r = errno == EINTR || errno == EAGAIN
+			    ? step_failed(n, "no TLS handshake with authd",
+					  -ETIMEDOUT)
+			    : -ECONNREFUSED;
+
+		if (r == -ECONNREFUSED)
+			vmdkfs_error("%s: NFC: TLS handshake with authd failed",
+				     n->ds_path);
 		SSL_free(s);
-		return -ECONNREFUSED;
+		return r;
 	}
 	cert = SSL_get1_peer_certificate(s);
 	if (!cert) {
@@ -377,20 +501,24 @@ static int tls_start(struct nfc_disk *n, const char *sha1, SSL **out,
 	return 0;
 }
 
-/* One line from the TLS session S (up to CRLF). */
+/* One line from the TLS session S (up to CRLF), within the step. */
 static int tls_line(struct nfc_disk *n, SSL *s, char *buf, size_t size)
 {
 	size_t len = 0;
 
 	while (len + 1 < size) {
 		char c;
+		int k;
 
+		step_arm(n);
 		errno = 0;
-		if (SSL_read(s, &c, 1) != 1) {
-			return link_failed(n,
-					   "authd gave no answer within the "
-					   "request timeout (RequestTimeoutMs)",
-					   "authd closed the link",
+		k = SSL_read(s, &c, 1);
+		if (k != 1) {
+			if (step_retry(n, s, k))
+				continue;
+			return step_failed(n, errno == ECONNRESET
+						  ? "authd closed the link"
+						  : "authd gave no answer",
 					   -ECONNRESET);
 		}
 		if (c == '\n')
@@ -402,20 +530,78 @@ static int tls_line(struct nfc_disk *n, SSL *s, char *buf, size_t size)
 	return 0;
 }
 
-static int tls_say(SSL *s, const char *line)
+static int tls_say(struct nfc_disk *n, SSL *s, const char *line)
 {
-	int len = (int)strlen(line);
+	int len = (int)strlen(line), k;
 
-	return SSL_write(s, line, len) == len ? 0 : -EPIPE;
+	do {
+		step_arm(n);
+		errno = 0;
+		k = SSL_write(s, line, len);
+	} while (k <= 0 && step_retry(n, s, k));
+	if (k == len)
+		return 0;
+	return step_failed(n, "authd took no request", -EPIPE);
 }
 
-/* Send LINE to authd and read its answer into ANSWER. */
+/* Send LINE to authd and read its answer into ANSWER, within
+ * RequestTimeoutMs. */
 static int tls_ask(struct nfc_disk *n, SSL *s, const char *line, char *answer,
 		   size_t size)
 {
-	int r = tls_say(s, line);
+	int r;
 
+	step_begin(n, timeout_key[1], n->spec.nfc_timeout_ms[1]);
+	r = tls_say(n, s, line);
 	return r < 0 ? r : tls_line(n, s, answer, size);
+}
+
+/* Connect within the step (AcceptTimeoutMs); the socket blocks after. */
+static int connect_one(struct nfc_disk *n, const struct addrinfo *a)
+{
+	int fd = socket(a->ai_family,
+			a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			a->ai_protocol);
+	int err = 0;
+	socklen_t len = sizeof(err);
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
+		if (errno != EINPROGRESS)
+			goto fail;
+		for (;;) {
+			uint64_t left = n->until ? n->until - now_ms()
+						 : STOP_SLICE_MS;
+			int k;
+
+			if (n->until && now_ms() >= n->until) {
+				errno = EAGAIN;
+				goto fail;
+			}
+			k = poll(&p, 1,
+				 (int)(left < STOP_SLICE_MS ? left
+							    : STOP_SLICE_MS));
+			if (k > 0)
+				break;
+			if ((k < 0 && errno != EINTR) || !step_again(n))
+				goto fail;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ||
+		    err) {
+			errno = err ? err : errno;
+			goto fail;
+		}
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		goto fail;
+	return fd;
+fail:
+	err = errno;
+	close(fd);
+	errno = err;
+	return -1;
 }
 
 static int connect_tcp(struct nfc_disk *n, const char *host, int port)
@@ -430,43 +616,33 @@ static int connect_tcp(struct nfc_disk *n, const char *host, int port)
 		vmdkfs_error("NFC: %s: %s", host, gai_strerror(r));
 		return -EHOSTUNREACH;
 	}
-	for (a = ai; a; a = a->ai_next) {
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC,
-			    a->ai_protocol);
-		if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+	for (a = ai; a && fd < 0; a = a->ai_next)
+		if ((fd = connect_one(n, a)) < 0 &&
+		    (errno == EINTR || errno == EAGAIN))
 			break;
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-	}
 	freeaddrinfo(ai);
+	if (fd < 0 && errno == EINTR && sig_stop_requested())
+		return sig_stop_error(n->ds_path);
 	if (fd < 0) {
-		vmdkfs_error("NFC: cannot connect to authd at %s:%d: %m", host,
-			     port);
-		return -ECONNREFUSED;
+		vmdkfs_error("NFC: cannot connect to authd at %s:%d: %s", host,
+			     port,
+			     errno == EAGAIN ? "no answer within "
+					       "vixDiskLib.nfc.AcceptTimeoutMs"
+					     : strerror(errno));
+		return errno == EAGAIN ? -ETIMEDOUT : -ECONNREFUSED;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	n->fd = fd;
 	return 0;
 }
 
-/* Timeout keys, in the order of spec.nfc_timeout_ms. */
-static const char *const timeout_key[6] = {
-    "vixDiskLib.nfc.AcceptTimeoutMs", "vixDiskLib.nfc.RequestTimeoutMs",
-    "vixDiskLib.nfc.ReadTimeoutMs",   "vixDiskLib.nfc.WriteTimeoutMs",
-    "vixDiskLib.nfcFssrvr.TimeoutMs", "vixDiskLib.nfcFssrvrWrite.TimeoutMs"};
-
-/* The timeouts numbered READ and WRITE: as SO_RCVTIMEO and SO_SNDTIMEO
- * while the socket blocks (authd), and for link_wait() after it. */
+/* The timeouts numbered READ and WRITE, for link_wait() once authd is
+ * done (authd's steps have their own, step_begin()). */
 static void set_timeouts(struct nfc_disk *n, int read, int write)
 {
 	uint32_t r = n->spec.nfc_timeout_ms[read];
 	uint32_t w = n->spec.nfc_timeout_ms[write];
-	struct timeval rt = {r / 1000, (r % 1000) * 1000};
-	struct timeval wt = {w / 1000, (w % 1000) * 1000};
 
-	setsockopt(n->fd, SOL_SOCKET, SO_RCVTIMEO, &rt, sizeof(rt));
-	setsockopt(n->fd, SOL_SOCKET, SO_SNDTIMEO, &wt, sizeof(wt));
 	n->rt_key = timeout_key[read];
 	n->wt_key = timeout_key[write];
 	n->rt_ms = r;
@@ -484,26 +660,37 @@ static int authd(struct nfc_disk *n, const struct vs_ticket *t)
 	size_t len = 0;
 	int r;
 
+	/* AcceptTimeoutMs: until authd has greeted us and TLS is up;
+	 * RequestTimeoutMs: each later request and its answer.  Each is
+	 * the longest the whole step may take, however the host sends. */
+	step_begin(n, timeout_key[0], n->spec.nfc_timeout_ms[0]);
 	r = connect_tcp(n, host, port);
 	if (r < 0)
 		return r;
-	/* AcceptTimeoutMs: until authd has greeted us and TLS is up;
-	 * RequestTimeoutMs: each later request/reply of the handshakes. */
-	set_timeouts(n, 0, 0);
 	while (len + 1 < sizeof(line)) { /* the greeting, in clear */
 		char c;
+		ssize_t k;
 
-		if (recv(n->fd, &c, 1, 0) != 1) {
-			vmdkfs_error("%s: NFC: authd at %s:%d sent no greeting "
-				     "(AcceptTimeoutMs %u)",
-				     n->ds_path, host, port,
-				     n->spec.nfc_timeout_ms[0]);
-			return -ECONNRESET;
-		}
-		if (c == '\n')
+		step_arm(n);
+		k = recv(n->fd, &c, 1, 0);
+		if (k == 1 && c == '\n')
 			break;
-		if (c != '\r')
-			line[len++] = c;
+		if (k == 1) {
+			if (c != '\r')
+				line[len++] = c;
+			continue;
+		}
+		if (k == 0)
+			errno = ECONNRESET;
+		if (k < 0 && step_retry(n, NULL, -1))
+			continue;
+		r = step_failed(n, errno == ECONNRESET
+				       ? "authd closed the link before its "
+					 "greeting"
+				       : "authd sent no greeting",
+				-ECONNRESET);
+		vmdkfs_error("%s (%s:%d)", vmdkfs_errmsg(), host, port);
+		return r;
 	}
 	line[len] = '\0';
 	if (strncmp(line, "220 ", 4) != 0) {
@@ -514,9 +701,9 @@ static int authd(struct nfc_disk *n, const struct vs_ticket *t)
 	r = tls_start(n, t->thumbprint, &first, sha256, sizeof(sha256));
 	if (r < 0)
 		return r;
-	set_timeouts(n, 1, 1);
+	step_begin(n, timeout_key[1], n->spec.nfc_timeout_ms[1]);
 	snprintf(cmd, sizeof(cmd), "SESSION %s\r\n", t->session);
-	r = tls_say(first, cmd);
+	r = tls_say(n, first, cmd);
 	explicit_bzero(cmd, sizeof(cmd));
 	if (r == 0)
 		r = tls_ask(n, first, "BANNER \r\n", line, sizeof(line));
@@ -552,6 +739,7 @@ static int authd(struct nfc_disk *n, const struct vs_ticket *t)
 	if (n->ssl) {
 		char sha256b[100];
 
+		step_begin(n, timeout_key[1], n->spec.nfc_timeout_ms[1]);
 		r = tls_start(n, t->thumbprint, &n->tls, sha256b,
 			      sizeof(sha256b));
 		if (r == 0 && strcmp(sha256b, sha256) != 0) {
@@ -822,6 +1010,7 @@ static int link_open(struct nfc_disk *n)
 		 * SSL_get_error() wants an empty error queue. */
 		ERR_clear_error();
 		r = fcntl(n->fd, F_SETFL, fcntl(n->fd, F_GETFL) | O_NONBLOCK);
+		set_timeouts(n, 1, 1); /* the handshake's requests */
 		if (n->tls)
 			SSL_set_mode(n->tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
 						 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -1357,12 +1546,13 @@ static void nfc_close(struct disk *d)
 		(unsigned long long)n->nreads_ahead);
 	if (n->fd < 0)
 		goto out;
-	/* An unmount must end (and the temporary snapshot go): where no
-	 * timeout is set the close waits CLOSE_WAIT_MS at most for each
-	 * answer, then the link is dropped. */
-	if (!n->rt_ms)
+	/* An unmount must end (and the temporary snapshot go): the close
+	 * waits CLOSE_WAIT_MS at most for each answer (less where a shorter
+	 * timeout is set), then the link is dropped.  Every write was
+	 * acknowledged before: nothing is lost. */
+	if (!n->rt_ms || n->rt_ms > CLOSE_WAIT_MS)
 		n->rt_ms = CLOSE_WAIT_MS;
-	if (!n->wt_ms)
+	if (!n->wt_ms || n->wt_ms > CLOSE_WAIT_MS)
 		n->wt_ms = CLOSE_WAIT_MS;
 	r = slots_drain(n);
 	memset(p, 0, sizeof(p));

@@ -455,7 +455,7 @@ void vs_disks_free(struct vs_disk *disks, size_t n)
 }
 
 int vs_create_snapshot(struct vs_conn *c, const char *vm, const char *name,
-		       bool quiesce, char **snap)
+		       bool quiesce, char **snap, char **task_out)
 {
 	char body[1024], *e = vs_xml_escape(name), *task;
 	int r;
@@ -472,7 +472,10 @@ int vs_create_snapshot(struct vs_conn *c, const char *vm, const char *name,
 	if (!task)
 		return r < 0 ? r : -EPROTO;
 	r = vs_wait_task(c, task, true, snap);
-	free(task);
+	if (task_out)
+		*task_out = task;
+	else
+		free(task);
 	if (r == 0 && !*snap) {
 		vmdkfs_error("CreateSnapshot_Task gave no snapshot");
 		r = -EPROTO;

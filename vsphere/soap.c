@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../common/err.h"
+#include "../common/sig.h"
 #include "vsphere.h"
 
 #define NMOREFS 9
@@ -29,6 +30,8 @@ struct vs_conn {
 	char pin[65]; /* pinned thumbprint, lower-case hex, no colons */
 	char seen_sha1[64], seen_sha256[100];
 	char *api_version, *api_type;
+	bool answered; /* the last call got an HTTP answer */
+	bool lost;     /* it failed in a way that may have lost the answer */
 	struct {
 		const char *name;
 		char *type, *value;
@@ -281,6 +284,25 @@ static int take_fault(xmlDocPtr doc, const char *method, char *name_out,
 	return -fault_errno(name);
 }
 
+/* curl's progress callback: a stop signal while opening ends the call. */
+static int stop_cb(void *p, curl_off_t a, curl_off_t b, curl_off_t c,
+		   curl_off_t d)
+{
+	(void)p, (void)a, (void)b, (void)c, (void)d;
+	return sig_stop_requested() != 0;
+}
+
+/* Errors of curl for which the request may never have been answered
+ * (nor, for all we know, carried out): the link broke, timed out, or
+ * the server hung up without a reply. */
+static bool lost_link(CURLcode cr)
+{
+	return cr == CURLE_GOT_NOTHING || cr == CURLE_RECV_ERROR ||
+	       cr == CURLE_SEND_ERROR || cr == CURLE_OPERATION_TIMEDOUT ||
+	       cr == CURLE_PARTIAL_FILE || cr == CURLE_COULDNT_CONNECT ||
+	       cr == CURLE_SSL_CONNECT_ERROR;
+}
+
 /* One POST of a whole envelope.  Called with c->lock held. */
 static int post(struct vs_conn *c, const char *method, const char *envelope,
 		xmlDocPtr *out, char *fault, size_t fault_size)
@@ -295,6 +317,10 @@ static int post(struct vs_conn *c, const char *method, const char *envelope,
 
 	if (fault)
 		fault[0] = '\0';
+	c->answered = false;
+	c->lost = false;
+	if (sig_stop_requested())
+		return sig_stop_error(method);
 	snprintf(action, sizeof(action), "SOAPAction: \"urn:vim25/%s\"",
 		 c->api_version ? c->api_version : "6.7");
 	h = curl_slist_append(h, "Content-Type: text/xml; charset=utf-8");
@@ -323,7 +349,12 @@ static int post(struct vs_conn *c, const char *method, const char *envelope,
 	}
 	curl_slist_free_all(h);
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (cr == CURLE_ABORTED_BY_CALLBACK) {
+		free(b.data);
+		return sig_stop_error(method);
+	}
 	if (cr != CURLE_OK) {
+		c->lost = lost_link(cr);
 		if (cr == CURLE_PEER_FAILED_VERIFICATION ||
 		    cr == CURLE_SSL_CACERT || cr == CURLE_SSL_CONNECT_ERROR) {
 			vmdkfs_error(
@@ -344,6 +375,7 @@ static int post(struct vs_conn *c, const char *method, const char *envelope,
 		free(b.data);
 		return r;
 	}
+	c->answered = true;
 	if (vmdkfs_log_level() >= LOG_TRACE)
 		vmdkfs_log(LOG_TRACE, "SOAP %s response %ld: %s", method,
 			   status, b.data ? b.data : "");
@@ -426,6 +458,38 @@ static int login(struct vs_conn *c)
 	return r;
 }
 
+/* Methods that may be sent again when their answer was lost: they read,
+ * or ask for what is harmless twice (a ticket, EnableMethods, Logout). */
+static bool retry_safe(const char *method)
+{
+	static const char *const safe[] = {
+	    "RetrieveServiceContent",
+	    "RetrieveInternalContent",
+	    "RetrievePropertiesEx",
+	    "RetrieveProperties",
+	    "FindByUuid",
+	    "FindByInventoryPath",
+	    "QueryChangedDiskAreas",
+	    "NfcRandomAccessOpenReadonly",
+	    "NfcRandomAccessOpenDisk",
+	    "NfcGetVmFiles",
+	    "EnableMethods",
+	    "Logout",
+	    NULL,
+	};
+	size_t i;
+
+	for (i = 0; safe[i]; i++)
+		if (strcmp(safe[i], method) == 0)
+			return true;
+	return false;
+}
+
+bool vs_answer_lost(const struct vs_conn *c)
+{
+	return c->lost;
+}
+
 int vs_call_ns(struct vs_conn *c, const char *ns, const char *method,
 	       const char *this_type, const char *this_value, const char *body,
 	       xmlDocPtr *out)
@@ -438,6 +502,13 @@ int vs_call_ns(struct vs_conn *c, const char *ns, const char *method,
 		return -ENOMEM;
 	pthread_mutex_lock(&c->lock);
 	r = post(c, method, env, out, fault, sizeof(fault));
+	/* A call that changes nothing (or nothing twice) is tried again
+	 * when the link broke before its answer. */
+	for (int i = 0; r < 0 && c->lost && i < 2 && retry_safe(method); i++) {
+		log_info("%s; trying again", vmdkfs_errmsg());
+		usleep(200000u << i);
+		r = post(c, method, env, out, fault, sizeof(fault));
+	}
 	if (r < 0 && strcmp(fault, "NotAuthenticated") == 0 && c->password) {
 		/* The session expired: log in again once, then retry. */
 		log_info("%s: session expired; logging in again", c->host);
@@ -546,6 +617,8 @@ int vs_connect(const struct vs_config *cfg, struct vs_conn **out)
 	}
 	curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, stop_cb);
 	curl_easy_setopt(c->curl, CURLOPT_COOKIEFILE, "");
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 30L);
 	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 600L);

@@ -47,6 +47,11 @@ int vs_call_ns(struct vs_conn *c, const char *ns, const char *method,
 	       const char *this_type, const char *this_value, const char *body,
 	       xmlDocPtr *out);
 
+/* The last call failed in a way that may have lost its answer (the link
+ * broke or timed out after the request went out): the server may have
+ * carried it out. */
+bool vs_answer_lost(const struct vs_conn *c);
+
 /* RetrievePropertiesEx of property PATH of object TYPE:MOREF: *DOC is the
  * answer (free with xmlFreeDoc), *VAL its <val> or NULL when the object
  * has no such property. */
@@ -125,9 +130,11 @@ int vs_disks(struct vs_conn *c, const char *vm, const char *snap,
 	     struct vs_disk **disks, size_t *n);
 void vs_disks_free(struct vs_disk *disks, size_t n);
 
-/* Take a snapshot (no memory) of VM; its moref in *SNAP. */
+/* Take a snapshot (no memory) of VM; its moref in *SNAP.  *TASK (when
+ * not NULL) gets the task's moref once the server answered the call, also
+ * when waiting for it then failed: the task may still make the snapshot. */
 int vs_create_snapshot(struct vs_conn *c, const char *vm, const char *name,
-		       bool quiesce, char **snap);
+		       bool quiesce, char **snap, char **task);
 int vs_remove_snapshot(struct vs_conn *c, const char *snap);
 
 /* PrepareForAccess / EndAccess: disable / enable RelocateVM_Task on VM

@@ -37,6 +37,12 @@ type delayRule struct {
 type dropRule struct {
 	Method string `json:"method"`
 	Count  int    `json:"count"`
+	Skip   int    `json:"skip"` // requests (of Method) let through first
+	// close: read the request, carry nothing out, close without a reply;
+	// after: carry it out, then close without a reply (the answer lost);
+	// truncate: carry it out, send half the answer, close;
+	// garbage: answer HTTP 200 with a body that is not XML.
+	Mode string `json:"mode"`
 }
 
 func match(rule, name string) bool { return rule == "*" || rule == name }
@@ -79,19 +85,25 @@ func (l *Lab) takeDelay(name string) time.Duration {
 	return d
 }
 
-func (l *Lab) takeDrop(name string) bool {
+// takeDrop returns the mode of the drop rule that takes this request of
+// method name, or "".
+func (l *Lab) takeDrop(name string) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i, r := range l.drops {
 		if match(r.Method, name) && r.Count > 0 {
+			if r.Skip > 0 {
+				r.Skip--
+				continue
+			}
 			r.Count--
 			if r.Count == 0 {
 				l.drops = append(l.drops[:i], l.drops[i+1:]...)
 			}
-			return true
+			return r.Mode
 		}
 	}
-	return false
+	return ""
 }
 
 func (l *Lab) takeAcceptDrop() bool {
@@ -237,8 +249,17 @@ func (l *Lab) controlHandler() http.Handler {
 			if method == "" {
 				method = "*"
 			}
+			skip, err := intParam(r, "skip", 0)
+			mode := r.FormValue("mode")
+			if mode == "" {
+				mode = "close"
+			}
+			if err != nil || skip < 0 || (mode != "close" && mode != "after" && mode != "truncate" && mode != "garbage") {
+				bad(w, "skip=N (requests let through first), mode=close|after|truncate|garbage")
+				return
+			}
 			if count > 0 {
-				l.drops = append(l.drops, &dropRule{Method: method, Count: int(count)})
+				l.drops = append(l.drops, &dropRule{Method: method, Count: int(count), Skip: int(skip), Mode: mode})
 			}
 		default:
 			bad(w, "when=request|accept")
@@ -270,8 +291,9 @@ func (l *Lab) controlHandler() http.Handler {
 		if l.nfc != nil {
 			l.nfc.mu.Lock()
 			l.nfc.knobs = defaultNFCKnobs()
+			l.nfc.fault, l.nfc.refuse = nfcFault{}, 0
 			if r.FormValue("calls") != "" {
-				l.nfc.stats = nfcStats{}
+				l.nfc.stats = nfcStats{Live: l.nfc.stats.Live}
 			}
 			l.nfc.mu.Unlock()
 		}

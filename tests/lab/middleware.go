@@ -17,6 +17,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,25 @@ var publicMethods = map[string]bool{
 	"CloneSession":                true,
 }
 
+// reentryHeader marks the lab's own second pass over a request (a drop
+// that carries the request out first): no injections, not counted again.
+const reentryHeader = "X-Vmdkfs-Lab-Reentry"
+
+// hangUp writes BYTES (may be nil) on the raw connection and closes it.
+func hangUp(w http.ResponseWriter, bytes []byte) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, buf, err := hj.Hijack(); err == nil {
+			if len(bytes) > 0 {
+				_, _ = buf.Write(bytes)
+				_ = buf.Flush()
+			}
+			_ = c.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
+
 func (l *Lab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	isSDK := r.Method == http.MethodPost && (r.URL.Path == "/sdk" || r.URL.Path == "/sdk/vimService")
 	var body []byte
@@ -69,23 +89,47 @@ func (l *Lab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		seg := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2)[0]
 		name = r.Method + " /" + seg
 	}
-	l.count(name)
+	reentry := r.Header.Get(reentryHeader) != ""
+	if !reentry {
+		l.count(name)
+	}
 
 	// ---- control endpoint injections ----
-	if l.takeDrop(name) {
-		// SIMULATED: a lost connection: the request was read, no reply.
-		if hj, ok := w.(http.Hijacker); ok {
-			if c, _, err := hj.Hijack(); err == nil {
-				_ = c.Close()
-				return
+	if mode := ""; !reentry {
+		mode = l.takeDrop(name)
+		switch mode {
+		case "close":
+			// SIMULATED: a lost connection: the request was read, no reply.
+			hangUp(w, nil)
+			return
+		case "after", "truncate":
+			// SIMULATED: the request is carried out, then the answer is
+			// lost (after) or cut halfway (truncate).
+			rec := httptest.NewRecorder()
+			r2 := withBody(r, body)
+			r2.Header.Set(reentryHeader, "1")
+			l.ServeHTTP(rec, r2)
+			var half []byte
+			if mode == "truncate" {
+				resp := rec.Result()
+				b, _ := io.ReadAll(resp.Body)
+				half = []byte(fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: %d\r\n\r\n",
+					resp.StatusCode, http.StatusText(resp.StatusCode), len(b)))
+				half = append(half, b[:len(b)/2]...)
 			}
+			hangUp(w, half)
+			return
+		case "garbage":
+			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+			w.WriteHeader(http.StatusOK)
+			_, _ = io.WriteString(w, "\x00\x17garbage from vmdkfs-lab \xff\xfe<<not xml")
+			return
 		}
-		panic(http.ErrAbortHandler)
 	}
-	if d := l.takeDelay(name); d > 0 {
+	if d := l.takeDelay(name); d > 0 && !reentry {
 		time.Sleep(d)
 	}
-	if f := l.takeFault(name); f != nil {
+	if f := l.takeFault(name); f != nil && !reentry {
 		if f.HTTP != 0 && f.Fault == "" {
 			http.Error(w, http.StatusText(f.HTTP), f.HTTP)
 			return

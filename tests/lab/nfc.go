@@ -113,6 +113,8 @@ type nfcStats struct {
 	// 4 or 16: the public sources differ).
 	CloseFileSize    int `json:"close_file_size"`
 	CloseSessionSize int `json:"close_session_size"`
+	Live             int `json:"live"`    // connections open now
+	Refused          int `json:"refused"` // closed at accept (refuse=N)
 }
 
 // nfcHandle is a disk link opened by OPEN_FILE.  Its data is materialised
@@ -153,6 +155,8 @@ type nfcServer struct {
 	stats   nfcStats
 	handles map[uint64]*nfcHandle
 	log     nfcLog // what clients sent (/lab/nfc/log)
+	fault   nfcFault // faults.go
+	refuse  int      // connections left to refuse at accept
 }
 
 // startNFC starts authd + NFC on addr with the certificate DIR/nfc-*.pem
@@ -329,12 +333,19 @@ func readLine(r io.Reader, max int) (string, error) {
 //
 // SIMULATED: ESXi's authd (TCP 902) as OpenVixDiskLib's docs/nfc_auth.md
 // recorded it ("Stage 3: authd handshake").
-func (s *nfcServer) handle(raw net.Conn) {
-	defer raw.Close()
-	s.stat(func(st *nfcStats) { st.Connections++ })
-	if tc, ok := raw.(*net.TCPConn); ok {
+func (s *nfcServer) handle(tcp net.Conn) {
+	defer tcp.Close()
+	if tc, ok := tcp.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
+	fc, take := s.accepted(tcp)
+	if !take {
+		log.Printf("nfc %s: connection refused (refuse knob)", fc.peer)
+		return
+	}
+	s.stat(func(st *nfcStats) { st.Connections++; st.Live++ })
+	defer s.stat(func(st *nfcStats) { st.Live-- })
+	var raw net.Conn = fc
 	peer := raw.RemoteAddr().String()
 	_ = raw.SetDeadline(time.Now().Add(60 * time.Second))
 	if _, err := io.WriteString(raw, nfcGreeting); err != nil {
@@ -351,6 +362,7 @@ func (s *nfcServer) handle(raw net.Conn) {
 		return err == nil
 	}
 	k := s.newConform(peer)
+	k.fc = fc
 	refuse := func(line, why string) {
 		s.stat(func(st *nfcStats) { st.AuthdRefused++ })
 		log.Printf("nfc %s: authd: %s", peer, why)
@@ -513,6 +525,8 @@ func (s *nfcServer) state() map[string]interface{} {
 		"thumbprint_sha1":   s.sha1,
 		"thumbprint_sha256": s.sha256,
 		"knobs":             s.knobs,
+		"fault":             s.fault,
+		"refuse":            s.refuse,
 		"stats":             s.stats,
 		"tickets":           tickets,
 		"handles":           handles,

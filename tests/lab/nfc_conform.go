@@ -691,6 +691,7 @@ type nfcConform struct {
 	inWrite   bool
 	writeOp   uint32
 	writeLeft int64
+	fc        *faultConn // the connection's socket (faults.go)
 }
 
 func (s *nfcServer) newConform(peer string) *nfcConform {
@@ -759,6 +760,9 @@ func (k *nfcConform) order(id string, deps []string) []string {
 // returns the strict text: "<row id or what>: <departures>", or "".
 func (k *nfcConform) finish(m nfcLogMsg, what string) string {
 	k.s.log.add(k.rec, m)
+	if k.fc != nil {
+		k.fc.message(what + " " + m.row)
+	}
 	if len(m.departs) == 0 {
 		return ""
 	}

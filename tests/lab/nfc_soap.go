@@ -202,11 +202,47 @@ func (l *Lab) handleNFC(w http.ResponseWriter, r *http.Request) {
 		bad(w, "params_reply=early|after_version")
 		return
 	}
+	var fault *nfcFault
+	if v := r.FormValue("fault"); v != "" {
+		at, err := intParam(r, "fault_at", 1)
+		conn, err2 := intParam(r, "fault_conn", 1)
+		tms, err3 := intParam(r, "trickle_ms", 20)
+		switch {
+		case v != "close" && v != "stall" && v != "garbage" && v != "trickle" && v != "off":
+			bad(w, "fault=close|stall|garbage|trickle|off")
+			return
+		case err != nil || err2 != nil || err3 != nil || at < 1 || conn < 1 || tms < 0:
+			bad(w, "fault=WHAT fault_at=K (the client's K-th message, from 1) [fault_conn=C (the C-th connection from now, default 1)] [trickle_ms=MS]")
+			return
+		}
+		fault = &nfcFault{What: v, At: int(at), Conn: int(conn), TrickleMs: tms}
+		if v == "off" {
+			fault = &nfcFault{}
+		}
+	}
+	refuse := -1
+	if v := r.FormValue("refuse"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			bad(w, "refuse=N (connections to close at accept)")
+			return
+		}
+		refuse = n
+	}
 	s.mu.Lock()
 	s.knobs = k
+	if r.FormValue("reset") != "" {
+		s.fault, s.refuse = nfcFault{}, 0
+	}
+	if fault != nil {
+		s.fault = *fault
+	}
+	if refuse >= 0 {
+		s.refuse = refuse
+	}
 	s.mu.Unlock()
 	st := s.state()
-	ok(w, map[string]interface{}{"knobs": st["knobs"], "stats": st["stats"]})
+	ok(w, map[string]interface{}{"knobs": st["knobs"], "stats": st["stats"], "fault": st["fault"], "refuse": st["refuse"]})
 }
 
 // nfcLocked fails a task on VM v with FileLocked while one of its disks is
