@@ -162,6 +162,9 @@ static const struct key keys[] = {
      "600",
      "seconds to retry PrepareForAccess while the VM's "
      "methods are already disabled"},
+    {"soap_timeout", K_INT, F(soap_timeout), 1, 86400, "600",
+     "seconds a vSphere (SOAP) call may take before it fails; a task is "
+     "polled with calls of its own"},
     {"identity", K_STR, F(identity), 0, 0, NULL,
      "who is accessing, for PrepareForAccess (at most 50 characters; "
      "default vmdkfs@HOST pid N)"},
@@ -319,7 +322,8 @@ static int apply(struct config *c, const struct key *k, const char *value,
 		*(uint32_t *)base = (uint32_t)v;
 	else if (k->off == F(nfc_aio_buf_size_64k) ||
 		 k->off == F(nfc_aio_buf_count) || k->off == F(readahead_kb) ||
-		 k->off == F(prepare_access_timeout))
+		 k->off == F(prepare_access_timeout) ||
+		 k->off == F(soap_timeout))
 		*(uint32_t *)base = (uint32_t)v;
 	else
 		*(int *)base = (int)v;

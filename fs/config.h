@@ -37,6 +37,7 @@ struct config {
 	uint64_t nfc_max_io; /* bytes per NFC request */
 	int nfc_close_file, nfc_close_session; /* payload bytes */
 	uint32_t prepare_access_timeout; /* seconds */
+	uint32_t soap_timeout;		 /* seconds per vSphere call */
 	bool quiesce;
 	bool quiet; /* no progress lines */
 	char **datastores; /* "NAME=/local/path" */

@@ -84,6 +84,7 @@ static int connect_server(struct vs_conn **conn)
 	    .verify = fs_cfg.verify_certificates,
 	    .cafile = fs_cfg.cafile,
 	    .thumbprint = fs_cfg.thumbprint,
+	    .timeout = fs_cfg.soap_timeout,
 	};
 	char *password = NULL;
 	int r;
@@ -338,9 +339,16 @@ static int add_disks(const char *snap, const char *snap_name, const char *dir)
 						     : TRANSPORTS_VSPHERE,
 				   &spec, &d);
 		if (r < 0) {
+			const char *m = vmdkfs_errmsg();
+			size_t n0 = strlen(disks[i].file);
+
+			/* The path once: "PATH (LABEL): why". */
+			if (strncmp(m, disks[i].file, n0) == 0 &&
+			    strncmp(m + n0, ": ", 2) == 0)
+				m += n0 + 2;
 			vmdkfs_error("%s (%s): %s", disks[i].file,
 				     disks[i].label ? disks[i].label : "disk",
-				     vmdkfs_errmsg());
+				     m);
 			free(path);
 			break;
 		}
@@ -379,6 +387,49 @@ static int add_disks(const char *snap, const char *snap_name, const char *dir)
 	}
 	vs_disks_free(disks, n);
 	return r;
+}
+
+/* The snapshot of snapshot=new's name, if the VM has one: its moref
+ * (malloc'd) in *SNAP, else NULL.  0 or -errno. */
+static int find_temp_snapshot(char **snap)
+{
+	struct vs_vm vm;
+	size_t i;
+	int r = vs_vm_info(vsm.conn, vsm.moref, &vm);
+
+	*snap = NULL;
+	if (r < 0)
+		return r;
+	for (i = 0; i < vm.nsnaps && !*snap; i++)
+		if (vm.snaps[i].name && vm.snaps[i].moref &&
+		    strcmp(vm.snaps[i].name, vsm.temp_name) == 0 &&
+		    !(*snap = strdup(vm.snaps[i].moref)))
+			r = -ENOMEM;
+	vs_vm_free(&vm);
+	return r;
+}
+
+/* CreateSnapshot_Task's answer was lost: the server may have made the
+ * snapshot all the same.  If one of our name appears within a few
+ * seconds, it is the mount's; else the error stands (and the close
+ * looks once more). */
+static int adopt_lost_snapshot(void)
+{
+	char why[1024];
+	int i;
+
+	snprintf(why, sizeof(why), "%s", vmdkfs_errmsg());
+	for (i = 0; i < 3 && !sig_stop_requested(); i++) {
+		sleep(1);
+		if (find_temp_snapshot(&vsm.temp_snap) == 0 && vsm.temp_snap) {
+			log_warn("CreateSnapshot_Task: %s; the snapshot %s (%s) "
+				 "was made all the same: using it",
+				 why, vsm.temp_name, vsm.temp_snap);
+			return 0;
+		}
+	}
+	vmdkfs_error("%s (and no snapshot %s appeared)", why, vsm.temp_name);
+	return -EIO;
 }
 
 int fs_vsphere_open(void)
@@ -440,6 +491,8 @@ int fs_vsphere_open(void)
 		r = vs_create_snapshot(vsm.conn, vsm.vm.moref, name,
 				       fs_cfg.quiesce, &vsm.temp_snap,
 				       &vsm.temp_task);
+		if (r < 0 && !vsm.temp_task && vs_answer_lost(vsm.conn))
+			r = adopt_lost_snapshot();
 		if (r < 0)
 			goto fail;
 		log_info("temporary snapshot %s (%s) of %s", name,

@@ -108,8 +108,8 @@ struct nfc_disk {
 	/* The timeouts on the socket now, named for the errors. */
 	const char *rt_key, *wt_key;
 	uint32_t rt_ms, wt_ms;
-	/* authd, while the socket blocks: when the current step must be
-	 * over (CLOCK_MONOTONIC ms; 0: no limit), and its timeout key. */
+	/* authd: when the current step must be over (CLOCK_MONOTONIC ms;
+	 * 0: no limit), its timeout key and value. */
 	uint64_t until;
 	const char *until_key;
 	uint32_t until_limit;
@@ -186,12 +186,10 @@ static int link_failed(const struct nfc_disk *n, const char *timed_out,
 	return err;
 }
 
-/* After authd the socket is non-blocking and a timeout is the longest
- * the link may make no progress: wait until the socket is ready for
- * EVENTS, at most MS (0: forever).  0, or -1 with errno (EAGAIN: timed
- * out).  (SO_SNDTIMEO would not do: a send that moves a few bytes
- * waits the whole timeout again, so a host that takes a trickle keeps a
- * write going for many times the timeout.) */
+/* After authd the socket is non-blocking: wait until it is ready for
+ * EVENTS, at most MS (0: forever; link_move() passes what is left of a
+ * message's timeout).  0, or -1 with errno (EAGAIN: timed out, EINTR: a
+ * stop signal while opening). */
 static int link_wait(const struct nfc_disk *n, short events, uint32_t ms)
 {
 	struct pollfd p = {.fd = n->fd, .events = events};
@@ -227,8 +225,8 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* authd's steps (the socket blocks): the next one must be over within
- * MS (the timeout KEY; 0: no limit). */
+/* authd's steps: the next one must be over within MS (the timeout KEY;
+ * 0: no limit), however the host sends. */
 static void step_begin(struct nfc_disk *n, const char *key, uint32_t ms)
 {
 	n->until = ms ? now_ms() + ms : 0;
@@ -236,37 +234,34 @@ static void step_begin(struct nfc_disk *n, const char *key, uint32_t ms)
 	n->until_limit = ms;
 }
 
-/* Before a blocking call of the step: the socket's timeouts to what is
- * left of it, in slices (a stop signal is seen, a host that trickles a
- * byte at a time does not stretch the step).  After the call failed
- * with EAGAIN: true to call again, false (errno EAGAIN: the step's time
- * is up; EINTR: a stop signal) to give up. */
-static void step_arm(struct nfc_disk *n)
+/* The step (the socket does not block) waits for EVENTS, at most until
+ * its end, in slices so that a stop signal is seen: true when the socket
+ * is ready (call again), false with errno EAGAIN (the step's time is up)
+ * or EINTR (a stop signal). */
+static bool step_wait(const struct nfc_disk *n, short events)
 {
-	uint64_t left = n->until ? n->until - now_ms() : STOP_SLICE_MS;
-	struct timeval tv;
+	struct pollfd p = {.fd = n->fd, .events = events};
 
-	if (n->until && now_ms() >= n->until)
-		left = 1;
-	if (left > STOP_SLICE_MS)
-		left = STOP_SLICE_MS;
-	tv.tv_sec = 0;
-	tv.tv_usec = (suseconds_t)(left * 1000);
-	setsockopt(n->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(n->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
+	for (;;) {
+		uint64_t now = now_ms();
+		int ms = (int)STOP_SLICE_MS, k;
 
-static bool step_again(const struct nfc_disk *n)
-{
-	if (sig_stop_requested()) {
-		errno = EINTR;
-		return false;
+		if (sig_stop_requested()) {
+			errno = EINTR;
+			return false;
+		}
+		if (n->until && now >= n->until) {
+			errno = EAGAIN;
+			return false;
+		}
+		if (n->until && n->until - now < STOP_SLICE_MS)
+			ms = (int)(n->until - now);
+		k = poll(&p, 1, ms);
+		if (k > 0)
+			return true;
+		if (k < 0 && errno != EINTR)
+			return false;
 	}
-	if (n->until && now_ms() >= n->until) {
-		errno = EAGAIN;
-		return false;
-	}
-	return true;
 }
 
 /* One send or receive of at most LEN bytes: > 0 bytes moved; 0 the host
@@ -312,27 +307,40 @@ static ssize_t link_io(struct nfc_disk *n, bool out, void *buf, size_t len,
 	return -1;
 }
 
-/* Move LEN bytes to or from the link, each step within TIMEOUT_MS. */
+/* Move LEN bytes (one message, header or data fragment) to or from the
+ * link, all of them within TIMEOUT_MS (0: no limit): a host that
+ * trickles a byte at a time is cut off like one that sends nothing. */
 static int link_move(struct nfc_disk *n, bool out, void *buf, size_t len,
 		     uint32_t timeout_ms)
 {
+	uint64_t until = timeout_ms ? now_ms() + timeout_ms : 0;
 	char *p = buf;
 
 	while (len > 0) {
 		short ev;
 		ssize_t k = link_io(n, out, p, len, &ev);
+		uint64_t now;
 
 		if (k > 0) {
 			p += k;
 			len -= (size_t)k;
-		} else if (k == 0) {
+			continue;
+		}
+		if (k == 0) {
 			errno = ECONNRESET;
 			return -1;
-		} else if (errno != EINTR &&
-			   (errno != EAGAIN ||
-			    link_wait(n, ev, timeout_ms) < 0)) {
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -1;
+		now = until ? now_ms() : 0;
+		if (until && now >= until) {
+			errno = EAGAIN;
 			return -1;
 		}
+		if (link_wait(n, ev, until ? (uint32_t)(until - now) : 0) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -420,19 +428,23 @@ static const char *const timeout_key[6] = {
     "vixDiskLib.nfc.ReadTimeoutMs",   "vixDiskLib.nfc.WriteTimeoutMs",
     "vixDiskLib.nfcFssrvr.TimeoutMs", "vixDiskLib.nfcFssrvrWrite.TimeoutMs"};
 
-/* authd's step failed (K the OpenSSL result of S, or -1 with errno for
- * a plain call): true when it only timed out a slice and may be called
- * again; else false with errno EAGAIN (the step's time is up), EINTR (a
- * stop signal) or another error (ECONNRESET: the link ended). */
+/* authd's step did not complete (K the OpenSSL result of S, or -1 with
+ * errno for a plain receive): true once it may be called again (the
+ * socket is ready); else false with errno EAGAIN (the step's time is
+ * up), EINTR (a stop signal) or another error (ECONNRESET: the link
+ * ended). */
 static bool step_retry(const struct nfc_disk *n, SSL *s, int k)
 {
 	int e = s ? SSL_get_error(s, k) : SSL_ERROR_SYSCALL;
 
 	if (s)
 		ERR_clear_error();
-	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
-	    (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EINTR)))
-		return step_again(n);
+	if (e == SSL_ERROR_WANT_READ)
+		return step_wait(n, POLLIN);
+	if (e == SSL_ERROR_WANT_WRITE)
+		return step_wait(n, POLLOUT);
+	if (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EINTR))
+		return step_wait(n, POLLIN);
 	if (e == SSL_ERROR_ZERO_RETURN || errno == 0 || errno == EAGAIN)
 		errno = ECONNRESET;
 	return false;
@@ -465,7 +477,7 @@ static int tls_start(struct nfc_disk *n, const char *sha1, SSL **out,
 		return -ENOMEM;
 	SSL_set_fd(s, n->fd);
 	do {
-		step_arm(n);
+		ERR_clear_error();
 		errno = 0;
 		k = SSL_connect(s);
 	} while (k != 1 && step_retry(n, s, k));
@@ -510,7 +522,7 @@ static int tls_line(struct nfc_disk *n, SSL *s, char *buf, size_t size)
 		char c;
 		int k;
 
-		step_arm(n);
+		ERR_clear_error();
 		errno = 0;
 		k = SSL_read(s, &c, 1);
 		if (k != 1) {
@@ -535,7 +547,7 @@ static int tls_say(struct nfc_disk *n, SSL *s, const char *line)
 	int len = (int)strlen(line), k;
 
 	do {
-		step_arm(n);
+		ERR_clear_error();
 		errno = 0;
 		k = SSL_write(s, line, len);
 	} while (k <= 0 && step_retry(n, s, k));
@@ -556,7 +568,8 @@ static int tls_ask(struct nfc_disk *n, SSL *s, const char *line, char *answer,
 	return r < 0 ? r : tls_line(n, s, answer, size);
 }
 
-/* Connect within the step (AcceptTimeoutMs); the socket blocks after. */
+/* Connect within the step (AcceptTimeoutMs); the socket does not block
+ * (authd's steps wait with poll, and so does NFC after them). */
 static int connect_one(struct nfc_disk *n, const struct addrinfo *a)
 {
 	int fd = socket(a->ai_family,
@@ -564,42 +577,24 @@ static int connect_one(struct nfc_disk *n, const struct addrinfo *a)
 			a->ai_protocol);
 	int err = 0;
 	socklen_t len = sizeof(err);
-	struct pollfd p = {.fd = fd, .events = POLLOUT};
 
 	if (fd < 0)
 		return -1;
+	n->fd = fd; /* for step_wait() */
 	if (connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
-		if (errno != EINPROGRESS)
+		if (errno != EINPROGRESS || !step_wait(n, POLLOUT))
 			goto fail;
-		for (;;) {
-			uint64_t left = n->until ? n->until - now_ms()
-						 : STOP_SLICE_MS;
-			int k;
-
-			if (n->until && now_ms() >= n->until) {
-				errno = EAGAIN;
-				goto fail;
-			}
-			k = poll(&p, 1,
-				 (int)(left < STOP_SLICE_MS ? left
-							    : STOP_SLICE_MS));
-			if (k > 0)
-				break;
-			if ((k < 0 && errno != EINTR) || !step_again(n))
-				goto fail;
-		}
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ||
 		    err) {
 			errno = err ? err : errno;
 			goto fail;
 		}
 	}
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
-		goto fail;
 	return fd;
 fail:
 	err = errno;
 	close(fd);
+	n->fd = -1;
 	errno = err;
 	return -1;
 }
@@ -671,7 +666,6 @@ static int authd(struct nfc_disk *n, const struct vs_ticket *t)
 		char c;
 		ssize_t k;
 
-		step_arm(n);
 		k = recv(n->fd, &c, 1, 0);
 		if (k == 1 && c == '\n')
 			break;
@@ -1662,6 +1656,19 @@ static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
 	SSL_CTX_set_read_ahead(n->ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(n->ctx, 256u << 10);
 	r = link_open(n);
+	/* A link that broke while it was made (a host or a relay that
+	 * closed it, garbage on it) is made again with a new ticket, as a
+	 * read would; one that timed out is not, so that a silent host
+	 * costs the timeout once. */
+	for (int i = 0; r < 0 && r != -ETIMEDOUT && retryable(r) &&
+			i < NFC_RETRIES && !sig_stop_requested();
+	     i++) {
+		nfc_log(n, 2, "%s: NFC: opening failed (%s); again with a new "
+			      "ticket",
+			n->ds_path, vmdkfs_errmsg());
+		usleep(100000u << i);
+		r = link_open(n);
+	}
 	if (r < 0)
 		goto fail;
 	n->d.ops = &nfc_ops;

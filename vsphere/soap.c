@@ -32,6 +32,7 @@ struct vs_conn {
 	char *api_version, *api_type;
 	bool answered; /* the last call got an HTTP answer */
 	bool lost;     /* it failed in a way that may have lost the answer */
+	bool logged_in; /* Login answered: Logout owed */
 	struct {
 		const char *name;
 		char *type, *value;
@@ -284,6 +285,35 @@ static int take_fault(xmlDocPtr doc, const char *method, char *name_out,
 	return -fault_errno(name);
 }
 
+/* Methods that may be sent again when their answer was lost: they read,
+ * or ask for what is harmless twice (a ticket, EnableMethods, Logout). */
+static bool retry_safe(const char *method)
+{
+	static const char *const safe[] = {
+	    "RetrieveServiceContent",
+	    "RetrieveInternalContent",
+	    "RetrievePropertiesEx",
+	    "RetrieveProperties",
+	    "FindByUuid",
+	    "FindByInventoryPath",
+	    "CreateContainerView", /* a view more, gone with the session */
+	    "DestroyView",
+	    "QueryChangedDiskAreas",
+	    "NfcRandomAccessOpenReadonly",
+	    "NfcRandomAccessOpenDisk",
+	    "NfcGetVmFiles",
+	    "EnableMethods",
+	    "Logout",
+	    NULL,
+	};
+	size_t i;
+
+	for (i = 0; safe[i]; i++)
+		if (strcmp(safe[i], method) == 0)
+			return true;
+	return false;
+}
+
 /* curl's progress callback: a stop signal while opening ends the call. */
 static int stop_cb(void *p, curl_off_t a, curl_off_t b, curl_off_t c,
 		   curl_off_t d)
@@ -323,6 +353,14 @@ static int post(struct vs_conn *c, const char *method, const char *envelope,
 		return sig_stop_error(method);
 	snprintf(action, sizeof(action), "SOAPAction: \"urn:vim25/%s\"",
 		 c->api_version ? c->api_version : "6.7");
+	/* A call that must not be carried out twice goes on a connection of
+	 * its own: on a kept connection that the server closed, curl sends
+	 * the request again by itself when nothing came back, and the server
+	 * may have done it already (two snapshots, or a MethodAlreadyDisabled
+	 * fault for our own DisableMethods).  On a new connection a lost
+	 * answer is reported, and the caller looks for what was done. */
+	curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT,
+			 retry_safe(method) ? 0L : 1L);
 	h = curl_slist_append(h, "Content-Type: text/xml; charset=utf-8");
 	h = curl_slist_append(h, action);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
@@ -380,7 +418,9 @@ static int post(struct vs_conn *c, const char *method, const char *envelope,
 		vmdkfs_log(LOG_TRACE, "SOAP %s response %ld: %s", method,
 			   status, b.data ? b.data : "");
 	doc = b.data ? xmlReadMemory(b.data, (int)b.len, "soap.xml", NULL,
-				     XML_PARSE_NONET | XML_PARSE_NOBLANKS)
+				     XML_PARSE_NONET | XML_PARSE_NOBLANKS |
+					 XML_PARSE_NOERROR |
+					 XML_PARSE_NOWARNING)
 		     : NULL;
 	free(b.data);
 	if (!doc) {
@@ -451,38 +491,13 @@ static int login(struct vs_conn *c)
 	free(env);
 	if (doc)
 		xmlFreeDoc(doc);
+	if (r == 0)
+		c->logged_in = true;
 	if (r < 0 && strstr(vmdkfs_errmsg(), "InvalidLogin"))
 		vmdkfs_error("%s: login as %s refused: wrong user name or "
 			     "password (InvalidLogin)",
 			     c->host, c->user);
 	return r;
-}
-
-/* Methods that may be sent again when their answer was lost: they read,
- * or ask for what is harmless twice (a ticket, EnableMethods, Logout). */
-static bool retry_safe(const char *method)
-{
-	static const char *const safe[] = {
-	    "RetrieveServiceContent",
-	    "RetrieveInternalContent",
-	    "RetrievePropertiesEx",
-	    "RetrieveProperties",
-	    "FindByUuid",
-	    "FindByInventoryPath",
-	    "QueryChangedDiskAreas",
-	    "NfcRandomAccessOpenReadonly",
-	    "NfcRandomAccessOpenDisk",
-	    "NfcGetVmFiles",
-	    "EnableMethods",
-	    "Logout",
-	    NULL,
-	};
-	size_t i;
-
-	for (i = 0; safe[i]; i++)
-		if (strcmp(safe[i], method) == 0)
-			return true;
-	return false;
 }
 
 bool vs_answer_lost(const struct vs_conn *c)
@@ -621,7 +636,8 @@ int vs_connect(const struct vs_config *cfg, struct vs_conn **out)
 	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, stop_cb);
 	curl_easy_setopt(c->curl, CURLOPT_COOKIEFILE, "");
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 30L);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 600L);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT,
+			 cfg->timeout ? (long)cfg->timeout : 600L);
 	curl_easy_setopt(c->curl, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
 	curl_easy_setopt(c->curl, CURLOPT_SSL_CTX_DATA, c);
 	if (!cfg->verify) {
@@ -670,14 +686,28 @@ int vs_connect(const struct vs_config *cfg, struct vs_conn **out)
 		}
 		pthread_mutex_lock(&c->lock);
 		r = login(c);
+		/* The answer lost: the session (if one was made) is the
+		 * server's to expire; log in again on a clean slate. */
+		for (int i = 0; r < 0 && c->lost && i < 2; i++) {
+			log_info("%s; logging in again", vmdkfs_errmsg());
+			curl_easy_setopt(c->curl, CURLOPT_COOKIELIST, "ALL");
+			usleep(200000u << i);
+			r = login(c);
+		}
 		pthread_mutex_unlock(&c->lock);
 		if (r < 0)
 			goto fail;
 	}
 	*out = c;
 	return 0;
-fail:
+fail: {
+	/* The reason, not what the tidying up says. */
+	char why[1024];
+
+	snprintf(why, sizeof(why), "%s", vmdkfs_errmsg());
 	vs_disconnect(c);
+	vmdkfs_error("%s", why);
+}
 	return r;
 }
 
@@ -687,7 +717,7 @@ void vs_disconnect(struct vs_conn *c)
 
 	if (!c)
 		return;
-	if (c->curl && c->mo[2].value && !c->from_cookie && c->user) {
+	if (c->curl && c->mo[2].value && !c->from_cookie && c->logged_in) {
 		xmlDocPtr doc = NULL;
 
 		if (vs_call(c, "Logout", "SessionManager", c->mo[2].value, NULL,

@@ -25,6 +25,7 @@ struct vs_config {
 	const char *cafile;	/* CA bundle; NULL: the system's */
 	const char *thumbprint; /* pinned SHA-1 or SHA-256, hex, ':' optional */
 	const char *path;	/* URL path, default "/sdk" */
+	unsigned timeout;	/* seconds per call; 0: 600 */
 };
 
 /* Connect, fetch the service content and log in. */

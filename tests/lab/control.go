@@ -286,6 +286,7 @@ func (l *Lab) controlHandler() http.Handler {
 		l.forcedPage = 0
 		if r.FormValue("calls") != "" {
 			l.calls = map[string]int{}
+			l.callLog = nil
 		}
 		l.mu.Unlock()
 		if l.nfc != nil {
@@ -525,6 +526,7 @@ func (l *Lab) state() map[string]interface{} {
 		"page_size":        l.forcedPage,
 		"paged_results":    paged,
 		"calls":            calls,
+		"call_log":         append([]string{}, l.callLog...),
 		"writes":           writes,
 		"nfc":              nfc,
 		"vmfs":             vmfs,

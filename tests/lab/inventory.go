@@ -50,6 +50,7 @@ type Lab struct {
 	drops    []*dropRule
 	acceptDr int
 	calls    map[string]int
+	callLog  []string
 	writes   map[string][]writeRec // datastore path -> data written by the lab
 
 	forcedPage int                     // /lab/page?max=N: RetrievePropertiesEx page size (0: off)

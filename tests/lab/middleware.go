@@ -294,6 +294,12 @@ func (x *xsiWriter) finish() {
 func (l *Lab) count(name string) {
 	l.mu.Lock()
 	l.calls[name]++
+	// The order of the calls too (/lab/state call_log, the last 2000;
+	// /lab/reset?calls=1 empties it): the fault matrix walks it.
+	if len(l.callLog) >= 2000 {
+		l.callLog = l.callLog[1:]
+	}
+	l.callLog = append(l.callLog, name)
 	l.mu.Unlock()
 }
 

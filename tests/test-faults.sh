@@ -1,0 +1,218 @@
+#!/bin/bash
+# The fault matrix: a fault at every step of a snapshot=new mount of the
+# lab's VM (two disks) over nbdssl, one cell per (step, fault), each on a
+# fresh mount.  For every cell:
+#   - the mount either fails with a clear error and a non-zero exit, or is
+#     in place and serves the right bytes (both disks read whole and
+#     compared with qemu-img's reading of the chain) or EIO;
+#   - nothing is left behind once vmdkfs is done: no vmdkfs-* snapshot,
+#     no disabled method, no NFC connection or open handle in the lab;
+#   - no cell takes longer than the timeouts it was given allow.
+# The table of outcomes is printed (and kept in the README).
+#
+# The peer is the lab (tests/lab, SIMULATED): govmomi's vcsim for SOAP
+# with the lab's drop knobs (/lab/drop?skip=K-1&mode=...: the K-th request
+# of the mount, counted as the lab's call_log shows a clean mount), and
+# the lab's NFC server, whose behaviour follows the records of real VDDK
+# and ESXi traffic (tests/lab/nfc_records.json), with its fault knob
+# (/lab/nfc?fault=WHAT&fault_at=K&fault_conn=C: the client's K-th message
+# on the C-th connection).  FAULTS_FULL=1 (make check-long) runs every
+# fault at every step; by default every step gets the close, the lost
+# answer (SOAP) and, at a spread of steps, the other faults.
+. "$(dirname "$0")/lib.sh"
+need qemu-img curl getfattr timeout
+lab_nfc_setup
+FULL=${FAULTS_FULL:-0}
+# Short timeouts, so that a stall shows within seconds.
+T_OPTS="vixDiskLib.nfc.AcceptTimeoutMs=3000,vixDiskLib.nfc.RequestTimeoutMs=3000,vixDiskLib.nfc.ReadTimeoutMs=3000,vixDiskLib.nfc.WriteTimeoutMs=3000,soap_timeout=4"
+opts="$NFC_OPTS,snapshot=new,transports=nbdssl,$T_OPTS,tmpDirectory=$WORK/logs,quiet"
+mkdir -p logs
+# s: the longest a cell may take (the timeouts above, the retries, the
+# tidying up), and when it is killed as hung.
+CELL_BOUND=30
+CELL_LIMIT=90
+lab_ctl "nfc?stall_ms=4500" >/dev/null
+
+py() { /usr/bin/python3 -c "$@"; }
+# What vmdkfs may have left: temporary snapshots, disabled methods, NFC
+# connections still open, NFC handles still open.
+leftovers() {
+	lab_ctl state | py "
+import json, sys
+s = json.load(sys.stdin)
+snaps = sum(1 for v in s['vms'] for x in v.get('snapshots') or [] if x['name'].startswith('vmdkfs-'))
+print('snapshots=%d disabled=%d nfc_links=%d nfc_handles=%d' % (snaps, len(s['disabled_methods'] or []),
+      s['nfc']['stats']['live'], len(s['nfc']['handles'] or [])))"
+}
+CLEAN="snapshots=0 disabled=0 nfc_links=0 nfc_handles=0"
+wait_clean() {
+	local i l
+	for i in $(seq 100); do
+		l=$(leftovers)
+		[ "$l" = "$CLEAN" ] && return 0
+		sleep 0.2
+	done
+	echo "$l"
+	return 1
+}
+
+# The bytes each disk must have: the VM's current chain, as qemu-img reads it.
+lab_ctl state | py "
+import json, sys
+s = json.load(sys.stdin)
+vm = [v for v in s['vms'] if v['name'] == '$LAB_VM'][0]
+for d in vm['disks']:
+    print(d['label'].replace(' ', '_'), d['local_chain'][0])" >disks.txt
+while read -r label file; do
+	qemu-img convert -U -f vmdk -O raw "$file" "want-$label.raw"
+done <disks.txt
+[ "$(wc -l <disks.txt)" = 2 ] || fail "the lab's VM has not two disks: $(cat disks.txt)"
+
+ROWS=$WORK/rows
+: >"$ROWS"
+BAD=0
+# cell STEP FAULT: one mount with the fault set up (by the caller) just
+# before; the outcome goes to the table, a wrong outcome fails the test.
+cell() {
+	local step=$1 fault=$2 t0 rc outcome="" f label why
+	rm -f err
+	mkdir -p m
+	t0=$(date +%s)
+	rc=0
+	timeout -s KILL $CELL_LIMIT "$VMDKFS" -o "$opts" m 2>err || rc=$?
+	if [ $rc = 0 ]; then
+		MOUNTS="$MOUNTS $WORK/m"
+		outcome="mounted"
+		for f in m/*/*.raw; do
+			label=$(basename "$f" .raw)
+			if timeout -s KILL $CELL_LIMIT cat "$f" >got.raw 2>readerr; then
+				if ! cmp -s got.raw "want-$label.raw"; then
+					outcome="WRONG BYTES in $label"
+					BAD=$((BAD + 1))
+				fi
+			elif grep -q "Input/output error" readerr; then
+				outcome="$outcome, EIO on $label"
+			else
+				outcome="$outcome, read of $label: $(head -c 80 readerr)"
+				BAD=$((BAD + 1))
+			fi
+		done
+		[ "$outcome" = mounted ] && outcome="mounted, right bytes"
+		umount_vmdkfs m
+	elif [ $rc = 137 ]; then
+		outcome="HUNG (killed after $CELL_LIMIT s)"
+		BAD=$((BAD + 1))
+	else
+		why=$(grep -v '^vmdkfs: warning' err | head -1 | sed 's/^vmdkfs: //; s@\[LocalDS_0\] DC0_C0_RP0_VM0/@@g' | cut -c1-110)
+		[ -n "$why" ] || {
+			why="no message"
+			BAD=$((BAD + 1))
+		}
+		outcome="refused (exit $rc): $why"
+	fi
+	lab_ctl reset >/dev/null
+	lab_ctl "nfc?stall_ms=4500" >/dev/null
+	if ! left=$(wait_clean); then
+		outcome="$outcome; LEFT BEHIND: $left"
+		BAD=$((BAD + 1))
+		# Tidy up for the next cell, so that one failure stays one.
+		"$VMDKFS" cleanup -o "server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$WORK/pw,thumbprint=$LAB_THUMBPRINT_SHA256" >/dev/null 2>&1 || true
+	fi
+	local took=$(($(date +%s) - t0))
+	if [ $took -gt $CELL_BOUND ]; then
+		outcome="$outcome; TOO SLOW (over $CELL_BOUND s)"
+		BAD=$((BAD + 1))
+	fi
+	printf '%s\t%s\t%s\t%ss\n' "$step" "$fault" "$outcome" "$took" >>"$ROWS"
+	printf '%-34s %-9s %s (%ss)\n' "$step" "$fault" "$outcome" "$took"
+}
+
+# --- A clean mount: the SOAP calls and NFC messages of the exchange ---
+lab_ctl "reset?calls=1" >/dev/null
+lab_ctl "nfc/log?clear=1" >/dev/null
+cell "(none)" "-"
+grep -q "right bytes" <(tail -1 "$ROWS") || fail "the clean mount: $(tail -1 "$ROWS")"
+lab_ctl state | py "
+import json, sys
+for c in json.load(sys.stdin)['call_log']: print(c)" >calls.txt
+lab_ctl nfc/log | py "
+import json, sys
+log = json.load(sys.stdin)
+for i, c in enumerate(log['connections'][:2]):
+    for m in c['messages']:
+        what = m['row'] or m['kind'] + ' ' + str(m.get('type', ''))
+        if m['kind'] == 'authd':
+            what = m['line'].split(' ')[0].lower()
+        print(i + 1, what.replace(' ', '_'))" >msgs.txt
+nsoap=$(wc -l <calls.txt)
+nmsgs=$(wc -l <msgs.txt)
+[ "$nsoap" -gt 10 ] || fail "the clean mount made only $nsoap SOAP calls"
+[ "$nmsgs" -gt 20 ] || fail "the clean mount sent only $nmsgs NFC messages"
+echo "clean mount: $nsoap SOAP calls, $nmsgs NFC messages on 2 links"
+
+# The calls vmdkfs sends again when their answer is lost (vsphere/soap.c).
+retry_safe() {
+	case $1 in
+	Retrieve* | Find* | QueryChangedDiskAreas | Nfc* | EnableMethods | Logout | CreateContainerView | DestroyView) return 0 ;;
+	esac
+	return 1
+}
+# Whether a step of the short pass gets the other faults too.
+spread() { [ "$FULL" = 1 ] || [ $(($1 % 5)) = 2 ]; }
+
+# --- SOAP: every request of the mount and of its unmount ---
+k=0
+while read -r method; do
+	k=$((k + 1))
+	for mode in close after truncate garbage; do
+		case $mode in
+		close) ;;
+		# A lost answer matters where the call changes something;
+		# the short pass leaves it out for calls that only read.
+		after) [ "$FULL" = 1 ] || ! retry_safe "$method" || continue ;;
+		*) spread $k || continue ;;
+		esac
+		lab_ctl "drop?skip=$((k - 1))&count=1&mode=$mode" >/dev/null
+		cell "SOAP #$k $method" "$mode"
+	done
+	if spread $k; then
+		lab_ctl "delay?method=$method&ms=4500&count=1" >/dev/null
+		cell "SOAP #$k $method" "stall"
+	fi
+done <calls.txt
+
+# --- NFC: every message of each link ---
+declare -A nth last reads
+while read -r conn what; do
+	nth[$conn]=$((${nth[$conn]:-0} + 1))
+	k=${nth[$conn]}
+	# The short pass: of the reads, the first three and every fifth.
+	if [ "$FULL" != 1 ] && [ "$what" = aio.read ] && [ "${last[$conn]:-}" = aio.read ]; then
+		reads[$conn]=$((${reads[$conn]:-1} + 1))
+		[ ${reads[$conn]} -le 3 ] || [ $(($k % 5)) = 2 ] || continue
+	fi
+	last[$conn]=$what
+	for fault in close stall garbage trickle; do
+		[ $fault = close ] || spread $k || continue
+		extra=""
+		[ $fault = trickle ] && extra="&trickle_ms=40"
+		lab_ctl "nfc?fault=$fault&fault_at=$k&fault_conn=$conn$extra" >/dev/null
+		cell "NFC link $conn #$k $what" "$fault"
+	done
+done <msgs.txt
+
+# --- The host refuses new connections (its NFC connection limit) ---
+for n in 1 2 8; do
+	lab_ctl "nfc?refuse=$n" >/dev/null
+	cell "NFC: $n connection(s) refused" "refuse"
+done
+
+# --- The table ---
+echo
+echo "| step | fault | outcome |"
+echo "|---|---|---|"
+awk -F'\t' '{ printf "| %s | %s | %s |\n", $1, $2, $3 }' "$ROWS"
+echo
+cells=$(wc -l <"$ROWS")
+echo "$cells cells, $BAD wrong"
+[ "$BAD" = 0 ] || fail "$BAD of $cells cells went wrong (see the table)"
