@@ -10,6 +10,7 @@
 
 static volatile sig_atomic_t stop_sig;	 /* the first stop signal */
 static volatile sig_atomic_t cleaning;	 /* sig_cleanup_begin() called */
+static int held;			 /* sig_hold() */
 
 static const int stop_sigs[] = {SIGTERM, SIGINT, SIGHUP};
 static const int fatal_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
@@ -103,7 +104,13 @@ void sig_init(void)
 
 int sig_stop_requested(void)
 {
-	return cleaning ? 0 : stop_sig;
+	return cleaning || __atomic_load_n(&held, __ATOMIC_RELAXED) ? 0
+								     : stop_sig;
+}
+
+void sig_hold(bool hold)
+{
+	__atomic_add_fetch(&held, hold ? 1 : -1, __ATOMIC_RELAXED);
 }
 
 int sig_stop_error(const char *what)

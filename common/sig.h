@@ -27,6 +27,11 @@ void sig_init(void);
  * a wait that sees it gives up with -EINTR and sig_stop_message(). */
 int sig_stop_requested(void);
 
+/* While held (calls nest), sig_stop_requested() says 0: for what must run
+ * to its end once begun (a task the server carries out anyway, the undoing
+ * of a failed open); the stop is seen after. */
+void sig_hold(bool hold);
+
 /* Record "interrupted by SIGTERM" (the signal's name) as the thread's
  * error; returns -EINTR. */
 int sig_stop_error(const char *what);

@@ -479,8 +479,6 @@ int main(int argc, char **argv)
 	if (r == 0)
 		status = fs_serve(&c.fargs, mountpoint, c.foreground, c.single,
 				  c.debug);
-	else if (r == -EINTR)
-		log_warn("%s", vmdkfs_errmsg());
 	/* From here a stop signal cancels nothing: the undoing runs to its
 	 * end.  Disks first, then the temporary snapshot, then EndAccess. */
 	sig_cleanup_begin();

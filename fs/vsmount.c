@@ -170,6 +170,8 @@ static int prepare_access_wait(struct progress *pr)
 		 * and EnableMethods of methods that are not is harmless. */
 		if (r < 0 && vs_answer_lost(vsm.conn))
 			vsm.disabled = true;
+		if (r == -EINTR)
+			return r;
 		if (r == 0) {
 			vsm.disabled = true;
 			log_info(

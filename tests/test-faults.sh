@@ -24,14 +24,14 @@ need qemu-img curl getfattr timeout
 lab_nfc_setup
 FULL=${FAULTS_FULL:-0}
 # Short timeouts, so that a stall shows within seconds.
-T_OPTS="vixDiskLib.nfc.AcceptTimeoutMs=3000,vixDiskLib.nfc.RequestTimeoutMs=3000,vixDiskLib.nfc.ReadTimeoutMs=3000,vixDiskLib.nfc.WriteTimeoutMs=3000,soap_timeout=4"
+T_OPTS="vixDiskLib.nfc.AcceptTimeoutMs=1500,vixDiskLib.nfc.RequestTimeoutMs=1500,vixDiskLib.nfc.ReadTimeoutMs=1500,vixDiskLib.nfc.WriteTimeoutMs=1500,soap_timeout=3"
 opts="$NFC_OPTS,snapshot=new,transports=nbdssl,$T_OPTS,tmpDirectory=$WORK/logs,quiet"
 mkdir -p logs
 # s: the longest a cell may take (the timeouts above, the retries, the
 # tidying up), and when it is killed as hung.
 CELL_BOUND=30
 CELL_LIMIT=90
-lab_ctl "nfc?stall_ms=4500" >/dev/null
+lab_ctl "nfc?stall_ms=2500" >/dev/null
 
 py() { /usr/bin/python3 -c "$@"; }
 # What vmdkfs may have left: temporary snapshots, disabled methods, NFC
@@ -111,7 +111,7 @@ cell() {
 		outcome="refused (exit $rc): $why"
 	fi
 	lab_ctl reset >/dev/null
-	lab_ctl "nfc?stall_ms=4500" >/dev/null
+	lab_ctl "nfc?stall_ms=2500" >/dev/null
 	if ! left=$(wait_clean); then
 		outcome="$outcome; LEFT BEHIND: $left"
 		BAD=$((BAD + 1))
@@ -176,7 +176,7 @@ while read -r method; do
 		cell "SOAP #$k $method" "$mode"
 	done
 	if spread $k; then
-		lab_ctl "delay?method=$method&ms=4500&count=1" >/dev/null
+		lab_ctl "delay?method=$method&ms=4000&count=1" >/dev/null
 		cell "SOAP #$k $method" "stall"
 	fi
 done <calls.txt

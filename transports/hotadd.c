@@ -418,7 +418,20 @@ static int pick_device(const char *sys, const int *hosts, int nhosts, int unit,
 /* ---- Attach and release ---- */
 
 /* Delete the SCSI device, then detach the disk; the detach's result. */
+static int release_now(struct hotadd *h);
+
+/* Runs to its end even on a stop signal: it is the undoing. */
 static int release(struct hotadd *h)
+{
+	int r;
+
+	sig_hold(true);
+	r = release_now(h);
+	sig_hold(false);
+	return r;
+}
+
+static int release_now(struct hotadd *h)
 {
 	char p[PATH_MAX + 16];
 	int i, r, ret = 0;

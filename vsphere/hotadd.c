@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../common/err.h"
+#include "../common/sig.h"
 #include "vsphere.h"
 
 static int int_of(xmlNodePtr n, const char *name, int def)
@@ -158,9 +159,29 @@ static int reconfig(struct vs_conn *c, const char *vm, const char *change)
 	return r;
 }
 
+static int attach_disk(struct vs_conn *c, const char *proxy, const char *file,
+		       uint64_t capacity, int ctl_key, int unit,
+		       bool persistent, const char *label, int *key);
+
+/* Not ended by a stop signal: once the reconfiguration went out the disk
+ * is attached whatever we do, and only its key lets the caller detach
+ * it. */
 int vs_attach_disk(struct vs_conn *c, const char *proxy, const char *file,
 		   uint64_t capacity, int ctl_key, int unit, bool persistent,
 		   const char *label, int *key)
+{
+	int r;
+
+	sig_hold(true);
+	r = attach_disk(c, proxy, file, capacity, ctl_key, unit, persistent,
+			label, key);
+	sig_hold(false);
+	return r;
+}
+
+static int attach_disk(struct vs_conn *c, const char *proxy, const char *file,
+		       uint64_t capacity, int ctl_key, int unit,
+		       bool persistent, const char *label, int *key)
 {
 	char *f = vs_xml_escape(file), *l = vs_xml_escape(label);
 	char *change = NULL;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "../common/err.h"
+#include "../common/sig.h"
 #include "../common/progress.h"
 #include "vsphere.h"
 
@@ -584,8 +585,25 @@ int vs_enable_relocate(struct vs_conn *c, const char *vm, const char *source)
 
 /* ---- Tasks ---- */
 
+static int wait_task(struct vs_conn *c, const char *task, bool progress,
+		     char **result);
+
+/* A task runs to its end on the server whatever we do: a stop signal
+ * does not end the wait (the stop is seen after, and what the task did
+ * is undone). */
 int vs_wait_task(struct vs_conn *c, const char *task, bool progress,
 		 char **result)
+{
+	int r;
+
+	sig_hold(true);
+	r = wait_task(c, task, progress, result);
+	sig_hold(false);
+	return r;
+}
+
+static int wait_task(struct vs_conn *c, const char *task, bool progress,
+		     char **result)
 {
 	static const char *const p[] = {"info", NULL};
 	struct progress pr = {0};

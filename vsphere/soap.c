@@ -33,6 +33,7 @@ struct vs_conn {
 	bool answered; /* the last call got an HTTP answer */
 	bool lost;     /* it failed in a way that may have lost the answer */
 	bool logged_in; /* Login answered: Logout owed */
+	bool abortable; /* the call in progress may be dropped on a stop */
 	struct {
 		const char *name;
 		char *type, *value;
@@ -314,12 +315,17 @@ static bool retry_safe(const char *method)
 	return false;
 }
 
-/* curl's progress callback: a stop signal while opening ends the call. */
+/* curl's progress callback: a stop signal while opening ends a call
+ * that only reads.  One that changes something runs to its answer (at
+ * most soap_timeout): the server would carry it out all the same, after
+ * we had gone, and the undoing would miss it. */
 static int stop_cb(void *p, curl_off_t a, curl_off_t b, curl_off_t c,
 		   curl_off_t d)
 {
-	(void)p, (void)a, (void)b, (void)c, (void)d;
-	return sig_stop_requested() != 0;
+	const struct vs_conn *conn = p;
+
+	(void)a, (void)b, (void)c, (void)d;
+	return conn->abortable && sig_stop_requested() != 0;
 }
 
 /* Errors of curl for which the request may never have been answered
@@ -349,6 +355,7 @@ static int post(struct vs_conn *c, const char *method, const char *envelope,
 		fault[0] = '\0';
 	c->answered = false;
 	c->lost = false;
+	c->abortable = retry_safe(method);
 	if (sig_stop_requested())
 		return sig_stop_error(method);
 	snprintf(action, sizeof(action), "SOAPAction: \"urn:vim25/%s\"",
@@ -634,6 +641,7 @@ int vs_connect(const struct vs_config *cfg, struct vs_conn **out)
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, stop_cb);
+	curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
 	curl_easy_setopt(c->curl, CURLOPT_COOKIEFILE, "");
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 30L);
 	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT,
