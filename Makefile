@@ -5,7 +5,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # A fresh machine: say what is missing and how to get it, not a compiler
 # error (the targets that install first are let through).
-ifeq ($(filter deps check demo lab bench clean,$(MAKECMDGOALS)),)
+ifeq ($(filter deps check check-long demo lab bench clean,$(MAKECMDGOALS)),)
 ifneq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo ok),ok)
 MISSING := $(shell scripts/install-deps.sh --missing build 2>/dev/null)
 ifneq ($(MISSING),)
@@ -60,14 +60,14 @@ UNIT_TESTS = tests/unit/desc-test tests/unit/lru-test tests/unit/align-test \
 	tests/unit/adler-test tests/unit/part-test
 FUZZERS = tests/fuzz/desc-fuzz tests/fuzz/vmdk4-fuzz tests/fuzz/cowd-fuzz \
 	tests/fuzz/sesparse-fuzz tests/fuzz/image-fuzz tests/fuzz/vmfs-fuzz \
-	tests/fuzz/part-fuzz
+	tests/fuzz/part-fuzz tests/fuzz/soap-fuzz
 # The VMFS reader on the command line, for tests/test-vmfs.sh (a sanitizer
 # build makes its own, vmfs-tool-san).
 VMFS_TOOL = tests/vmfs/vmfs-tool$(if $(SANITIZE),-san)
 # The partition-table reader on the command line, for tests/test-part.sh.
 PART_TOOL = tests/part/part-tool
 
-.PHONY: all clean check unit fuzz demo bench deps install lab
+.PHONY: all clean check check-long unit fuzz demo bench deps install lab
 PREFIX ?= /usr/local
 all: $(PROG)
 
@@ -109,6 +109,12 @@ tests/fuzz/part-fuzz: tests/fuzz/part-fuzz.c part/part.h $(LIB_SRCS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fno-sanitize-recover=undefined \
 		-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -o $@ \
 		$(filter %.c,$^) $(PKG_LIBS)
+# SOAP answers (vsphere/), with no network: vs_config.answer.
+tests/fuzz/soap-fuzz: tests/fuzz/soap-fuzz.c $(LIB_SRCS) $(VSPHERE) \
+		vsphere/vsphere.h vsphere/cbt.h
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fno-sanitize-recover=undefined \
+		-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -o $@ \
+		$(filter %.c,$^) $(PKG_LIBS)
 tests/fuzz/%-fuzz: tests/fuzz/header-fuzz.c $(LIB_SRCS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_$(shell echo $* | tr a-z A-Z) -o $@ $^ $(PKG_LIBS)
 
@@ -117,8 +123,10 @@ fuzz: $(FUZZERS) $(VMFS_TOOL)
 	@for f in $(FUZZERS); do \
 		n=$$(basename $$f); mkdir -p build/corpus/$$n; \
 		echo "fuzz: $$f for $(FUZZ_SECONDS)s (log: build/$$n.log)"; \
+		seeds=build/fuzz-seeds; \
+		[ $$n = soap-fuzz ] && seeds="tests/fuzz/soap-seeds -max_len=65536"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
-			build/corpus/$$n build/fuzz-seeds >build/$$n.log 2>&1 || \
+			build/corpus/$$n $$seeds >build/$$n.log 2>&1 || \
 			{ tail -30 build/$$n.log; exit 1; }; \
 	done; \
 	echo "target          runs  coverage  features  corpus"; \
@@ -131,6 +139,13 @@ fuzz: $(FUZZERS) $(VMFS_TOOL)
 
 deps:
 	scripts/install-deps.sh build
+
+# The whole fault matrix: every fault at every step (make check runs a
+# short pass of it).
+check-long:
+	scripts/install-deps.sh test
+	$(MAKE) vmdkfs
+	FAULTS_FULL=1 ONLY=test-faults.sh tests/run.sh
 
 check:
 	scripts/install-deps.sh test

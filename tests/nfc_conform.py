@@ -11,8 +11,10 @@ it is checked field by field (this file's own reading of the table, apart
 from the lab's strict mode), with its opId and its place in the order:
 the "connect" sequence first; with --closed, every connection ends with
 the "close" sequence.  --mode: every connection is of that mode.  --need
-ROW: at least one message of that row (e.g. aio.write).  --soap: the SOAP
-ticket calls are checked too.  Prints one line per departure, then a
+ROW: at least one message of that row (e.g. aio.write, soap.ticket_vm).
+--soap: the SOAP calls (RetrieveInternalContent, the NfcService ticket
+calls) are checked too: each has a row, its namespace, every argument the
+row lists and no other, hostForAccess the VM's host.  Prints one line per departure, then a
 summary; exit 0 when there is none.
 """
 
@@ -169,15 +171,24 @@ class Checker:
             if r["method"] == s["method"]:
                 row = r
         where = "SOAP %s" % s["method"]
+        for d in s.get("departures") or []:
+            self.bad.append("%s: the lab: %s" % (where, d))
         if not row:
-            return
+            self.depart(where, None, "the SOAP method %s is not in the records" % s["method"])
+            return "?"
         if s.get("ns") != row["ns"]:
             self.depart(where, row, "namespace %s, the records show %s" % (s.get("ns"), row["ns"]))
+        args = s.get("args") or []
         for a in row["args"]:
-            if a not in (s.get("args") or []):
+            if a not in args:
                 self.depart(where, row, "no %s argument" % a)
+        for a in args:
+            if a not in row["args"]:
+                self.depart(where, row, "a %s argument, which the records do not show (they show %s)"
+                            % (a, ", ".join(row["args"]) or "none"))
         if "hostForAccess" in row["args"] and s.get("host_for_access") != s.get("vm_host"):
             self.depart(where, row, "hostForAccess %s, the VM runs on %s" % (s.get("host_for_access"), s.get("vm_host")))
+        return row["id"]
 
 
 def main():
@@ -206,7 +217,8 @@ def main():
         if not calls:
             ck.bad.append("the log has no SOAP ticket call")
         for s in calls:
-            ck.soap(s)
+            rid = ck.soap(s)
+            counts[rid] = counts.get(rid, 0) + 1
     for rid in a.need:
         if not counts.get(rid):
             ck.bad.append("no message of row %s" % rid)

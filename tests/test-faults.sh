@@ -103,7 +103,7 @@ cell() {
 		outcome="HUNG (killed after $CELL_LIMIT s)"
 		BAD=$((BAD + 1))
 	else
-		why=$(grep -v '^vmdkfs: warning' err | head -1 | sed 's/^vmdkfs: //; s@\[LocalDS_0\] DC0_C0_RP0_VM0/@@g' | cut -c1-110)
+		why=$(grep -v '^vmdkfs: warning' err | head -1 | sed 's/^vmdkfs: //; s@\[LocalDS_0\] DC0_C0_RP0_VM0/@@g' | cut -c1-160)
 		[ -n "$why" ] || {
 			why="no message"
 			BAD=$((BAD + 1))
@@ -207,11 +207,40 @@ for n in 1 2 8; do
 	cell "NFC: $n connection(s) refused" "refuse"
 done
 
-# --- The table ---
+# --- The table: every cell, then the steps of a kind together ---
 echo
 echo "| step | fault | outcome |"
 echo "|---|---|---|"
 awk -F'\t' '{ printf "| %s | %s | %s |\n", $1, $2, $3 }' "$ROWS"
+echo
+/usr/bin/python3 - "$ROWS" <<'PY'
+import re, sys
+faults = ["close", "after", "truncate", "garbage", "stall", "trickle", "refuse"]
+rows, order = {}, []
+for line in open(sys.argv[1]):
+    step, fault, outcome, _ = line.rstrip("\n").split("\t")
+    if fault == "-":
+        continue
+    kind = re.sub(r" #\d+", "", step)
+    kind = re.sub(r"^NFC link \d ", "NFC ", kind)
+    if kind not in rows:
+        rows[kind] = {}
+        order.append(kind)
+    if outcome.startswith("mounted, right bytes"):
+        o = "mounted, right bytes"
+    elif "EIO" in outcome:
+        o = "mounted, EIO"
+    else:
+        o = re.sub(r"^refused \(exit \d+\): ", "refused: ", outcome)
+        o = re.sub(r"^refused: (\S+ \(Hard disk \d\): |127\.0\.0\.1: )+", "refused: ", o)
+        o = re.sub(r"\(127\.0\.0\.1:\d+\)|=\d+|Hard disk \d", "", o).strip()
+    rows[kind].setdefault(fault, set()).add(o)
+used = [f for f in faults if any(f in r for r in rows.values())]
+print("| step | " + " | ".join(used) + " |")
+print("|---|" + "---|" * len(used))
+for k in order:
+    print("| %s | %s |" % (k, " | ".join(" / ".join(sorted(rows[k].get(f, ["-"]))) for f in used)))
+PY
 echo
 cells=$(wc -l <"$ROWS")
 echo "$cells cells, $BAD wrong"

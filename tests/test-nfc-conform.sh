@@ -102,6 +102,81 @@ for mode in nbdssl nbd; do
 done
 nctl reset=1
 
+# --- VDDK's read-only open, as recorded: an NfcGetVmFiles ticket (vm
+# alone, nfc_auth.md: "No disk path, snapshot, or host is in this
+# request"), good for any link of any disk of the VM, then reads that ask
+# for FastLZ (2 at [12], nfc_read.md: "Reads with FASTLZ always *request*
+# type 2"), over nbd and nbdssl, from the strict lab.  The host answers
+# each fragment FastLZ when that is shorter, else raw ("FASTLZ, data that
+# shrinks" / "FASTLZ, incompressible"): disk 2000 holds the random data
+# written above, disk 2001 only the lab's patterns.  The client is the
+# lab's own (tests/lab/nfc_client.py, which speaks as VDDK was recorded);
+# the bytes must be qemu-img's view of each link ---
+client() { # ARGS...: nfc_client.py with an NfcGetVmFiles ticket for the VM; its JSON line in client.json
+	/usr/bin/python3 "$TESTS/lab/nfc_client.py" --env "$LAB_DIR/lab.env" --vm "$LAB_VM_MOREF" \
+		--method NfcGetVmFiles "$@" >client.json 2>&1
+}
+cj() { /usr/bin/python3 -c "import json; j=json.load(open('client.json')); print($1)"; }
+lab_props VirtualMachine "$LAB_VM_MOREF" config.hardware.device
+mapfile -t links < <(grep -o '<fileName>[^<]*</fileName>' "$LAB_RESP" | sed 's:</*fileName>::g')
+[ ${#links[@]} = 2 ] || fail "the VM's disks: ${links[*]}"
+lab_ctl "nfc/log?clear=1" >/dev/null
+n=0
+for link in "${links[@]}"; do
+	n=$((n + 1))
+	ssl=""
+	[ $n = 1 ] || ssl=--ssl
+	qemu-img convert -f vmdk -O raw "$LAB_DATASTORE_DIR/${link#*] }" want.raw
+	client --path "$link" --compress fastlz --out got.raw $ssl || fail "NfcGetVmFiles, FastLZ reads of $link: $(cat client.json)"
+	same got.raw want.raw "NfcGetVmFiles, FastLZ reads of $link"
+	[ "$(cj 'j["fastlz_fragments"] > 0')" = True ] || fail "no fragment of $link came FastLZ: $(cat client.json)"
+	[ $n = 2 ] || [ "$(cj 'j["raw_fragments"] > 0')" = True ] ||
+		fail "no fragment of $link's random data came raw: $(cat client.json)"
+	echo "ok NfcGetVmFiles ticket, $link read with FastLZ over $([ $n = 1 ] && echo nbd || echo nbdssl): $(cj '"%d fragments, %d FastLZ, %d raw" % (j["fragments"], j["fastlz_fragments"], j["raw_fragments"])'), the bytes are the link's"
+done
+lab_ctl "nfc/log" >log.json
+[ "$(/usr/bin/python3 -c '
+import json, struct
+log = json.load(open("log.json"))
+reads = [bytes.fromhex(m["payload"]) for c in log["connections"] for m in c["messages"] if m["row"] == "aio.read"]
+calls = [s for s in log["soap"] if s["method"] == "NfcGetVmFiles"]
+print(len(reads) > 0 and all(struct.unpack_from("<II", p, 8) == (1, 2) for p in reads)
+      and len(calls) == 2 and all(s["row"] == "soap.ticket_vm" and s["args"] == ["vm"] and not s["departures"] for s in calls))')" = True ] ||
+	fail "the log does not show two NfcGetVmFiles calls (vm alone) and reads of 1 | 2 << 32 at [8]"
+conform "NfcGetVmFiles tickets, FastLZ reads" --closed --soap --need soap.ticket_vm --need aio.read
+
+# The strict lab still refuses what departs: a read that asks for zlib (1
+# at [12]; the records show 0 or 2) gets an ERROR record and the other
+# reads are served; NfcGetVmFiles with a hostForAccess (not in the
+# records) gets a SOAP fault; nfc_conform.py finds both
+link=${links[0]}
+client --path "$link" --compress fastlz --depart zlib --expect-error 3 ||
+	fail "a zlib read was not refused alone: $(cat client.json)"
+case $(cj 'j["errors"][0]["text"]') in
+"vmdkfs-lab strict: aio.read: [12] is 1, the records show one of 0, 2 (records: read, "*) ;;
+*) fail "the zlib read's refusal: $(cat client.json)" ;;
+esac
+lab_props VirtualMachine "$LAB_VM_MOREF" runtime.host
+host=$(sed -n 's:.*<val [^>]*type="HostSystem"[^>]*>\([^<]*\)</val>.*:\1:p' "$LAB_RESP")
+[ -n "$host" ] || fail "the VM's runtime.host"
+getvmfiles="<NfcGetVmFiles xmlns=\"urn:vim25\"><_this type=\"NfcService\">nfcService</_this><vm type=\"VirtualMachine\">$LAB_VM_MOREF</vm><hostForAccess type=\"HostSystem\">$host</hostForAccess></NfcGetVmFiles>"
+lab_soap "$getvmfiles"
+[ "$LAB_HTTP" = 500 ] && grep -q "<faultstring>vmdkfs-lab strict: soap.ticket_vm: a hostForAccess argument, which the records do not show (they show vm)" "$LAB_RESP" ||
+	fail "NfcGetVmFiles with a hostForAccess was not refused: HTTP $LAB_HTTP $(head -c 600 "$LAB_RESP")"
+lab_ctl "nfc/log" >log.json
+if /usr/bin/python3 "$TESTS/nfc_conform.py" log.json --closed --soap >conform.txt; then
+	fail "nfc_conform.py found nothing wrong with a zlib read and NfcGetVmFiles with a hostForAccess"
+fi
+grep -q "aio.read: \[12\] is 1, the records show \[0, 2\]" conform.txt &&
+	grep -q "soap.ticket_vm: a hostForAccess argument, which the records do not show" conform.txt ||
+	fail "nfc_conform.py: $(cat conform.txt)"
+nctl strict=0
+lab_soap "$getvmfiles"
+[ "$LAB_HTTP" = 200 ] && grep -q "<sessionId>52" "$LAB_RESP" || fail "strict=0: NfcGetVmFiles with a hostForAccess: HTTP $LAB_HTTP"
+nctl reset=1
+lab_ctl "nfc/log?clear=1" >/dev/null
+echo "ok departures (a zlib read, NfcGetVmFiles with a hostForAccess) are refused by the strict lab and found by the checker; strict=0 serves them"
+
 # --- The strict lab catches a departure: CLOSE_FILE of 16 bytes (another
 # host's spelling, kept as -o nfc_close_file=16) is answered with an ERROR
 # record; with strict=0 the lab takes it ---

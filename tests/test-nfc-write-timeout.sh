@@ -97,9 +97,10 @@ timed_out vixDiskLib.nfc.WriteTimeoutMs 1000 3 nbd
 stalled_write nbdssl ",vixDiskLib.nfcFssrvrWrite.TimeoutMs=1500" 5
 timed_out vixDiskLib.nfcFssrvrWrite.TimeoutMs 1500 5 nbdssl
 
-# Without a write timeout the same stall lasts until the host drops the
-# link; then the write goes again on a new link and succeeds.
-stalled_write nbd "" 7
+# Without a write timeout (0: none; the default is 600 s) the same stall
+# lasts until the host drops the link; then the write goes again on a new
+# link and succeeds.
+stalled_write nbd ",vixDiskLib.nfc.WriteTimeoutMs=0" 7
 [ "$rc" = 0 ] || fail "no write timeout: the write failed: $(cat err)"
 ! grep -q "within the write timeout" logs/vmdkfs-*.log || fail "a write timeout fired with none set"
 [ "$took" -ge "$STALL_MS" ] || fail "with no write timeout the stalled write took only $took ms"

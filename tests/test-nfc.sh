@@ -74,7 +74,7 @@ grep -q "NFC error 3 from the host: injected" logs/vmdkfs-*.log || fail "the hos
 t0=$(date +%s)
 fault_case "delay_ms=1500" "replies slower than ReadTimeoutMs" ",vixDiskLib.nfc.ReadTimeoutMs=400"
 [ $(($(date +%s) - t0)) -lt 30 ] || fail "the read timeout did not fire in time"
-grep -q "no answer within the read timeout" logs/vmdkfs-*.log || fail "no read-timeout message in the log"
+grep -q "no answer within vixDiskLib.nfc.ReadTimeoutMs=400" logs/vmdkfs-*.log || fail "no read-timeout message in the log"
 # Without the timeout (0 = none) the same delay only slows reads down.
 fault_case "delay_ms=300" "slow replies, no timeout"
 

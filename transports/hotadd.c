@@ -791,11 +791,6 @@ static int find_device(const struct disk_spec *spec, struct hotadd *h,
 			return r;
 		if (r == 1)
 			break;
-		if (sig_stop_requested()) {
-			snprintf(why, wsize, "interrupted by %s",
-				 sig_name(sig_stop_requested()));
-			return -EINTR;
-		}
 		if ((unsigned)(now - start) >= timeout) {
 			snprintf(why, wsize,
 				 "no SCSI device H:0:%d:0 of %llu sectors "
@@ -884,8 +879,13 @@ static int hotadd_open(const struct disk_spec *spec, struct disk **out)
 		 spec->ds_path, proxy.name, h->proxy, h->key, ctl->key,
 		 ctl->bus, ctl->pci_slot, h->unit,
 		 spec->readonly ? "independent_nonpersistent" : "persistent");
+	/* Not ended by a stop signal: the disk is attached, and only its
+	 * SCSI device found and deleted first lets it be detached cleanly
+	 * (the stop is seen once the open is done, and all undone). */
+	sig_hold(true);
 	r = find_device(spec, h, ctl, seen, nseen, devname, sizeof(devname),
 			why, sizeof(why));
+	sig_hold(false);
 	if (r < 0)
 		goto fail;
 	snprintf(node, sizeof(node), "%s/%s", devdir, devname);

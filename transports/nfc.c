@@ -87,6 +87,7 @@ struct nfc_disk {
 	struct disk_spec spec;
 	char *vm, *ds_path;
 	bool ssl; /* nbdssl */
+	char *snapshot; /* the snapshot's moref, or NULL: current disks */
 	int fd;
 	SSL_CTX *ctx;
 	SSL *tls; /* nbdssl's second session, or NULL */
@@ -373,7 +374,7 @@ static int link_read(struct nfc_disk *n, void *buf, size_t len)
 				  n->rt_ms) == 0)
 		return 0;
 	e = errno;
-	snprintf(why, sizeof(why), "no answer within the read timeout (%s=%u)",
+	snprintf(why, sizeof(why), "no answer within %s=%u",
 		 n->rt_key, n->rt_ms);
 	errno = e;
 	return link_failed(n, why, "the host closed the link", -ECONNRESET);
@@ -993,6 +994,22 @@ static int link_open(struct nfc_disk *n)
 	uint8_t p[60];
 	int r;
 
+	/* A new link to a snapshot's disk once there was one: the snapshot
+	 * must still be there.  Removed (by another client) its link's file
+	 * holds other bytes now (the later links consolidated into it), and
+	 * the host would serve them without a word. */
+	if (n->d.size && n->snapshot) {
+		r = vs_snapshot_exists(n->spec.vs, n->snapshot);
+		if (r == 0) {
+			vmdkfs_error("%s: NFC: snapshot %s is gone (removed by "
+				     "another client?): its disk can no longer "
+				     "be read",
+				     n->ds_path, n->snapshot);
+			return -ENOENT;
+		}
+		if (r < 0)
+			return r;
+	}
 	r = vs_nfc_ticket(n->spec.vs, n->vm, n->spec.disk_key,
 			  !n->spec.readonly, &t);
 	if (r < 0)
@@ -1585,6 +1602,7 @@ static void nfc_free(struct nfc_disk *n)
 	slots_free(n);
 	free(n->rx);
 	free(n->vm);
+	free(n->snapshot);
 	free(n->ds_path);
 	free(n->d.path);
 	free(n);
@@ -1636,6 +1654,7 @@ static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
 	n->ssl = ssl;
 	n->fd = -1;
 	n->vm = strdup(spec->vm);
+	n->snapshot = spec->snapshot ? strdup(spec->snapshot) : NULL;
 	n->ds_path = strdup(spec->ds_path);
 	n->bufsize = spec->nfc_buf_size ? spec->nfc_buf_size : 65536;
 	n->max_io = spec->nfc_max_io ? spec->nfc_max_io : NFC_MAX_IO;

@@ -33,6 +33,10 @@ struct vs_conn {
 	bool answered; /* the last call got an HTTP answer */
 	bool lost;     /* it failed in a way that may have lost the answer */
 	bool logged_in; /* Login answered: Logout owed */
+	/* vs_config.answer: calls answered without a network (fuzzing) */
+	int (*answer)(void *ctx, const char *method, const char *request,
+		      char **body, size_t *len);
+	void *answer_ctx;
 	bool abortable; /* the call in progress may be dropped on a stop */
 	struct {
 		const char *name;
@@ -339,25 +343,15 @@ static bool lost_link(CURLcode cr)
 	       cr == CURLE_SSL_CONNECT_ERROR;
 }
 
-/* One POST of a whole envelope.  Called with c->lock held. */
-static int post(struct vs_conn *c, const char *method, const char *envelope,
-		xmlDocPtr *out, char *fault, size_t fault_size)
+/* The HTTP exchange of one call: the answer's body in *B, its status in
+ * *STATUS.  Called with c->lock held. */
+static CURLcode exchange(struct vs_conn *c, const char *method,
+			 const char *envelope, struct buf *b, long *status)
 {
-	struct buf b = {0};
 	struct curl_slist *h = NULL;
 	char action[96];
-	long status = 0;
 	CURLcode cr;
-	xmlDocPtr doc;
-	int r;
 
-	if (fault)
-		fault[0] = '\0';
-	c->answered = false;
-	c->lost = false;
-	c->abortable = retry_safe(method);
-	if (sig_stop_requested())
-		return sig_stop_error(method);
 	snprintf(action, sizeof(action), "SOAPAction: \"urn:vim25/%s\"",
 		 c->api_version ? c->api_version : "6.7");
 	/* A call that must not be carried out twice goes on a connection of
@@ -373,7 +367,7 @@ static int post(struct vs_conn *c, const char *method, const char *envelope,
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, envelope);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, b);
 	if (vmdkfs_log_level() >= LOG_TRACE)
 		vmdkfs_log(
 		    LOG_TRACE, "SOAP %s request: %s", method,
@@ -387,13 +381,46 @@ static int post(struct vs_conn *c, const char *method, const char *envelope,
 		log_info("%s: vSphere %s: cannot connect; trying again",
 			 c->host, method);
 		usleep(200000u << i);
-		free(b.data);
-		b.data = NULL;
-		b.len = 0;
+		free(b->data);
+		b->data = NULL;
+		b->len = 0;
 		cr = curl_easy_perform(c->curl);
 	}
 	curl_slist_free_all(h);
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+	return cr;
+}
+
+/* The same from vs_config.answer (tests and fuzzing: no network). */
+static CURLcode fake_exchange(struct vs_conn *c, const char *method,
+			      const char *envelope, struct buf *b,
+			      long *status)
+{
+	int k = c->answer(c->answer_ctx, method, envelope, &b->data, &b->len);
+
+	*status = k;
+	return k > 0 ? CURLE_OK : CURLE_GOT_NOTHING;
+}
+
+/* One POST of a whole envelope.  Called with c->lock held. */
+static int post(struct vs_conn *c, const char *method, const char *envelope,
+		xmlDocPtr *out, char *fault, size_t fault_size)
+{
+	struct buf b = {0};
+	long status = 0;
+	CURLcode cr;
+	xmlDocPtr doc;
+	int r;
+
+	if (fault)
+		fault[0] = '\0';
+	c->answered = false;
+	c->lost = false;
+	c->abortable = retry_safe(method);
+	if (sig_stop_requested())
+		return sig_stop_error(method);
+	cr = c->answer ? fake_exchange(c, method, envelope, &b, &status)
+		       : exchange(c, method, envelope, &b, &status);
 	if (cr == CURLE_ABORTED_BY_CALLBACK) {
 		free(b.data);
 		return sig_stop_error(method);
@@ -624,9 +651,11 @@ int vs_connect(const struct vs_config *cfg, struct vs_conn **out)
 		     cfg->port ? cfg->port : 443,
 		     cfg->path ? cfg->path : "/sdk") < 0)
 		c->url = NULL;
-	c->curl = curl_easy_init();
+	c->answer = cfg->answer;
+	c->answer_ctx = cfg->answer_ctx;
+	c->curl = c->answer ? NULL : curl_easy_init();
 	c->verify = cfg->verify;
-	if (!c->host || !c->url || !c->curl) {
+	if (!c->host || !c->url || (!c->curl && !c->answer)) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -725,7 +754,8 @@ void vs_disconnect(struct vs_conn *c)
 
 	if (!c)
 		return;
-	if (c->curl && c->mo[2].value && !c->from_cookie && c->logged_in) {
+	if ((c->curl || c->answer) && c->mo[2].value && !c->from_cookie &&
+	    c->logged_in) {
 		xmlDocPtr doc = NULL;
 
 		if (vs_call(c, "Logout", "SessionManager", c->mo[2].value, NULL,

@@ -26,6 +26,12 @@ struct vs_config {
 	const char *thumbprint; /* pinned SHA-1 or SHA-256, hex, ':' optional */
 	const char *path;	/* URL path, default "/sdk" */
 	unsigned timeout;	/* seconds per call; 0: 600 */
+	/* Tests and fuzzing: answer each call here, with no network.  Sets
+	 * *BODY (malloc'd) and *LEN, returns the HTTP status, or 0 for "the
+	 * link broke". */
+	int (*answer)(void *ctx, const char *method, const char *request,
+		      char **body, size_t *len);
+	void *answer_ctx;
 };
 
 /* Connect, fetch the service content and log in. */
@@ -58,6 +64,8 @@ bool vs_answer_lost(const struct vs_conn *c);
  * has no such property. */
 int vs_prop(struct vs_conn *c, const char *type, const char *moref,
 	    const char *path, xmlDocPtr *doc, xmlNodePtr *val);
+/* Does snapshot SNAP (moref) still exist?  1, 0, or -errno. */
+int vs_snapshot_exists(struct vs_conn *c, const char *snap);
 /* The local part of N's xsi:type ("VirtualDisk"), malloc'd, or NULL. */
 char *vs_xsi_type(xmlNodePtr n);
 

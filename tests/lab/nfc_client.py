@@ -7,14 +7,17 @@ nfc_open.md, nfc_read.md, nfc_write.md), so that the lab's strict mode
 takes it.  SOAP: Login, RetrieveInternalContent in urn:vim25, the VM's
 runtime.host (RetrievePropertiesEx), then NfcRandomAccessOpenReadonly /
 NfcRandomAccessOpenDisk in urn:vim25 with vm, diskDeviceKey and
-hostForAccess (or NfcGetVmFiles, which the records do not have).  authd:
+hostForAccess, or (--method NfcGetVmFiles, VDDK's read-only open) NfcGetVmFiles
+in urn:vim25 with vm alone.  authd:
 greeting, TLS, SESSION, BANNER, THUMBPRINT_SHA2 PlainText, PROXY.  Then
 NFC in clear (nbd) or in a second TLS session (nbdssl): 43 PlainText, 33,
 wait for 36, 51 (11), wait for 51, 54 (4, 7) + "vddknbdmode", 55 (3),
 52, wait for 52; AIO opIds from 0: OPEN_SESSION (16 bytes, [4] the buffer
 size, [8] 4), SET_SOCK_OPTS (12 zeros), SET_RES_POOL (1), OPEN_FILE of a
 datastore path, reads of the whole disk with several requests in flight
-(fragments placed by their offsets; the length at [24], [32], [36]),
+(fragments placed by their offsets; the length at [24], [32], [36]; with
+--compress fastlz, 2 at [12], and the fragments answered with FastLZ, 2 at
+[12] of the reply, decompressed),
 optional writes (one opId, fragments of at most the buffer size, one
 acknowledgement and no data after it), CLOSE_FILE (8 bytes),
 CLOSE_SESSION (4), the 264-byte type 4.  It checks the certificate
@@ -26,10 +29,14 @@ that the second TLS session shows the same certificate.
                   [--rw] [--write OFFSET:LENGTH:BYTE] [--method NAME]
                   [--expect-error CODE[:TEXT]] [--expect-open-error CODE]
                   [--bufsize BYTES] [--no-read] [--wait SECONDS] [--reuse-ticket]
-                  [--depart read32] [--probe LINE]
+                  [--compress fastlz] [--depart read32|zlib] [--probe LINE]
 
---depart read32: the first read request has 0 at [32] (the records have
-the length there): a departure the lab's strict mode refuses.  --probe
+--compress fastlz: the reads ask for FastLZ (nfc_read.md: "Reads with
+FASTLZ always *request* type 2"); the JSON line counts the fragments that
+came compressed (fastlz_fragments) and raw (raw_fragments).  --depart
+read32: the first read request has 0 at [32] (the records have the length
+there); --depart zlib: it asks for zlib (1 at [12]; the records have 0 or
+2): departures the lab's strict mode refuses.  --probe
 LINE: after TLS, send LINE to authd instead of the session, print its
 answer ("probe") and stop.
 
@@ -281,19 +288,75 @@ class NfcError(Exception):
         self.code, self.text = code, text
 
 
-def read_all(aio, handle, capacity, req, inflight, out, depart=None):
-    """Read the whole disk, req bytes per request, inflight in flight
-    (depart "read32": the first request has 0 at [32])."""
+FASTLZ, ZLIB = 2, 1  # compression types, the high 32 bits of the u64 at [8]
+
+
+def fastlz_decompress(b, size):
+    """A FastLZ block (levels 1 and 2, the level in the top 3 bits of its
+    first byte) decompressed to exactly size bytes, else Fail."""
+    if not b or b[0] >> 5 not in (0, 1):
+        raise Fail("FastLZ block of level %s" % (b[0] >> 5 if b else "(empty)"))
+    level = 1 + (b[0] >> 5)
+    out = bytearray()
+    i, ctrl = 1, b[0] & 31
+    try:
+        while True:
+            if ctrl < 32:  # a literal run of ctrl + 1 bytes
+                if i + ctrl + 1 > len(b):
+                    raise Fail("FastLZ literal run past the block's end")
+                out += b[i:i + ctrl + 1]
+                i += ctrl + 1
+            else:  # a match
+                n = (ctrl >> 5) + 2
+                if n == 9:
+                    if level == 1:
+                        n += b[i]
+                        i += 1
+                    else:
+                        while True:
+                            n += b[i]
+                            i += 1
+                            if b[i - 1] != 255:
+                                break
+                code = b[i]
+                i += 1
+                dist = ((ctrl & 31) << 8) + code + 1
+                if level == 2 and code == 255 and ctrl & 31 == 31:
+                    dist = (b[i] << 8) + b[i + 1] + 8191 + 1
+                    i += 2
+                if dist > len(out):
+                    raise Fail("FastLZ match %d bytes back, %d decoded" % (dist, len(out)))
+                # It may overlap what it makes: the last dist bytes repeated.
+                start = len(out) - dist
+                out += (out[start:start + n] if n <= dist else bytes(out[start:]) * (n // dist + 1))[:n]
+            if len(out) > size:
+                raise Fail("FastLZ block decodes past %d bytes" % size)
+            if i >= len(b):
+                break
+            ctrl = b[i]
+            i += 1
+    except IndexError:
+        raise Fail("FastLZ match past the block's end")
+    if len(out) != size:
+        raise Fail("FastLZ block of %d bytes decodes to %d, not %d" % (len(b), len(out), size))
+    return bytes(out)
+
+
+def read_all(aio, handle, capacity, req, inflight, out, depart=None, compress=0):
+    """Read the whole disk, req bytes per request, inflight in flight,
+    asking for compression compress (0 or FASTLZ) (depart "read32": the
+    first request has 0 at [32]; "zlib": it asks for ZLIB)."""
     data = bytearray(capacity)
     pending = {}  # op -> [offset, length, bytes received, next expected fragment offset]
     nxt = 0
-    frags = ooo = 0
+    frags = ooo = packed = 0
     errors = []
     last_op = None
     while nxt < capacity or pending:
         while nxt < capacity and len(pending) < inflight:
             n = min(req, capacity - nxt)
-            p = struct.pack("<QQQQIII", handle, 1, nxt, n, 0 if depart == "read32" else n, n, 0)
+            comp = ZLIB if depart == "zlib" else compress
+            p = struct.pack("<QQQQIII", handle, 1 | comp << 32, nxt, n, 0 if depart == "read32" else n, n, 0)
             depart = None
             pending[aio.send(IO, p)] = [nxt, n, 0, 0]
             nxt += n
@@ -306,9 +369,18 @@ def read_all(aio, handle, capacity, req, inflight, out, depart=None):
                            "text": extra.decode(errors="replace")})
             del pending[op]
             continue
-        status, _, roff, total, fo, fl, wl = struct.unpack_from("<QQQIIII", p)
-        if typ != IO or status != 0 or roff != r[0] or total != r[1] or fo + fl > total or wl != fl:
-            raise Fail("bad read fragment %r" % ((typ, status, roff, total, fo, fl, wl),))
+        status, dc, roff, total, fo, fl, wl = struct.unpack_from("<QQQIIII", p)
+        # Compression 2 (FastLZ) only if asked for, and then shorter than
+        # the data (nfc_read.md: "FASTLZ, data that shrinks"); else 0 and
+        # the data as it is.
+        ctype = dc >> 32
+        if (typ != IO or status != 0 or dc & 0xFFFFFFFF != 1 or roff != r[0] or total != r[1] or fo + fl > total
+                or (ctype == 0 and wl != fl) or (ctype == FASTLZ and not (0 < wl < fl and compress == FASTLZ))
+                or ctype not in (0, FASTLZ)):
+            raise Fail("bad read fragment %r" % ((typ, status, dc, roff, total, fo, fl, wl),))
+        if ctype == FASTLZ:
+            extra = fastlz_decompress(extra, fl)
+            packed += 1
         frags += 1
         if fo != r[3] or (last_op is not None and op != last_op and r[2] != 0):
             ooo += 1
@@ -321,7 +393,7 @@ def read_all(aio, handle, capacity, req, inflight, out, depart=None):
     if out:
         with open(out, "wb") as f:
             f.write(data)
-    return frags, ooo, errors
+    return frags, ooo, errors, packed
 
 
 def write(aio, handle, off, length, byte, bufsize):
@@ -360,7 +432,8 @@ def main():
     ap.add_argument("--wait", type=float, default=0, help="seconds between the ticket and authd")
     ap.add_argument("--reuse-ticket", action="store_true",
                     help="afterwards, present the ticket again: PROXY must be refused")
-    ap.add_argument("--depart", choices=["read32"])
+    ap.add_argument("--depart", choices=["read32", "zlib"])
+    ap.add_argument("--compress", choices=["fastlz"], help="the reads ask for FastLZ")
     ap.add_argument("--probe", help="send this line to authd after TLS, print the answer, stop")
     a = ap.parse_args()
     env = load_env(a.env)
@@ -400,8 +473,11 @@ def main():
             off, length, byte = (int(x, 0) for x in w.split(":"))
             write(aio, handle, off, length, byte, bufsize)
         if not a.no_read:
-            frags, ooo, errors = read_all(aio, handle, capacity, a.req, a.inflight, a.out, a.depart)
+            frags, ooo, errors, packed = read_all(aio, handle, capacity, a.req, a.inflight, a.out, a.depart,
+                                                  FASTLZ if a.compress else 0)
             res.update(fragments=frags, out_of_order=ooo, errors=errors)
+            if a.compress:
+                res.update(fastlz_fragments=packed, raw_fragments=frags - packed)
             if a.expect_error:
                 code, _, want = a.expect_error.partition(":")
                 if len(errors) != 1 or errors[0]["code"] != int(code, 0) or (want and errors[0]["text"] != want):

@@ -946,8 +946,10 @@ func parseSOAPCall(body []byte, method string) soapCallInfo {
 }
 
 // nfcSOAPCheck checks a RetrieveInternalContent or NfcService call
-// against the "soap" rows and records it; in strict mode a departing call
-// is answered with an InvalidRequest fault (then it returns true).
+// against the "soap" rows (the namespace, every argument the row lists and
+// no other, hostForAccess the VM's runtime.host) and records it; in strict
+// mode a departing call is answered with an InvalidRequest fault (then it
+// returns true).
 func (l *Lab) nfcSOAPCheck(w http.ResponseWriter, r *http.Request, body []byte, method string) bool {
 	info := parseSOAPCall(body, method)
 	rec := &nfcSOAPRec{Method: method, NS: info.ns, Args: nonNil(info.args), HostForAccess: info.hostForAccess}
@@ -981,6 +983,15 @@ func (l *Lab) nfcSOAPCheck(w http.ResponseWriter, r *http.Request, body []byte, 
 				dep("hostForAccess %s, the VM runs on %s", orNone(info.hostForAccess), orNone(rec.VMHost))
 			}
 		}
+		for _, b := range info.args {
+			found := false
+			for _, a := range row.args {
+				found = found || a == b
+			}
+			if !found {
+				dep("a %s argument, which the records do not show (they show %s)", b, argList(row.args))
+			}
+		}
 	}
 	rec.Departures = nonNil(rec.Departures)
 	l.nfc.log.addSOAP(rec)
@@ -1002,6 +1013,13 @@ func (k *nfcConform) malformed(h [16]byte, why error) {
 	m := nfcLogMsg{kind: logAIO, typ: le32(h[4:]), op: le32(h[12:]), size: le32(h[8:]),
 		departs: []string{fmt.Sprintf("%v: the link was closed (records: %s)", why, nfcRec.sources["open"])}}
 	k.finish(m, fmt.Sprintf("aio type %d", m.typ))
+}
+
+func argList(args []string) string {
+	if len(args) == 0 {
+		return "none"
+	}
+	return strings.Join(args, ", ")
 }
 
 func orNone(s string) string {

@@ -46,14 +46,17 @@ func notFound(w http.ResponseWriter, ref types.ManagedObjectReference) {
 
 // nfcTicketCall implements NfcRandomAccessOpenReadonly(vm, diskDeviceKey,
 // hostForAccess?), NfcRandomAccessOpenDisk (the same, read-write) and
-// NfcGetVmFiles(vm) (read-only, every disk of the VM).  VDDK calls them in
-// urn:vim25 with hostForAccess the VM's runtime.host (OpenVixDiskLib
-// docs/nfc_auth.md, "Stage 2: NFC ticket"); strict mode (nfc_conform.go)
-// refuses anything else, and NfcGetVmFiles, which nfc_records.json has no
-// row for; with strict off any namespace is taken (urn:vim25,
-// urn:internalvim25, urn:nfc) and hostForAccess is optional.  The answer
-// is a HostServiceTicket: host (not on ESXi), port, sslThumbprint (SHA-1
-// of the NFC certificate), service (vpxa-nfc via vCenter, nfc on ESXi),
+// NfcGetVmFiles(vm) (read-only, any link of any disk of the VM: VDDK's
+// read-only open).  VDDK calls them in urn:vim25, the first two with
+// hostForAccess the VM's runtime.host, NfcGetVmFiles with vm alone
+// (OpenVixDiskLib docs/nfc_auth.md, "Stage 2: NFC ticket": "No disk path,
+// snapshot, or host is in this request"); strict mode (nfc_conform.go,
+// the "soap" rows of nfc_records.json) refuses anything else; with strict
+// off any namespace is taken (urn:vim25, urn:internalvim25, urn:nfc),
+// hostForAccess is optional (checked to exist when given), and
+// NfcGetVmFiles ignores a diskDeviceKey.  The answer is a
+// HostServiceTicket: host (not on ESXi), port, sslThumbprint (SHA-1 of the
+// NFC certificate), service (vpxa-nfc via vCenter, nfc on ESXi),
 // serviceVersion 1.0, sessionId (single use, expires unused after 60 s).
 //
 // GUESS: faults.  A VM powered on (or suspended) gets InvalidPowerState
