@@ -458,6 +458,10 @@ static int post(struct vs_conn *c, const char *method, const char *envelope,
 		     : NULL;
 	free(b.data);
 	if (!doc) {
+		/* Unusable, as if lost: a call that only reads goes again, and
+		 * for one that changes something the caller looks for what it
+		 * did (make check-long found EnableMethods left undone). */
+		c->lost = true;
 		vmdkfs_error("%s: vSphere %s: HTTP %ld with no XML answer",
 			     c->host, method, status);
 		return -EIO;
