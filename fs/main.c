@@ -472,9 +472,8 @@ int main(int argc, char **argv)
 	/* A stop signal that came while opening (whatever saw it or not)
 	 * means no mount: undo what was done. */
 	if (r == 0 && sig_stop_requested()) {
-		fprintf(stderr, "vmdkfs: %s\n",
-			(sig_stop_error("opening the disks"), vmdkfs_errmsg()));
-		r = -EINTR;
+		r = sig_stop_error("opening the disks");
+		fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
 	}
 	if (r == 0)
 		status = fs_serve(&c.fargs, mountpoint, c.foreground, c.single,

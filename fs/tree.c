@@ -1098,8 +1098,7 @@ int fs_serve(struct fuse_args *fargs, const char *mountpoint, bool foreground,
 	 * only where none is set); one that came before ends it at once. */
 	sig_handover();
 	if (sig_stop_requested()) {
-		fprintf(stderr, "vmdkfs: %s: %s before serving; unmounting\n",
-			mountpoint, sig_name(sig_stop_requested()));
+		/* (a warning: on stderr too) */
 		log_warn("%s: %s before serving; unmounting", mountpoint,
 			 sig_name(sig_stop_requested()));
 		sig_takeback();

@@ -538,21 +538,6 @@ fail:
 	return r;
 }
 
-/* Does the VM still have snapshot SNAP?  1, 0, or -errno. */
-static int snapshot_exists(const char *snap)
-{
-	struct vs_vm vm;
-	size_t i;
-	int r = vs_vm_info(vsm.conn, vsm.moref, &vm);
-
-	if (r < 0)
-		return r;
-	for (i = 0; i < vm.nsnaps && r == 0; i++)
-		r = vm.snaps[i].moref && !strcmp(vm.snaps[i].moref, snap);
-	vs_vm_free(&vm);
-	return r;
-}
-
 /* Remove SNAP, again while the link fails: a removal whose answer (or
  * whose task's end) was lost may have been done, or may still run. */
 static int remove_snapshot(const char *snap)
@@ -564,7 +549,7 @@ static int remove_snapshot(const char *snap)
 			log_info("removing snapshot %s: %s; checking",
 				 snap, vmdkfs_errmsg());
 			sleep((unsigned)tries);
-			if (snapshot_exists(snap) == 0)
+			if (vs_snapshot_exists(vsm.conn, snap) == 0)
 				return 0;
 		}
 		r = vs_remove_snapshot(vsm.conn, snap);
@@ -576,13 +561,11 @@ static int remove_snapshot(const char *snap)
 
 /* snapshot=new's CreateSnapshot_Task went out but no snapshot came back
  * (the answer lost, the wait for the task broken or interrupted): wait
- * for the task where it is known, then remove whatever snapshot of
- * that name the VM has. */
-static void remove_lost_snapshot(void)
+ * for the task where it is known, else look for a snapshot of that name;
+ * what is found is removed as the mount's own. */
+static void find_lost_snapshot(void)
 {
 	char *snap = NULL;
-	struct vs_vm vm;
-	size_t i;
 
 	if (vsm.temp_task &&
 	    vs_wait_task(vsm.conn, vsm.temp_task, false, &snap) == 0 && snap) {
@@ -590,25 +573,14 @@ static void remove_lost_snapshot(void)
 		return;
 	}
 	free(snap);
-	if (vs_vm_info(vsm.conn, vsm.moref, &vm) < 0) {
+	if (find_temp_snapshot(&vsm.temp_snap) < 0)
 		log_warn("looking for the temporary snapshot %s: %s (run "
 			 "vmdkfs cleanup)",
 			 vsm.temp_name, vmdkfs_errmsg());
-		return;
-	}
-	for (i = 0; i < vm.nsnaps; i++) {
-		if (!vm.snaps[i].name || !vm.snaps[i].moref ||
-		    strcmp(vm.snaps[i].name, vsm.temp_name) != 0)
-			continue;
+	else if (vsm.temp_snap)
 		log_warn("temporary snapshot %s (%s) was made though its "
 			 "answer was lost: removing it",
-			 vsm.temp_name, vm.snaps[i].moref);
-		if (remove_snapshot(vm.snaps[i].moref) < 0)
-			log_warn("removing the temporary snapshot %s: %s (run "
-				 "vmdkfs cleanup)",
-				 vm.snaps[i].moref, vmdkfs_errmsg());
-	}
-	vs_vm_free(&vm);
+			 vsm.temp_name, vsm.temp_snap);
 }
 
 void fs_vsphere_close(void)
@@ -616,7 +588,7 @@ void fs_vsphere_close(void)
 	if (!vsm.conn)
 		return;
 	if (vsm.temp_name[0] && !vsm.temp_snap)
-		remove_lost_snapshot();
+		find_lost_snapshot();
 	if (vsm.temp_snap) {
 		/* At unmount stderr is gone (a daemon): the log keeps it. */
 		if (remove_snapshot(vsm.temp_snap) < 0)

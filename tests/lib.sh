@@ -124,3 +124,16 @@ nsnaps() { lab_ctl state | /usr/bin/python3 -c "import json,sys; s=json.load(sys
 # nctl QUERY: set NFC fault knobs; nstat NAME: one of the NFC server's stats.
 nctl() { lab_ctl "nfc?$1" >/dev/null || fail "lab nfc control $1"; }
 nstat() { lab_ctl state | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['nfc']['stats']['$1'])"; }
+# wait_clean [TRIES]: poll the caller's `leftovers` (what a mount may have
+# left on the lab's VMs, one line) every 0.2 s, TRIES times (100), until it
+# prints $CLEAN; else print the last line and fail.
+wait_clean() {
+	local i l
+	for i in $(seq "${1:-100}"); do
+		l=$(leftovers)
+		[ "$l" = "$CLEAN" ] && return 0
+		sleep 0.2
+	done
+	echo "$l"
+	return 1
+}

@@ -45,16 +45,6 @@ print('snapshots=%d disabled=%d nfc_links=%d nfc_handles=%d' % (snaps, len(s['di
       s['nfc']['stats']['live'], len(s['nfc']['handles'] or [])))"
 }
 CLEAN="snapshots=0 disabled=0 nfc_links=0 nfc_handles=0"
-wait_clean() {
-	local i l
-	for i in $(seq 100); do
-		l=$(leftovers)
-		[ "$l" = "$CLEAN" ] && return 0
-		sleep 0.2
-	done
-	echo "$l"
-	return 1
-}
 
 # The bytes each disk must have: the VM's current chain, as qemu-img reads it.
 lab_ctl state | py "

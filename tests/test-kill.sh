@@ -39,16 +39,6 @@ added = len([d for d in proxy['disks'] if not d['label'].startswith('Hard disk f
 print('snapshots=%d disabled=%d hotadded=%d nfc_links=%d' % (snaps, len(s['disabled_methods'] or []), added, s['nfc']['stats']['live']))"
 }
 CLEAN="snapshots=0 disabled=0 hotadded=0 nfc_links=0"
-wait_clean() {
-	local i l
-	for i in $(seq 150); do
-		l=$(leftovers)
-		[ "$l" = "$CLEAN" ] && return 0
-		sleep 0.2
-	done
-	echo "$l"
-	return 1
-}
 calls() { lab_ctl state | py "print(s['calls'].get('$1', 0))"; }
 
 # Hold PHASE open: what the lab is told before the mount starts.
@@ -153,7 +143,7 @@ one() {
 			;;
 		esac
 	fi
-	left=$(wait_clean) || { lab_ctl state | py "print(s['disabled_methods'], [[(x['name'], x['moref']) for x in v.get('snapshots') or []] for v in s['vms']])"; fail "$tr $phase, $what: left behind: $left"; }
+	left=$(wait_clean 150) || { lab_ctl state | py "print(s['disabled_methods'], [[(x['name'], x['moref']) for x in v.get('snapshots') or []] for v in s['vms']])"; fail "$tr $phase, $what: left behind: $left"; }
 	echo "ok $tr, $phase: $what: nothing left"
 	results="$results $tr/$phase/$sig"
 }
@@ -197,7 +187,7 @@ wait $pid 2>/dev/null || true
 exec 7<&-
 fusermount3 -u -z b 2>/dev/null || true
 "$VMDKFS" cleanup -o "$conn,hotadd_sysfs=$WORK/sys,hotadd_dev=$WORK/dev" >cleanup.txt 2>&1 || fail "cleanup after the browsing mount: $(cat cleanup.txt)"
-left=$(wait_clean) || fail "browsing, kill -9, then vmdkfs cleanup: left behind: $left"
+left=$(wait_clean 150) || fail "browsing, kill -9, then vmdkfs cleanup: left behind: $left"
 echo "ok browsing, a disk open: kill -9, then vmdkfs cleanup: nothing left"
 
 # The parent of a daemon mount: 0 only once the mount is in place; a
@@ -218,5 +208,5 @@ wait $pid || rc=$?
 grep -q "interrupted by SIGTERM" err || fail "daemon mount, SIGTERM: $(cat err)"
 mountpoint -q m && fail "a mount is in place after SIGTERM while opening"
 lab_ctl reset >/dev/null
-left=$(wait_clean) || fail "daemon mount, SIGTERM while opening: left behind: $left"
+left=$(wait_clean 150) || fail "daemon mount, SIGTERM while opening: left behind: $left"
 echo "ok the daemon's parent: 0 once mounted; SIGTERM while opening: exit $rc, the reason on stderr, nothing left"

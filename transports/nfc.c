@@ -187,37 +187,6 @@ static int link_failed(const struct nfc_disk *n, const char *timed_out,
 	return err;
 }
 
-/* After authd the socket is non-blocking: wait until it is ready for
- * EVENTS, at most MS (0: forever; link_move() passes what is left of a
- * message's timeout).  0, or -1 with errno (EAGAIN: timed out, EINTR: a
- * stop signal while opening). */
-static int link_wait(const struct nfc_disk *n, short events, uint32_t ms)
-{
-	struct pollfd p = {.fd = n->fd, .events = events};
-	uint64_t left = ms ? ms : UINT64_MAX;
-
-	/* In slices, so that a stop signal taken by another thread is seen
-	 * (errno EINTR) while opening. */
-	for (;;) {
-		int slice = left > STOP_SLICE_MS ? (int)STOP_SLICE_MS : (int)left;
-		int r;
-
-		if (sig_stop_requested()) {
-			errno = EINTR;
-			return -1;
-		}
-		r = poll(&p, 1, slice);
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return -1;
-		if (r == 0 && ms && (left -= (uint64_t)slice) == 0) {
-			errno = EAGAIN;
-			return -1;
-		}
-	}
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -226,20 +195,11 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* authd's steps: the next one must be over within MS (the timeout KEY;
- * 0: no limit), however the host sends. */
-static void step_begin(struct nfc_disk *n, const char *key, uint32_t ms)
-{
-	n->until = ms ? now_ms() + ms : 0;
-	n->until_key = key;
-	n->until_limit = ms;
-}
-
-/* The step (the socket does not block) waits for EVENTS, at most until
- * its end, in slices so that a stop signal is seen: true when the socket
- * is ready (call again), false with errno EAGAIN (the step's time is up)
- * or EINTR (a stop signal). */
-static bool step_wait(const struct nfc_disk *n, short events)
+/* The socket does not block: wait until it is ready for EVENTS, until
+ * UNTIL (CLOCK_MONOTONIC ms; 0: no limit), in slices so that a stop
+ * signal taken by another thread is seen while opening.  0, or -1 with
+ * errno (EAGAIN: the time is up, EINTR: a stop signal). */
+static int link_wait(const struct nfc_disk *n, short events, uint64_t until)
 {
 	struct pollfd p = {.fd = n->fd, .events = events};
 
@@ -249,20 +209,29 @@ static bool step_wait(const struct nfc_disk *n, short events)
 
 		if (sig_stop_requested()) {
 			errno = EINTR;
-			return false;
+			return -1;
 		}
-		if (n->until && now >= n->until) {
+		if (until && now >= until) {
 			errno = EAGAIN;
-			return false;
+			return -1;
 		}
-		if (n->until && n->until - now < STOP_SLICE_MS)
-			ms = (int)(n->until - now);
+		if (until && until - now < STOP_SLICE_MS)
+			ms = (int)(until - now);
 		k = poll(&p, 1, ms);
 		if (k > 0)
-			return true;
+			return 0;
 		if (k < 0 && errno != EINTR)
-			return false;
+			return -1;
 	}
+}
+
+/* authd's steps: the next one must be over within MS (the timeout KEY;
+ * 0: no limit), however the host sends. */
+static void step_begin(struct nfc_disk *n, const char *key, uint32_t ms)
+{
+	n->until = ms ? now_ms() + ms : 0;
+	n->until_key = key;
+	n->until_limit = ms;
 }
 
 /* One send or receive of at most LEN bytes: > 0 bytes moved; 0 the host
@@ -320,7 +289,6 @@ static int link_move(struct nfc_disk *n, bool out, void *buf, size_t len,
 	while (len > 0) {
 		short ev;
 		ssize_t k = link_io(n, out, p, len, &ev);
-		uint64_t now;
 
 		if (k > 0) {
 			p += k;
@@ -333,14 +301,7 @@ static int link_move(struct nfc_disk *n, bool out, void *buf, size_t len,
 		}
 		if (errno == EINTR)
 			continue;
-		if (errno != EAGAIN)
-			return -1;
-		now = until ? now_ms() : 0;
-		if (until && now >= until) {
-			errno = EAGAIN;
-			return -1;
-		}
-		if (link_wait(n, ev, until ? (uint32_t)(until - now) : 0) < 0)
+		if (errno != EAGAIN || link_wait(n, ev, until) < 0)
 			return -1;
 	}
 	return 0;
@@ -441,11 +402,11 @@ static bool step_retry(const struct nfc_disk *n, SSL *s, int k)
 	if (s)
 		ERR_clear_error();
 	if (e == SSL_ERROR_WANT_READ)
-		return step_wait(n, POLLIN);
+		return link_wait(n, POLLIN, n->until) == 0;
 	if (e == SSL_ERROR_WANT_WRITE)
-		return step_wait(n, POLLOUT);
+		return link_wait(n, POLLOUT, n->until) == 0;
 	if (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EINTR))
-		return step_wait(n, POLLIN);
+		return link_wait(n, POLLIN, n->until) == 0;
 	if (e == SSL_ERROR_ZERO_RETURN || errno == 0 || errno == EAGAIN)
 		errno = ECONNRESET;
 	return false;
@@ -581,9 +542,10 @@ static int connect_one(struct nfc_disk *n, const struct addrinfo *a)
 
 	if (fd < 0)
 		return -1;
-	n->fd = fd; /* for step_wait() */
+	n->fd = fd; /* for link_wait() */
 	if (connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
-		if (errno != EINPROGRESS || !step_wait(n, POLLOUT))
+		if (errno != EINPROGRESS ||
+		    link_wait(n, POLLOUT, n->until) < 0)
 			goto fail;
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ||
 		    err) {
@@ -632,7 +594,7 @@ static int connect_tcp(struct nfc_disk *n, const char *host, int port)
 	return 0;
 }
 
-/* The timeouts numbered READ and WRITE, for link_wait() once authd is
+/* The timeouts numbered READ and WRITE, for link_move() once authd is
  * done (authd's steps have their own, step_begin()). */
 static void set_timeouts(struct nfc_disk *n, int read, int write)
 {
@@ -1017,15 +979,15 @@ static int link_open(struct nfc_disk *n)
 	r = authd(n, &t);
 	vs_ticket_free(&t);
 	if (r == 0) {
-		/* From here on timeouts are kept by link_wait(), and
-		 * SSL_get_error() wants an empty error queue. */
+		/* From here on timeouts are kept by link_move() (the socket
+		 * never blocks: connect_one()), and SSL_get_error() wants an
+		 * empty error queue. */
 		ERR_clear_error();
-		r = fcntl(n->fd, F_SETFL, fcntl(n->fd, F_GETFL) | O_NONBLOCK);
 		set_timeouts(n, 1, 1); /* the handshake's requests */
 		if (n->tls)
 			SSL_set_mode(n->tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
 						 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-		r = r < 0 ? -errno : nfc_handshake(n);
+		r = nfc_handshake(n);
 	}
 	if (r < 0)
 		goto fail;

@@ -30,14 +30,15 @@ struct vs_conn {
 	char pin[65]; /* pinned thumbprint, lower-case hex, no colons */
 	char seen_sha1[64], seen_sha256[100];
 	char *api_version, *api_type;
-	bool answered; /* the last call got an HTTP answer */
 	bool lost;     /* it failed in a way that may have lost the answer */
 	bool logged_in; /* Login answered: Logout owed */
 	/* vs_config.answer: calls answered without a network (fuzzing) */
 	int (*answer)(void *ctx, const char *method, const char *request,
 		      char **body, size_t *len);
 	void *answer_ctx;
-	bool abortable; /* the call in progress may be dropped on a stop */
+	/* The call in progress changes nothing (or nothing twice): it may
+	 * be sent again, and dropped on a stop signal (retry_safe()). */
+	bool idempotent;
 	struct {
 		const char *name;
 		char *type, *value;
@@ -329,18 +330,18 @@ static int stop_cb(void *p, curl_off_t a, curl_off_t b, curl_off_t c,
 	const struct vs_conn *conn = p;
 
 	(void)a, (void)b, (void)c, (void)d;
-	return conn->abortable && sig_stop_requested() != 0;
+	return conn->idempotent && sig_stop_requested() != 0;
 }
 
-/* Errors of curl for which the request may never have been answered
- * (nor, for all we know, carried out): the link broke, timed out, or
- * the server hung up without a reply. */
+/* Errors of curl after which the request may have gone out and been
+ * carried out, its answer lost: the link broke, timed out, or the server
+ * hung up without a reply.  (A connection never made carried nothing:
+ * exchange() tries it again itself.) */
 static bool lost_link(CURLcode cr)
 {
 	return cr == CURLE_GOT_NOTHING || cr == CURLE_RECV_ERROR ||
 	       cr == CURLE_SEND_ERROR || cr == CURLE_OPERATION_TIMEDOUT ||
-	       cr == CURLE_PARTIAL_FILE || cr == CURLE_COULDNT_CONNECT ||
-	       cr == CURLE_SSL_CONNECT_ERROR;
+	       cr == CURLE_PARTIAL_FILE || cr == CURLE_SSL_CONNECT_ERROR;
 }
 
 /* The HTTP exchange of one call: the answer's body in *B, its status in
@@ -361,7 +362,7 @@ static CURLcode exchange(struct vs_conn *c, const char *method,
 	 * fault for our own DisableMethods).  On a new connection a lost
 	 * answer is reported, and the caller looks for what was done. */
 	curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT,
-			 retry_safe(method) ? 0L : 1L);
+			 c->idempotent ? 0L : 1L);
 	h = curl_slist_append(h, "Content-Type: text/xml; charset=utf-8");
 	h = curl_slist_append(h, action);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
@@ -414,9 +415,8 @@ static int post(struct vs_conn *c, const char *method, const char *envelope,
 
 	if (fault)
 		fault[0] = '\0';
-	c->answered = false;
 	c->lost = false;
-	c->abortable = retry_safe(method);
+	c->idempotent = retry_safe(method);
 	if (sig_stop_requested())
 		return sig_stop_error(method);
 	cr = c->answer ? fake_exchange(c, method, envelope, &b, &status)
@@ -447,7 +447,6 @@ static int post(struct vs_conn *c, const char *method, const char *envelope,
 		free(b.data);
 		return r;
 	}
-	c->answered = true;
 	if (vmdkfs_log_level() >= LOG_TRACE)
 		vmdkfs_log(LOG_TRACE, "SOAP %s response %ld: %s", method,
 			   status, b.data ? b.data : "");
@@ -557,7 +556,7 @@ int vs_call_ns(struct vs_conn *c, const char *ns, const char *method,
 	r = post(c, method, env, out, fault, sizeof(fault));
 	/* A call that changes nothing (or nothing twice) is tried again
 	 * when the link broke before its answer. */
-	for (int i = 0; r < 0 && c->lost && i < 2 && retry_safe(method); i++) {
+	for (int i = 0; r < 0 && c->lost && c->idempotent && i < 2; i++) {
 		log_info("%s; trying again", vmdkfs_errmsg());
 		usleep(200000u << i);
 		r = post(c, method, env, out, fault, sizeof(fault));
