@@ -538,8 +538,10 @@ fail:
 	return r;
 }
 
-/* Remove SNAP, again while the link fails: a removal whose answer (or
- * whose task's end) was lost may have been done, or may still run. */
+/* Remove SNAP, again while it fails: a removal whose answer (or whose
+ * task's end) was lost may have been done, or may still run, and a host
+ * may refuse it for a moment (a disk just detached from a proxy VM still
+ * locked: seen in tests/test-kill.sh's cleanup after a hotadd kill). */
 static int remove_snapshot(const char *snap)
 {
 	int r = -EIO, tries;
@@ -630,7 +632,7 @@ static void cleanup_vm(const struct vs_vmref *ref, int *cleaned, int *remaining)
 
 		if (!name || strncmp(name, TEMP_PREFIX, strlen(TEMP_PREFIX)))
 			continue;
-		if (vs_remove_snapshot(vsm.conn, vm.snaps[i].moref) == 0) {
+		if (remove_snapshot(vm.snaps[i].moref) == 0) {
 			printf("removed snapshot %s (%s) of %s\n", name,
 			       vm.snaps[i].moref, vm.name);
 			(*cleaned)++;
