@@ -60,7 +60,7 @@ UNIT_TESTS = tests/unit/desc-test tests/unit/lru-test tests/unit/align-test \
 	tests/unit/adler-test tests/unit/part-test
 FUZZERS = tests/fuzz/desc-fuzz tests/fuzz/vmdk4-fuzz tests/fuzz/cowd-fuzz \
 	tests/fuzz/sesparse-fuzz tests/fuzz/image-fuzz tests/fuzz/vmfs-fuzz \
-	tests/fuzz/part-fuzz tests/fuzz/soap-fuzz
+	tests/fuzz/part-fuzz tests/fuzz/soap-fuzz tests/fuzz/nfc-fuzz
 # The VMFS reader on the command line, for tests/test-vmfs.sh (a sanitizer
 # build makes its own, vmfs-tool-san).
 VMFS_TOOL = tests/vmfs/vmfs-tool$(if $(SANITIZE),-san)
@@ -94,7 +94,9 @@ $(PART_TOOL): tests/part/part-tool.c part/part.h \
 		$(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
-# libFuzzer targets (clang).  FUZZ_SECONDS bounds each run of `make fuzz`.
+# libFuzzer targets (clang).  FUZZ_SECONDS bounds each run of `make fuzz`;
+# FUZZ_RUNS=N runs each N times instead (make fuzz FUZZ_RUNS=10000000
+# FUZZERS=tests/fuzz/nfc-fuzz: one target).
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -pthread
@@ -115,17 +117,26 @@ tests/fuzz/soap-fuzz: tests/fuzz/soap-fuzz.c $(LIB_SRCS) $(VSPHERE) \
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fno-sanitize-recover=undefined \
 		-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -o $@ \
 		$(filter %.c,$^) $(PKG_LIBS)
+# NFC replies (transports/nfc.c, included whole), over a socketpair.
+tests/fuzz/nfc-fuzz: tests/fuzz/nfc-fuzz.c transports/nfc.c $(LIB_SRCS) \
+		$(VSPHERE) transports/transport.h vsphere/vsphere.h
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fno-sanitize-recover=undefined \
+		-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -o $@ \
+		$(filter-out transports/nfc.c,$(filter %.c,$^)) $(PKG_LIBS)
 tests/fuzz/%-fuzz: tests/fuzz/header-fuzz.c $(LIB_SRCS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_$(shell echo $* | tr a-z A-Z) -o $@ $^ $(PKG_LIBS)
 
 fuzz: $(FUZZERS) $(VMFS_TOOL)
 	tests/fuzz/make-seeds.sh build/fuzz-seeds
+	tests/fuzz/nfc-seeds.py build/nfc-seeds
 	@for f in $(FUZZERS); do \
 		n=$$(basename $$f); mkdir -p build/corpus/$$n; \
 		echo "fuzz: $$f for $(FUZZ_SECONDS)s (log: build/$$n.log)"; \
 		seeds=build/fuzz-seeds; \
 		[ $$n = soap-fuzz ] && seeds="tests/fuzz/soap-seeds -max_len=65536"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+		[ $$n = nfc-fuzz ] && seeds="build/nfc-seeds -max_len=65536"; \
+		$$f $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS),-max_total_time=$(FUZZ_SECONDS)) \
+			-rss_limit_mb=2048 -timeout=30 -print_final_stats=1 \
 			build/corpus/$$n $$seeds >build/$$n.log 2>&1 || \
 			{ tail -30 build/$$n.log; exit 1; }; \
 	done; \

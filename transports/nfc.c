@@ -948,12 +948,12 @@ static void link_close(struct nfc_disk *n)
 	n->rx_at = n->rx_len = 0; /* never bytes of an old link */
 }
 
+static int link_session(struct nfc_disk *n);
+
 /* A new ticket, authd, the NFC handshake, the AIO session, OPEN_FILE. */
 static int link_open(struct nfc_disk *n)
 {
 	struct vs_ticket t;
-	struct aio_msg m;
-	uint8_t p[60];
 	int r;
 
 	/* A new link to a snapshot's disk once there was one: the snapshot
@@ -978,19 +978,32 @@ static int link_open(struct nfc_disk *n)
 		return r;
 	r = authd(n, &t);
 	vs_ticket_free(&t);
-	if (r == 0) {
-		/* From here on timeouts are kept by link_move() (the socket
-		 * never blocks: connect_one()), and SSL_get_error() wants an
-		 * empty error queue. */
-		ERR_clear_error();
-		set_timeouts(n, 1, 1); /* the handshake's requests */
-		if (n->tls)
-			SSL_set_mode(n->tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
-						 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-		r = nfc_handshake(n);
-	}
+	if (r == 0)
+		r = link_session(n);
 	if (r < 0)
-		goto fail;
+		link_close(n);
+	return r;
+}
+
+/* On a link through authd: the NFC handshake, the AIO session, OPEN_FILE
+ * (tests/fuzz/nfc-fuzz.c starts here, the host's side its input). */
+static int link_session(struct nfc_disk *n)
+{
+	struct aio_msg m;
+	uint8_t p[60];
+	int r;
+
+	/* From here on timeouts are kept by link_move() (the socket never
+	 * blocks: connect_one()), and SSL_get_error() wants an empty error
+	 * queue. */
+	ERR_clear_error();
+	set_timeouts(n, 1, 1); /* the handshake's requests */
+	if (n->tls)
+		SSL_set_mode(n->tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
+					 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	r = nfc_handshake(n);
+	if (r < 0)
+		return r;
 	/* ReadTimeoutMs and WriteTimeoutMs for the data; a read-write
 	 * open uses nfcFssrvrWrite.TimeoutMs for writes when it is set. */
 	set_timeouts(n, 2,
@@ -1019,7 +1032,7 @@ static int link_open(struct nfc_disk *n)
 		r = aio_call(n, AIO_SET_RES_POOL, p, 4, NULL, 0, &m);
 	}
 	if (r < 0)
-		goto fail;
+		return r;
 	free(m.extra);
 	memset(p, 0, sizeof(p));
 	put32(p, (uint32_t)strlen(n->ds_path));
@@ -1028,13 +1041,12 @@ static int link_open(struct nfc_disk *n)
 	r = aio_call(n, AIO_OPEN_FILE, p, 60, n->ds_path,
 		     (uint32_t)strlen(n->ds_path), &m);
 	if (r < 0)
-		goto fail;
+		return r;
 	free(m.extra);
 	if (get64(m.payload) != 0) {
 		vmdkfs_error("%s: NFC: OPEN_FILE status %llu", n->ds_path,
 			     (unsigned long long)get64(m.payload));
-		r = -EIO;
-		goto fail;
+		return -EIO;
 	}
 	n->handle = get64(m.payload + 8);
 	if (!n->d.size) {
@@ -1042,21 +1054,16 @@ static int link_open(struct nfc_disk *n)
 		if (get32(m.payload + 36) && get32(m.payload + 36) != 512) {
 			vmdkfs_error("%s: NFC: sector size %u not supported",
 				     n->ds_path, get32(m.payload + 36));
-			r = -EOPNOTSUPP;
-			goto fail;
+			return -EOPNOTSUPP;
 		}
 	} else if (get64(m.payload + 28) != n->d.size) {
 		vmdkfs_error("%s: NFC: the disk's size changed on reconnect",
 			     n->ds_path);
-		r = -EIO;
-		goto fail;
+		return -EIO;
 	}
 	nfc_log(n, 3, "%s: NFC %s: opened, %llu bytes", n->ds_path,
 		n->ssl ? "nbdssl" : "nbd", (unsigned long long)n->d.size);
 	return 0;
-fail:
-	link_close(n);
-	return r;
 }
 
 /* ---- Reading and writing ---- */
@@ -1587,18 +1594,20 @@ static const struct disk_ops nfc_ops = {
     .close = nfc_close,
 };
 
-static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
+/* A disk of SPEC with no link yet; NULL with the error in *R. */
+static struct nfc_disk *nfc_new(const struct disk_spec *spec, bool ssl, int *r)
 {
 	struct nfc_disk *n = calloc(1, sizeof(*n));
-	int r;
 
+	*r = -ENOMEM;
 	if (!n)
-		return -ENOMEM;
+		return NULL;
 	if (spec->nfc_max_io > NFC_MAX_IO_LIMIT || spec->nfc_max_io % 512) {
 		vmdkfs_error("nfc_max_io=%u: a multiple of 512 up to %u",
 			     spec->nfc_max_io, NFC_MAX_IO_LIMIT);
 		free(n);
-		return -EINVAL;
+		*r = -EINVAL;
+		return NULL;
 	}
 	n->close_file = spec->nfc_close_file ? (uint32_t)spec->nfc_close_file
 					     : 8;
@@ -1610,7 +1619,8 @@ static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
 			     "payloads are 8 or 16 and 4 or 16 bytes",
 			     n->close_file, n->close_session);
 		free(n);
-		return -EINVAL;
+		*r = -EINVAL;
+		return NULL;
 	}
 	n->spec = *spec;
 	n->ssl = ssl;
@@ -1627,8 +1637,8 @@ static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
 	n->rx = malloc(RX_SIZE);
 	pthread_mutex_init(&n->lock, NULL);
 	if (!n->vm || !n->ds_path || !n->ctx || !n->slots || !n->rx) {
-		r = -ENOMEM;
-		goto fail;
+		nfc_free(n);
+		return NULL;
 	}
 	/* Identity is checked by thumbprint against the ticket. */
 	SSL_CTX_set_verify(n->ctx, SSL_VERIFY_NONE, NULL);
@@ -1636,6 +1646,23 @@ static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
 	 * system calls per 16 KiB record otherwise). */
 	SSL_CTX_set_read_ahead(n->ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(n->ctx, 256u << 10);
+	n->d.ops = &nfc_ops;
+	n->d.transport = ssl ? "nbdssl" : "nbd";
+	n->d.sector_size = 512;
+	n->d.mem_align = 1;
+	n->d.max_io = n->max_io;
+	n->d.readonly = spec->readonly;
+	*r = 0;
+	return n;
+}
+
+static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
+{
+	int r;
+	struct nfc_disk *n = nfc_new(spec, ssl, &r);
+
+	if (!n)
+		return r;
 	r = link_open(n);
 	/* A link that broke while it was made (a host or a relay that
 	 * closed it, garbage on it) is made again with a new ticket, as a
@@ -1650,20 +1677,14 @@ static int nfc_open(const struct disk_spec *spec, bool ssl, struct disk **out)
 		usleep(100000u << i);
 		r = link_open(n);
 	}
-	if (r < 0)
-		goto fail;
-	n->d.ops = &nfc_ops;
-	n->d.transport = ssl ? "nbdssl" : "nbd";
-	n->d.path = strdup(spec->ds_path);
-	n->d.sector_size = 512;
-	n->d.mem_align = 1;
-	n->d.max_io = n->max_io;
-	n->d.readonly = spec->readonly;
+	if (r == 0 && !(n->d.path = strdup(spec->ds_path)))
+		r = -ENOMEM;
+	if (r < 0) {
+		nfc_free(n);
+		return r;
+	}
 	*out = &n->d;
 	return 0;
-fail:
-	nfc_free(n);
-	return r;
 }
 
 static bool nfc_available(const struct disk_spec *spec, char *why, size_t size)

@@ -344,6 +344,17 @@ static bool lost_link(CURLcode cr)
 	       cr == CURLE_PARTIAL_FILE || cr == CURLE_SSL_CONNECT_ERROR;
 }
 
+/* The pause before try I + 2 of a call: 0.2 s, then twice as long (none
+ * in the fuzzer, whose answers are lost by the thousand). */
+static void retry_pause(int i)
+{
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+	usleep(200000u << i);
+#else
+	(void)i;
+#endif
+}
+
 /* The HTTP exchange of one call: the answer's body in *B, its status in
  * *STATUS.  Called with c->lock held. */
 static CURLcode exchange(struct vs_conn *c, const char *method,
@@ -381,7 +392,7 @@ static CURLcode exchange(struct vs_conn *c, const char *method,
 	for (int i = 0; cr == CURLE_COULDNT_CONNECT && i < 3; i++) {
 		log_info("%s: vSphere %s: cannot connect; trying again",
 			 c->host, method);
-		usleep(200000u << i);
+		retry_pause(i);
 		free(b->data);
 		b->data = NULL;
 		b->len = 0;
@@ -558,7 +569,7 @@ int vs_call_ns(struct vs_conn *c, const char *ns, const char *method,
 	 * when the link broke before its answer. */
 	for (int i = 0; r < 0 && c->lost && c->idempotent && i < 2; i++) {
 		log_info("%s; trying again", vmdkfs_errmsg());
-		usleep(200000u << i);
+		retry_pause(i);
 		r = post(c, method, env, out, fault, sizeof(fault));
 	}
 	if (r < 0 && strcmp(fault, "NotAuthenticated") == 0 && c->password) {
@@ -731,7 +742,7 @@ int vs_connect(const struct vs_config *cfg, struct vs_conn **out)
 		for (int i = 0; r < 0 && c->lost && i < 2; i++) {
 			log_info("%s; logging in again", vmdkfs_errmsg());
 			curl_easy_setopt(c->curl, CURLOPT_COOKIELIST, "ALL");
-			usleep(200000u << i);
+			retry_pause(i);
 			r = login(c);
 		}
 		pthread_mutex_unlock(&c->lock);
