@@ -24,7 +24,9 @@ LDLIBS = $(PKG_LIBS) -pthread
 # makes vmdkfs-san (run the tests with VMDKFS=$PWD/vmdkfs-san), so the two
 # builds never take each other's place.
 ifdef SANITIZE
-ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+# A report ends the process (tests/run.sh fails the test that made one).
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
 BUILD ?= build-san
 PROG = vmdkfs-san
@@ -56,8 +58,10 @@ LIB_SRCS = $(COMMON) $(VMDK) $(VMFS) $(PART)
 
 OBJS = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS) $(TRANSPORTS) $(VSPHERE) $(FS))
 
-UNIT_TESTS = tests/unit/desc-test tests/unit/lru-test tests/unit/align-test \
-	tests/unit/adler-test tests/unit/part-test
+# The test programs of a sanitizer build are named -san, as vmdkfs-san is.
+SFX = $(if $(SANITIZE),-san)
+UNIT_TESTS = $(addsuffix -test$(SFX),$(addprefix tests/unit/,desc lru align \
+	adler part))
 FUZZERS = tests/fuzz/desc-fuzz tests/fuzz/vmdk4-fuzz tests/fuzz/cowd-fuzz \
 	tests/fuzz/sesparse-fuzz tests/fuzz/image-fuzz tests/fuzz/vmfs-fuzz \
 	tests/fuzz/part-fuzz tests/fuzz/soap-fuzz tests/fuzz/nfc-fuzz
@@ -65,7 +69,7 @@ FUZZERS = tests/fuzz/desc-fuzz tests/fuzz/vmdk4-fuzz tests/fuzz/cowd-fuzz \
 # build makes its own, vmfs-tool-san).
 VMFS_TOOL = tests/vmfs/vmfs-tool$(if $(SANITIZE),-san)
 # The partition-table reader on the command line, for tests/test-part.sh.
-PART_TOOL = tests/part/part-tool
+PART_TOOL = tests/part/part-tool$(SFX)
 
 .PHONY: all clean check check-long unit fuzz demo bench deps install lab
 PREFIX ?= /usr/local
@@ -78,10 +82,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-tests/unit/align-test: tests/unit/align-test.c $(patsubst %.c,$(BUILD)/%.o,$(COMMON) transports/align.c)
+tests/unit/align-test$(SFX): tests/unit/align-test.c $(patsubst %.c,$(BUILD)/%.o,$(COMMON) transports/align.c)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-tests/unit/%-test: tests/unit/%-test.c $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
+tests/unit/%-test$(SFX): tests/unit/%-test.c $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 unit: $(UNIT_TESTS)
@@ -158,10 +162,13 @@ check-long:
 	$(MAKE) vmdkfs
 	FAULTS_FULL=1 ONLY=test-faults.sh tests/run.sh
 
+# make check SANITIZE=address,undefined: the same tests over vmdkfs-san
+# and the -san tools; any sanitizer report (a leak too) fails its test.
 check:
 	scripts/install-deps.sh test
-	$(MAKE) vmdkfs unit $(FUZZERS) $(VMFS_TOOL) $(PART_TOOL)
-	tests/run.sh
+	$(MAKE) $(PROG) unit $(FUZZERS) $(VMFS_TOOL) $(PART_TOOL)
+	VMDKFS=$(CURDIR)/$(PROG) PART_TOOL=$(CURDIR)/$(PART_TOOL) \
+		UNIT_SFX=$(SFX) SAN_CHECK=$(if $(SANITIZE),1) tests/run.sh
 
 demo:
 	scripts/install-deps.sh demo
@@ -192,6 +199,7 @@ install: vmdkfs
 
 clean:
 	rm -rf build build-san vmdkfs vmdkfs-san $(UNIT_TESTS) $(FUZZERS) \
+		tests/unit/*-test-san tests/part/part-tool-san \
 		tests/vmfs/vmfs-tool tests/vmfs/vmfs-tool-san $(PART_TOOL) \
 		scripts/fuse-ceiling scripts/fuse-ceiling.d \
 		scripts/stream-read scripts/stream-read.d
