@@ -1,28 +1,32 @@
 # vmdkfs — see README.md.
 CC ?= cc
 PKGS = fuse3 libcurl libxml-2.0 openssl zlib
+# The nbdkit plugin's: headers only (nbdkit itself loads the plugin).
+NBDKIT_PLUGINDIR := $(shell pkg-config --variable=plugindir nbdkit 2>/dev/null)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # A fresh machine: say what is missing and how to get it, not a compiler
 # error (the targets that install first are let through).
 ifeq ($(filter deps check check-long demo lab bench clean,$(MAKECMDGOALS)),)
-ifneq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo ok),ok)
+ifneq ($(shell pkg-config --exists $(PKGS) nbdkit 2>/dev/null && echo ok),ok)
 MISSING := $(shell scripts/install-deps.sh --missing build 2>/dev/null)
 ifneq ($(MISSING),)
 $(error missing Debian packages: $(MISSING); install them with "make deps" (as root) or "apt-get install -y $(MISSING)")
 else
-$(error pkg-config does not find $(PKGS): is pkg-config installed, with their -dev packages?)
+$(error pkg-config does not find $(PKGS) nbdkit: is pkg-config installed, with their -dev packages?)
 endif
 endif
 endif
 WARN = -Wall -Wextra -Werror -Wshadow -Wvla
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -pthread
+# -fPIC: the library goes into the nbdkit plugin (a shared object) too.
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -fPIC -MMD -MP -pthread
 LDLIBS = $(PKG_LIBS) -pthread
 
 # Objects go to $(BUILD); a sanitizer build keeps its own folder and
 # makes vmdkfs-san (run the tests with VMDKFS=$PWD/vmdkfs-san), so the two
 # builds never take each other's place.
+PLUGIN = nbdkit/nbdkit-vmdkfs-plugin$(if $(SANITIZE),-san).so
 ifdef SANITIZE
 # A report ends the process (tests/run.sh fails the test that made one).
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
@@ -36,12 +40,12 @@ PROG = vmdkfs
 endif
 
 COMMON = common/err.c common/source.c common/lru.c common/progress.c \
-	common/sig.c
+	common/sig.c common/config.c
 VMDK = vmdk/desc.c vmdk/sparse.c vmdk/vmdk.c vmdk/write.c vmdk/adler.c
 TRANSPORTS = transports/align.c transports/transport.c transports/file.c \
 	transports/nfc.c transports/lun.c transports/san.c \
 	transports/areas.c
-FS = fs/main.c fs/tree.c fs/config.c fs/info.c fs/vsmount.c fs/lunmount.c
+FS = fs/main.c fs/tree.c fs/info.c fs/local.c fs/vsmount.c fs/lunmount.c
 # Partitions as files and the scratch layer (disk wrappers for the tree)
 FS += fs/partition.c fs/scratch.c
 # Changed block tracking: holes over the LAN, changed_since= views
@@ -51,12 +55,20 @@ FS += fs/browse.c
 VSPHERE = vsphere/soap.c vsphere/inventory.c vsphere/cbt.c
 # The hotadd transport (proxy VM, SCSI hot-add)
 TRANSPORTS += transports/hotadd.c
+# A VM's disks for a front end (ConnectEx, PrepareForAccess, snapshots)
+TRANSPORTS += transports/vm.c
 VSPHERE += vsphere/hotadd.c
 VMFS = vmfs/lvm.c vmfs/volume.c vmfs/file.c vmfs/dir.c
 PART = part/part.c
 LIB_SRCS = $(COMMON) $(VMDK) $(VMFS) $(PART)
 
-OBJS = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS) $(TRANSPORTS) $(VSPHERE) $(FS))
+# The library: every layer but the front ends, with no FUSE and no nbdkit
+# in it (tests/test-layers.sh checks), under fs/ (the FUSE mount) and
+# nbdkit/ (the plugin).
+LIB = $(BUILD)/libvmdkfs.a
+LIB_OBJS = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS) $(TRANSPORTS) $(VSPHERE))
+FS_OBJS = $(patsubst %.c,$(BUILD)/%.o,$(FS))
+OBJS = $(LIB_OBJS) $(FS_OBJS)
 
 # The test programs of a sanitizer build are named -san, as vmdkfs-san is.
 SFX = $(if $(SANITIZE),-san)
@@ -73,10 +85,20 @@ PART_TOOL = tests/part/part-tool$(SFX)
 
 .PHONY: all clean check check-long unit fuzz demo bench deps install lab
 PREFIX ?= /usr/local
-all: $(PROG)
+all: $(PROG) $(PLUGIN)
 
-$(PROG): $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+$(LIB): $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $(LIB_OBJS)
+
+$(PROG): $(FS_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(FS_OBJS) $(LIB) $(LDLIBS)
+
+# The nbdkit front end: the library's symbols stay inside it.
+PLUGIN_LIBS = $(shell pkg-config --libs libcurl libxml-2.0 openssl zlib 2>/dev/null) -pthread
+$(PLUGIN): $(BUILD)/nbdkit/vmdkfs.o $(LIB)
+	$(CC) $(LDFLAGS) -shared -Wl,--exclude-libs,ALL \
+		-o $@ $(BUILD)/nbdkit/vmdkfs.o $(LIB) $(PLUGIN_LIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -135,7 +157,7 @@ fuzz: $(FUZZERS) $(VMFS_TOOL)
 	tests/fuzz/nfc-seeds.py build/nfc-seeds
 	@for f in $(FUZZERS); do \
 		n=$$(basename $$f); mkdir -p build/corpus/$$n; \
-		echo "fuzz: $$f for $(FUZZ_SECONDS)s (log: build/$$n.log)"; \
+		echo "fuzz: $$f for $(if $(FUZZ_RUNS),$(FUZZ_RUNS) runs,$(FUZZ_SECONDS)s) (log: build/$$n.log)"; \
 		seeds=build/fuzz-seeds; \
 		[ $$n = soap-fuzz ] && seeds="tests/fuzz/soap-seeds -max_len=65536"; \
 		[ $$n = nfc-fuzz ] && seeds="build/nfc-seeds -max_len=65536"; \
@@ -166,7 +188,7 @@ check-long:
 # and the -san tools; any sanitizer report (a leak too) fails its test.
 check:
 	scripts/install-deps.sh test
-	$(MAKE) $(PROG) unit $(FUZZERS) $(VMFS_TOOL) $(PART_TOOL)
+	$(MAKE) $(PROG) $(PLUGIN) unit $(FUZZERS) $(VMFS_TOOL) $(PART_TOOL)
 	VMDKFS=$(CURDIR)/$(PROG) PART_TOOL=$(CURDIR)/$(PART_TOOL) \
 		UNIT_SFX=$(SFX) SAN_CHECK=$(if $(SANITIZE),1) tests/run.sh
 
@@ -182,7 +204,7 @@ lab:
 
 bench:
 	scripts/install-deps.sh bench
-	$(MAKE) vmdkfs scripts/fuse-ceiling scripts/stream-read
+	$(MAKE) vmdkfs $(PLUGIN) scripts/fuse-ceiling scripts/stream-read
 	scripts/bench-all.sh
 
 # The FUSE ceiling of make bench: FUSE alone, serving bytes from memory.
@@ -193,15 +215,21 @@ scripts/fuse-ceiling: scripts/fuse-ceiling.c
 scripts/stream-read: scripts/stream-read.c
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
-install: vmdkfs
-	install -D -m 755 vmdkfs $(DESTDIR)$(PREFIX)/bin/vmdkfs
+# The plugin where nbdkit looks for plugins by name (nbdkit vmdkfs ...).
+install: $(PROG) $(PLUGIN)
+	install -D -m 755 $(PROG) $(DESTDIR)$(PREFIX)/bin/vmdkfs
 	install -D -m 644 vmdkfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/vmdkfs.1
+	install -D -m 755 $(PLUGIN) \
+		$(DESTDIR)$(NBDKIT_PLUGINDIR)/nbdkit-vmdkfs-plugin.so
+	install -D -m 644 nbdkit/nbdkit-vmdkfs-plugin.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man1/nbdkit-vmdkfs-plugin.1
 
 clean:
 	rm -rf build build-san vmdkfs vmdkfs-san $(UNIT_TESTS) $(FUZZERS) \
+		nbdkit/*.so \
 		tests/unit/*-test-san tests/part/part-tool-san \
 		tests/vmfs/vmfs-tool tests/vmfs/vmfs-tool-san $(PART_TOOL) \
 		scripts/fuse-ceiling scripts/fuse-ceiling.d \
 		scripts/stream-read scripts/stream-read.d
 
--include $(OBJS:.o=.d) $(patsubst %.c,$(BUILD)/%.d,$(VMFS) $(PART))
+-include $(OBJS:.o=.d) $(BUILD)/nbdkit/vmdkfs.d $(patsubst %.c,$(BUILD)/%.d,$(VMFS) $(PART))

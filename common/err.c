@@ -125,6 +125,15 @@ void vmdkfs_log_stderr(int level)
 	stderr_level = level;
 }
 
+static void (*sink)(int level, const char *msg);
+static int sink_level;
+
+void vmdkfs_log_sink(void (*fn)(int level, const char *msg), int level)
+{
+	sink = fn;
+	sink_level = fn ? level : 0;
+}
+
 static const char *const level_names[] = {
     "quiet", "error", "warning", "info", "verbose", "debug", "trace",
 };
@@ -135,7 +144,7 @@ void vmdkfs_log(int level, const char *fmt, ...)
 	va_list ap;
 	int saved = errno;
 
-	if (level > log_level && level > stderr_level)
+	if (level > log_level && level > stderr_level && level > sink_level)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -143,6 +152,8 @@ void vmdkfs_log(int level, const char *fmt, ...)
 
 	if (level <= stderr_level)
 		fprintf(stderr, "vmdkfs: %s: %s\n", level_names[level], msg);
+	if (sink && level <= sink_level)
+		sink(level, msg);
 	if (level <= log_level) {
 		struct timespec ts;
 		struct tm tm;

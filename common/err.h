@@ -44,6 +44,10 @@ int vmdkfs_log_fd(void);
 /* Also copy messages at or below LOG_WARN to stderr (foreground/debug). */
 void vmdkfs_log_stderr(int level);
 
+/* Also give messages at or below LEVEL to FN (a front end's own log:
+ * nbdkit's); NULL: none. */
+void vmdkfs_log_sink(void (*fn)(int level, const char *msg), int level);
+
 /* Thread-safe: one line per call, with time and thread id. */
 void vmdkfs_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

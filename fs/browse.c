@@ -45,10 +45,11 @@
 #include "../common/err.h"
 #include "../part/part.h"
 #include "../transports/transport.h"
+#include "../transports/vm.h"
 #include "../vsphere/vsphere.h"
-#include "cbt.h"
 #include "fs.h"
 #include "layers.h"
+#include "provider.h"
 
 /* vsmount.c's source id: vmdkfs cleanup re-enables what it disabled. */
 #define SOURCE_ID "vmdkfs"
@@ -121,21 +122,39 @@ static void wait_until(double until)
 	pthread_cond_timedwait(&bw.cond, &bw.lock, &ts);
 }
 
-bool fs_browse_on(void)
+static uint64_t lazy_size(const struct fs_file *f)
 {
-	return bw.on;
+	const struct fs_lazy *lz = f->priv;
+
+	return lz->size;
 }
 
-uint64_t fs_browse_size(const struct fs_file *f)
+static const char *lazy_transport(const struct fs_file *f)
 {
-	return f->lazy->size;
-}
-
-const char *fs_browse_transport(const struct fs_file *f)
-{
-	const struct fs_lazy *lz = f->lazy;
+	const struct fs_lazy *lz = f->priv;
 
 	return lz->parent ? lz->parent->transport : lz->transport;
+}
+
+static int lazy_get(struct fs_node *n, bool *keep_cache);
+static void lazy_put(struct fs_node *n);
+static bool lazy_miss(struct fs_node *dir, const char *name);
+
+/* A browsed disk, or a partition of one: opened on its first open,
+ * closed when idle (the tree's DISK is NULL while closed; its size and
+ * facts are the inventory's). */
+static const struct fs_file_ops lazy_ops = {
+    .get = lazy_get,
+    .put = lazy_put,
+    .size = lazy_size,
+    .transport = lazy_transport,
+};
+
+/* The browsed disk or partition of node N, or NULL. */
+static struct fs_lazy *lazy_of(const struct fs_node *n)
+{
+	return n && n->file && n->file->ops == &lazy_ops ? n->file->priv
+							  : NULL;
 }
 
 /* ---- Filling the folders ---- */
@@ -368,7 +387,7 @@ static int add_lazy_disk(struct fs_node *dir, struct bsnap *s,
 
 	if (!lz)
 		return -ENOMEM;
-	if (fs_vs_local_path(d->file, &src) < 0)
+	if (vm_local_path(&fs_cfg, d->file, &src) < 0)
 		src = NULL; /* not a datastore path: shown as it is */
 	if (!src && !(src = strdup(d->file)))
 		goto out_nomem;
@@ -379,7 +398,8 @@ static int add_lazy_disk(struct fs_node *dir, struct bsnap *s,
 	lz->vd.change_id = d->change_id ? strdup(d->change_id) : NULL;
 	if (!lz->vd.file)
 		goto out_nomem;
-	n = fs_add_lazy(dir, d->label ? d->label : d->file, src);
+	n = fs_add_lazy(dir, d->label ? d->label : d->file, src, &lazy_ops,
+			lz);
 	if (!n)
 		goto out_nomem;
 	src = NULL; /* the tree's */
@@ -393,7 +413,7 @@ static int add_lazy_disk(struct fs_node *dir, struct bsnap *s,
 	lz->snap = s;
 	lz->size = d->capacity;
 	lz->verified = mono();
-	f->lazy = lz;
+	dir->miss = lazy_miss; /* its partitions, before it was opened */
 	lazy_add(lz);
 	return 0;
 out_nomem:
@@ -437,7 +457,7 @@ static int fill_snap(struct fs_node *dir, void *arg)
 		found[i] = !disks[i].file;
 		for (k = 0; !found[i] && k < dir->nkids; k++) {
 			struct fs_node *kn = dir->kids[k];
-			struct fs_lazy *lz = kn->file ? kn->file->lazy : NULL;
+			struct fs_lazy *lz = lazy_of(kn);
 
 			if (!lz || lz->parent || !same_disk(&lz->vd, &disks[i]))
 				continue;
@@ -455,7 +475,7 @@ static int fill_snap(struct fs_node *dir, void *arg)
 	/* Partition files stay as long as their disk does. */
 	for (k = 0; k < dir->nkids; k++) {
 		struct fs_node *kn = dir->kids[k];
-		struct fs_lazy *lz = kn->file ? kn->file->lazy : NULL;
+		struct fs_lazy *lz = lazy_of(kn);
 
 		if (lz && lz->parent)
 			kn->gone = lz->parent->node->gone;
@@ -481,7 +501,7 @@ static int vm_enter(struct bvm *v, const char *shown)
 	if (v->users++ > 0 || bw.no_access ||
 	    strcmp(fs_cfg.prepare_access, "off") == 0)
 		goto out;
-	fs_vs_identity(who, sizeof(who));
+	vm_identity(&fs_cfg, who, sizeof(who));
 	r = vs_disable_relocate(bw.conn, v->moref, SOURCE_ID, who);
 	if (r == 0) {
 		v->disabled = true;
@@ -583,39 +603,17 @@ static int verify(struct fs_lazy *lz, const char *shown)
 	return ok ? 0 : -ENOENT;
 }
 
-/* Open LZ's disk as a single-VM mount opens one (vsmount.c add_disks):
- * the same disk_spec, read-only, then changed block tracking's holes. */
+/* Open LZ's disk as a single-VM mount opens one (transports/vm.c):
+ * read-only, with changed block tracking's holes. */
 static int open_disk(struct fs_lazy *lz, struct disk **out)
 {
 	struct bsnap *s = lz->snap;
-	struct disk_spec spec;
 	char *path = NULL;
-	struct disk *d;
-	int r;
+	int r = vm_disk_open(&fs_cfg, bw.conn, s->vm->moref, s->moref, &lz->vd,
+			     true, false, out, &path);
 
-	fs_vs_spec(&spec, bw.conn, s->vm->moref, s->moref, &lz->vd);
-	r = fs_vs_local_path(lz->vd.file, &path);
-	if (r < 0)
-		return r;
-	spec.path = path;
-	spec.ds_path = lz->vd.file;
-	r = transport_open(fs_cfg.transports ? fs_cfg.transports
-					     : TRANSPORTS_VSPHERE,
-			   &spec, &d);
 	free(path);
-	if (r < 0) {
-		vmdkfs_error("%s (%s): %s", lz->vd.file,
-			     lz->vd.label ? lz->vd.label : "disk",
-			     vmdkfs_errmsg());
-		return r;
-	}
-	r = fs_cbt_open(bw.conn, s->vm->moref, s->moref, &lz->vd, &d);
-	if (r < 0) {
-		disk_close(d);
-		return r;
-	}
-	*out = d;
-	return 0;
+	return r;
 }
 
 /* Take LZ's disk off it to be closed (CLOSING).  Called with bw.lock
@@ -726,7 +724,8 @@ static void expand(struct fs_lazy *lz, struct disk *d, const char *shown)
 		p->entry = *e;
 		p->size = e->size;
 		n->gone = node->gone;
-		n->file->lazy = p;
+		n->file->ops = &lazy_ops;
+		n->file->priv = p;
 		lazy_add(p);
 	}
 	fs_tree_unlock();
@@ -892,18 +891,18 @@ static void part_put(struct fs_lazy *p)
 	disk_put(p->parent);
 }
 
-int fs_browse_get(struct fs_node *n, bool *keep_cache)
+static int lazy_get(struct fs_node *n, bool *keep_cache)
 {
-	struct fs_lazy *lz = n->file->lazy;
+	struct fs_lazy *lz = lazy_of(n);
 
 	/* A snapshot never changes; current/ may, between opens. */
 	*keep_cache = lz->snap->moref != NULL;
 	return lz->parent ? part_get(lz) : disk_get(lz);
 }
 
-void fs_browse_put(struct fs_node *n)
+static void lazy_put(struct fs_node *n)
 {
-	struct fs_lazy *lz = n->file->lazy;
+	struct fs_lazy *lz = lazy_of(n);
 
 	if (lz->parent)
 		part_put(lz);
@@ -911,7 +910,7 @@ void fs_browse_put(struct fs_node *n)
 		disk_put(lz);
 }
 
-bool fs_browse_miss(struct fs_node *dir, const char *name)
+static bool lazy_miss(struct fs_node *dir, const char *name)
 {
 	size_t n = strlen(name), i;
 	char disk[256];
@@ -929,7 +928,7 @@ bool fs_browse_miss(struct fs_node *dir, const char *name)
 		return false;
 	snprintf(disk, sizeof(disk), "%.*s.raw", (int)(i - 2), name);
 	dn = fs_child(dir, disk);
-	lz = dn && dn->kind == FS_DISK && dn->file ? dn->file->lazy : NULL;
+	lz = dn && dn->kind == FS_DISK ? lazy_of(dn) : NULL;
 	if (!lz || lz->parent || !fs_cfg.partitions)
 		return false;
 	pthread_mutex_lock(&bw.lock);
@@ -978,9 +977,14 @@ static void *idler(void *arg)
 	return NULL;
 }
 
-void fs_browse_start(double *timeout)
+/* The inventory changes: the kernel keeps names and attributes a second
+ * (none with inventory_ttl=0), no missing names (partition files
+ * appear), and page cache per open. */
+static void browse_start(struct fs_serve_hints *h)
 {
-	*timeout = fs_cfg.inventory_ttl < 1 ? 0 : 1;
+	h->entry_timeout = fs_cfg.inventory_ttl < 1 ? 0 : 1;
+	h->negative_timeout = 0;
+	h->kernel_cache = false;
 	if (bw.idler_on)
 		return;
 	if (pthread_create(&bw.idler, NULL, idler, NULL) == 0)
@@ -1022,14 +1026,15 @@ static int refuse(void)
 	return -EINVAL;
 }
 
-int fs_browse_open(void)
+static int browse_open(char *const *paths, size_t npaths)
 {
 	pthread_condattr_t ca;
 	int r;
 
+	(void)paths, (void)npaths;
 	r = refuse();
 	if (r == 0)
-		r = fs_vs_connect(&bw.conn);
+		r = vm_connect(&fs_cfg, NULL, &bw.conn);
 	if (r < 0) {
 		fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
 		return r;
@@ -1078,7 +1083,7 @@ int fs_browse_open(void)
 	return 0;
 }
 
-void fs_browse_close(void)
+static void browse_close(void)
 {
 	struct fs_lazy *lz, *ln;
 	struct bsnap *s, *sn;
@@ -1108,7 +1113,8 @@ void fs_browse_close(void)
 		}
 	for (lz = bw.all; lz; lz = ln) {
 		ln = lz->next;
-		lz->node->file->lazy = NULL;
+		lz->node->file->ops = NULL;
+		lz->node->file->priv = NULL;
 		free(lz->vd.file);
 		free(lz->vd.label);
 		free(lz->vd.change_id);
@@ -1134,3 +1140,17 @@ void fs_browse_close(void)
 	bw.conn = NULL;
 	bw.on = false;
 }
+
+/* A disk per open file at once, at most max_open_disks. */
+static unsigned browse_threads(void)
+{
+	return (unsigned)fs_cfg.max_open_disks;
+}
+
+const struct fs_provider fs_browse_provider = {
+    .name = "browse",
+    .open = browse_open,
+    .threads = browse_threads,
+    .start = browse_start,
+    .close_disks = browse_close,
+};

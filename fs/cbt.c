@@ -1,13 +1,7 @@
-/* Changed block tracking in the tree: holes from "*" for disks read over
- * the LAN, the DISK.changed.json / DISK.changed.raw views of
- * changed_since=, `vmdkfs apply-changes` and `vmdkfs status --json`.
- *
- * What "*" promises: VMware documents it as the areas of the disk in use
- * (VixDiskLib_QueryAllocatedBlocks' counterpart): on VMFS the rest are
- * file holes or lazy-zeroed blocks, which read as zeros.  It does not
- * promise zeros everywhere else on every storage, so the holes are a hint
- * for sparse copies, and DISK.raw still reads the disk's true bytes
- * everywhere (nothing is masked there).
+/* Changed block tracking in the tree: the DISK.changed.json /
+ * DISK.changed.raw views of changed_since=, `vmdkfs apply-changes` and
+ * `vmdkfs status --json` (the holes from "*" of disks read over the LAN
+ * are transports/vm.c's vm_cbt_wrap).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -30,66 +24,9 @@
 #include "cbt.h"
 #include "fs.h"
 
-static bool lan_transport(const char *t)
-{
-	return t && (!strcmp(t, "nbd") || !strcmp(t, "nbdssl") ||
-		     !strcmp(t, "hotadd"));
-}
-
-static bool cbt_on(void)
-{
-	const char *v = fs_cfg.cbt ? fs_cfg.cbt : "on";
-
-	return strcasecmp(v, "off") != 0 && strcmp(v, "0") != 0 &&
-	       strcasecmp(v, "no") != 0 && strcasecmp(v, "false") != 0;
-}
-
 static const char *disk_name(const struct vs_disk *vd)
 {
 	return vd->label ? vd->label : vd->file;
-}
-
-int fs_cbt_open(struct vs_conn *c, const char *vm, const char *snap,
-		const struct vs_disk *vd, struct disk **d)
-{
-	const char *since = config_changed_since(&fs_cfg, vd->key);
-	bool map = cbt_on() && !fs_cfg.rw && lan_transport((*d)->transport);
-	struct vs_area *a = NULL;
-	struct disk *w = NULL;
-	size_t n = 0;
-	int r;
-
-	if (fs_cfg.cbt && strcasecmp(fs_cfg.cbt, "on") &&
-	    strcasecmp(fs_cfg.cbt, "off")) {
-		vmdkfs_error("cbt=%s: on or off", fs_cfg.cbt);
-		return -EINVAL;
-	}
-	if (!map && !since)
-		return 0;
-	if (map) {
-		r = vs_cbt_check(c, vm, snap, vd->key);
-		if (r == 0)
-			r = vs_changed_areas(c, vm, snap, vd->key, (*d)->size,
-					     "*", &a, &n);
-		if (r < 0) {
-			log_warn("%s (%s): no holes over %s: %s", vd->file,
-				 disk_name(vd), (*d)->transport,
-				 vmdkfs_errmsg());
-			map = false;
-		} else {
-			log_info("%s (%s): %zu areas in use (changed block "
-				 "tracking \"*\"), the rest holes",
-				 vd->file, disk_name(vd), n);
-		}
-	}
-	/* struct vs_area and struct disk_area are both {off, len}. */
-	r = areas_disk_new(*d, map ? AREAS_MAP : AREAS_PASS,
-			   (const struct disk_area *)a, n, &w);
-	free(a);
-	if (r < 0)
-		return r;
-	*d = w;
-	return 0;
 }
 
 /* ---- The views ---- */

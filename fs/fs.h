@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "../transports/disk.h"
-#include "config.h"
+#include "../common/config.h"
 
 /* A disk shown as a flat file, and its vSphere facts (NULL/-1 if none). */
 struct fs_file {
@@ -20,10 +20,11 @@ struct fs_file {
 	int device_key;
 	/* A partition's file: its table entry (owned); NULL for a disk */
 	struct part_entry *part;
-	/* Browsing (fs/browse.c): a disk opened on its first open and closed
-	 * when idle (DISK is NULL while closed; its size and facts are the
-	 * inventory's); not owned by the tree.  NULL: an ordinary disk. */
-	struct fs_lazy *lazy;
+	/* A disk its provider opens on demand (provider.h; DISK is NULL
+	 * while closed) and the provider's own data; NULL: an ordinary
+	 * disk, open for the mount's life. */
+	const struct fs_file_ops *ops;
+	void *priv;
 };
 
 enum fs_kind { FS_DIR, FS_DISK, FS_FILE, FS_LINK };
@@ -40,7 +41,13 @@ typedef int fs_fill_fn(struct fs_node *dir, void *arg);
  * folder, after its fill; called with the tree locked.  0 or -errno
  * (logged; the folder is still served). */
 typedef int fs_expand_fn(struct fs_node *disk);
+/* A lookup of NAME in folder DIR found nothing: may the provider have it
+ * after all (a file it makes only when asked: a browsed disk's
+ * partition)?  Is it worth looking again?  Called with the tree
+ * unlocked. */
+typedef bool fs_miss_fn(struct fs_node *dir, const char *name);
 struct part_entry;
+struct fs_file_ops;
 
 struct fs_node {
 	enum fs_kind kind;
@@ -65,6 +72,7 @@ struct fs_node {
 	fs_fill_fn *refill;
 	time_t fresh_until;
 	bool gone;
+	fs_miss_fn *miss; /* FS_DIR: NULL, or asked on a failed lookup */
 };
 
 extern struct config fs_cfg;
@@ -116,20 +124,7 @@ bool fs_dir_exists(const char *dir);
 /* Close every disk and empty the tree. */
 void fs_close_all(void);
 
-/* vSphere mounts (vsmount.c): connect, pick the VM and snapshot, add its
- * disks to the tree; at the end remove a temporary snapshot, EndAccess,
- * log out.  cleanup: vmdkfs cleanup. */
-int fs_vsphere_open(void);
-void fs_vsphere_close(void);
-int fs_vsphere_cleanup(void);
-
-/* -o lun= mounts (lunmount.c): open the VMFS volume on DEVICES
- * (colon-separated; partition PARTNO of each, 0: found by type) and let
- * it fill the tree; close it after the tree. */
-int fs_lun_open(const char *devices, unsigned partno);
-void fs_lun_close(void);
-
-/* ---- Browsing: a whole vCenter or ESXi host (fs/browse.c) ---- */
+/* ---- For providers whose folders change (browsing) ---- */
 
 /* REFILL fills DIR on each look once its FRESH_UNTIL has passed (0: at
  * the first look); the filler sets FRESH_UNTIL. */
@@ -137,58 +132,28 @@ void fs_set_refill(struct fs_node *dir, fs_fill_fn *refill, void *arg);
 /* The visible (not gone) entry NAME of DIR, or NULL. */
 struct fs_node *fs_child(struct fs_node *dir, const char *name);
 /* A flat file named after NAME_HINT (fs_flat_name, made unique in DIR)
- * with no disk yet, for browse.c to fill in (fs_file fields, lazy); the
- * tree takes SOURCE.  NULL on ENOMEM.  Call with the tree locked. */
+ * whose disk OPS open on demand (PRIV their data), for the provider to
+ * fill in (fs_file fields); the tree takes SOURCE.  NULL on ENOMEM.  Call
+ * with the tree locked. */
 struct fs_node *fs_add_lazy(struct fs_node *dir, const char *name_hint,
-			    char *source);
+			    char *source, const struct fs_file_ops *ops,
+			    void *priv);
 /* The tree's lock (recursive), for providers that change nodes outside
  * a fill. */
 void fs_tree_lock(void);
 void fs_tree_unlock(void);
 
-/* server= without vm=: check the options, connect, and let the root
- * list the inventory.  0 or -errno (message printed). */
-int fs_browse_open(void);
-/* Close every open disk (EndAccess where owed) and log out; before
- * fs_close_all. */
-void fs_browse_close(void);
-bool fs_browse_on(void);
-/* In the daemon, once serving: the idle-close thread.  The kernel's
- * entry and attribute timeout, seconds, in *TIMEOUT. */
-void fs_browse_start(double *timeout);
-/* A FUSE open of lazy disk node N: opens its disk if need be (waiting for
- * a free slot of max_open_disks), and holds it until fs_browse_put.
- * *KEEP_CACHE: may the page cache stay across opens.  0 or -errno
- * (ENOENT: gone from the inventory; EBUSY: no free slot in time). */
-int fs_browse_get(struct fs_node *n, bool *keep_cache);
-void fs_browse_put(struct fs_node *n);
-/* A lookup of NAME in DIR found nothing: when NAME is DISK-pN.raw of a
- * lazy disk DISK.raw whose table was not read yet, open the disk to read
- * it (then closed as any).  Is it worth looking again?  Called with the
- * tree unlocked. */
-bool fs_browse_miss(struct fs_node *dir, const char *name);
-/* A lazy disk's size (the inventory's capacity) and transport in use or
- * last used (NULL: never opened yet). */
-uint64_t fs_browse_size(const struct fs_file *f);
-const char *fs_browse_transport(const struct fs_file *f);
-/* vsmount.c's connection, datastore mapping and PrepareForAccess
- * identity, for browse.c. */
-struct vs_conn;
-int fs_vs_connect(struct vs_conn **conn);
-int fs_vs_local_path(const char *ds_path, char **out);
-/* The disk_spec of vSphere disk VD of VM (snapshot SNAP, NULL: current),
- * every field from the configuration; read-only (the caller may change
- * that and sets path and ds_path). */
-struct disk_spec;
-struct vs_disk;
-void fs_vs_spec(struct disk_spec *spec, struct vs_conn *conn, const char *vm,
-		const char *snap, const struct vs_disk *vd);
-void fs_vs_identity(char *out, size_t size);
+/* The hooks of every disk added from now on: EXPAND (partitions=: its
+ * partition files) and LAYER (scratch: a layer in front of it, in
+ * *OUT; the layer takes the disk; 0 or -errno).  NULL: none. */
+typedef int fs_layer_fn(struct disk *under, struct disk **out);
+void fs_set_disk_hooks(fs_expand_fn *expand, fs_layer_fn *layer);
 
-/* Mount at MOUNTPOINT and serve until unmounted or signalled.  FARGS are
- * passed to libfuse.  Returns 0 or 1. */
+/* Mount at MOUNTPOINT and serve P's tree until unmounted or signalled.
+ * FARGS are passed to libfuse.  Returns 0 or 1. */
 struct fuse_args;
-int fs_serve(struct fuse_args *fargs, const char *mountpoint, bool foreground,
-	     bool single, bool debug);
+struct fs_provider;
+int fs_serve(const struct fs_provider *p, struct fuse_args *fargs,
+	     const char *mountpoint, bool foreground, bool single, bool debug);
 
 #endif

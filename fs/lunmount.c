@@ -16,6 +16,7 @@
 #include "../transports/transport.h"
 #include "../vmfs/vmfs.h"
 #include "fs.h"
+#include "provider.h"
 
 static struct {
 	struct vmfs *vol;
@@ -193,7 +194,7 @@ static int fill_dir(struct fs_node *dir, void *arg)
 	return r;
 }
 
-int fs_lun_open(const char *devices, unsigned partno)
+static int open_devices(const char *devices, unsigned partno)
 {
 	const char *paths[VMFS_MAX_DEVICES];
 	char *copy = strdup(devices), *save = NULL, *p;
@@ -218,7 +219,6 @@ int fs_lun_open(const char *devices, unsigned partno)
 		return r;
 	lun.devices = strdup(devices);
 	if (!lun.devices) {
-		fs_lun_close();
 		return -ENOMEM;
 	}
 	vmfs_opener_init(lun.vol, &lun.opener);
@@ -230,7 +230,7 @@ int fs_lun_open(const char *devices, unsigned partno)
 	return 0;
 }
 
-void fs_lun_close(void)
+static void lun_close(void)
 {
 	if (lun.vol)
 		vmfs_close(lun.vol);
@@ -240,3 +240,22 @@ void fs_lun_close(void)
 	free(lun.desc);
 	lun.desc = NULL;
 }
+
+/* lun=DEV[:DEV...] (partition= of each): the volume's root is the
+ * mount's. */
+static int lun_provider_open(char *const *paths, size_t npaths)
+{
+	int r;
+
+	(void)paths, (void)npaths;
+	r = open_devices(fs_cfg.lun, (unsigned)fs_cfg.partition);
+	if (r < 0)
+		fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
+	return r;
+}
+
+const struct fs_provider fs_lun_provider = {
+    .name = "lun",
+    .open = lun_provider_open,
+    .close = lun_close,
+};

@@ -20,10 +20,12 @@
 #include "../common/progress.h"
 #include "../common/sig.h"
 #include "../transports/transport.h"
-#include "config.h"
+#include "../transports/vm.h"
+#include "../common/config.h"
 #include "cbt.h"
 #include "fs.h"
 #include "layers.h"
+#include "provider.h"
 
 #define VMDKFS_VERSION "0.1"
 
@@ -272,52 +274,22 @@ static bool same_disk_twice(const struct cmdline *c)
 	return false;
 }
 
-static int open_local_disks(struct cmdline *c)
+/* What fills the tree, by the options. */
+static const struct fs_provider *pick_provider(void)
 {
-	size_t i;
-
-	for (i = 0; i + 1 < c->npaths; i++) {
-		char *abspath = realpath(c->paths[i], NULL);
-		struct disk_spec spec = {
-		    /* Absolute: the daemon changes to / before serving. */
-		    .path = abspath ? abspath : c->paths[i],
-		    .readonly = !fs_cfg.rw,
-		    .allow_parent_write = fs_cfg.allow_parent_write,
-		    .table_cache_bytes = fs_cfg.table_cache,
-		    .grain_cache_bytes = fs_cfg.grain_cache,
-		};
-		struct disk *d;
-		int r;
-
-		if (!abspath && !(abspath = strdup(c->paths[i])))
-			return -ENOMEM;
-		spec.path = abspath;
-		r = transport_open(fs_cfg.transports ? fs_cfg.transports
-						     : TRANSPORTS_LOCAL,
-				   &spec, &d);
-		if (r < 0) {
-			fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
-			free(abspath);
-			return r;
-		}
-		if (fs_cfg.enable_cache &&
-		    disk_enable_cache(d, fs_cfg.cache_size) < 0) {
-			disk_close(d);
-			free(abspath);
-			return -ENOMEM;
-		}
-		if (!fs_add("", c->paths[i], d, abspath)) {
-			disk_close(d);
-			free(abspath);
-			return -ENOMEM;
-		}
-	}
-	return 0;
+	if (fs_cfg.lun)
+		return &fs_lun_provider;
+	if (fs_cfg.server && !fs_cfg.vm)
+		return &fs_browse_provider; /* the whole inventory */
+	if (fs_cfg.server)
+		return &fs_vm_provider;
+	return &fs_local_provider;
 }
 
 int main(int argc, char **argv)
 {
 	struct cmdline c = {.fargs = FUSE_ARGS_INIT(0, NULL)};
+	const struct fs_provider *provider;
 	int r, status = 1;
 
 	bool cleanup = false;
@@ -380,7 +352,7 @@ int main(int argc, char **argv)
 		}
 		vmdkfs_log_open(fs_cfg.tmp_directory, fs_cfg.log_file,
 				    fs_cfg.log_level);
-		status = fs_vsphere_cleanup();
+		status = vm_cleanup(&fs_cfg, NULL);
 		goto out;
 	}
 	if (fs_cfg.server && fs_cfg.lun) {
@@ -460,15 +432,10 @@ int main(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
-	if (fs_cfg.lun) {
-		r = fs_lun_open(fs_cfg.lun, (unsigned)fs_cfg.partition);
-		if (r < 0)
-			fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
-	} else if (fs_cfg.server && !fs_cfg.vm) {
-		r = fs_browse_open(); /* browse.c: the whole inventory */
-	} else {
-		r = fs_cfg.server ? fs_vsphere_open() : open_local_disks(&c);
-	}
+	fs_set_disk_hooks(fs_cfg.partitions ? fs_part_expand : NULL,
+			  fs_scratch_on() ? fs_scratch_wrap : NULL);
+	provider = pick_provider();
+	r = provider->open(c.paths, c.npaths - 1);
 	/* A stop signal that came while opening (whatever saw it or not)
 	 * means no mount: undo what was done. */
 	if (r == 0 && sig_stop_requested()) {
@@ -476,17 +443,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
 	}
 	if (r == 0)
-		status = fs_serve(&c.fargs, mountpoint, c.foreground, c.single,
-				  c.debug);
+		status = fs_serve(provider, &c.fargs, mountpoint, c.foreground,
+				  c.single, c.debug);
 	/* From here a stop signal cancels nothing: the undoing runs to its
 	 * end.  Disks first, then the temporary snapshot, then EndAccess. */
 	sig_cleanup_begin();
-	fs_browse_close(); /* browse.c: its open disks, EndAccess, logout */
+	if (provider->close_disks)
+		provider->close_disks();
 	fs_close_all();
 	fs_scratch_close(); /* after the layers, closed with the tree */
-	fs_lun_close();
-	if (fs_cfg.server)
-		fs_vsphere_close();
+	if (provider->close)
+		provider->close();
 out:
 	free(mountpoint);
 	vmdkfs_log_close();

@@ -19,7 +19,7 @@
 #include "../common/source.h"
 #include "../part/part.h"
 #include "fs.h"
-#include "layers.h"
+#include "provider.h"
 
 struct config fs_cfg;
 
@@ -36,6 +36,9 @@ static struct {
 	time_t mount_time;
 	uid_t uid;
 	gid_t gid;
+	const struct fs_provider *provider; /* what fills the tree */
+	fs_expand_fn *expand;		    /* every disk's, or NULL */
+	fs_layer_fn *layer;		    /* in front of every disk, or NULL */
 } fs = {.root = {.kind = FS_DIR}};
 
 /* ---- Names ---- */
@@ -176,16 +179,17 @@ static struct fs_node *lookup_err(const char *path, int *err)
 			struct fs_node *dir = n;
 
 			n = child(dir, path, len);
-			/* Browsing (fs/browse.c): a partition's name before its
-			 * disk was opened; the tree is unlocked meanwhile (the
-			 * open may wait), nodes are never freed. */
-			if (!n && fs_browse_on() && len < 256) {
+			/* A name its provider makes only when asked (a browsed
+			 * disk's partition, before the disk was opened); the
+			 * tree is unlocked meanwhile (the provider may wait),
+			 * nodes are never freed. */
+			if (!n && dir->miss && len < 256) {
 				char name[256];
 
 				snprintf(name, sizeof(name), "%.*s", (int)len,
 					 path);
 				pthread_mutex_unlock(&tree_lock);
-				if (fs_browse_miss(dir, name)) {
+				if (dir->miss(dir, name)) {
 					pthread_mutex_lock(&tree_lock);
 					n = child(dir, path, len);
 				} else {
@@ -289,14 +293,13 @@ struct fs_node *fs_add_disk(struct fs_node *dir, const char *name_hint,
 	 * gets a scratch layer in front (its partitions then go through
 	 * it, so both see one layer), and its partition files are made on
 	 * the first look at its folder. */
-	if (n && fs_scratch_on() && !fs_cfg.rw &&
-	    fs_scratch_wrap(disk, &disk) < 0) {
+	if (n && fs.layer && fs.layer(disk, &disk) < 0) {
 		dir->nkids--;
 		free(n);
 		n = NULL;
 	}
-	if (n && fs_cfg.partitions) {
-		n->expand = fs_part_expand;
+	if (n && fs.expand) {
+		n->expand = fs.expand;
 		dir->expand_pending = true;
 	}
 	pthread_mutex_unlock(&tree_lock);
@@ -311,7 +314,7 @@ struct fs_node *fs_add_disk(struct fs_node *dir, const char *name_hint,
 	fs_node_path(n, shown, sizeof(shown));
 	log_info("%s: %s, %llu bytes, transport %s%s", shown, source,
 		 (unsigned long long)disk->size, disk->transport,
-		 fs_scratch_on() && !fs_cfg.rw ? ", scratch layer" : "");
+		 fs.layer ? ", scratch layer" : "");
 	return n;
 }
 
@@ -464,8 +467,15 @@ struct fs_node *fs_child(struct fs_node *dir, const char *name)
 	return n;
 }
 
+void fs_set_disk_hooks(fs_expand_fn *expand, fs_layer_fn *layer)
+{
+	fs.expand = expand;
+	fs.layer = layer;
+}
+
 struct fs_node *fs_add_lazy(struct fs_node *dir, const char *name_hint,
-			    char *source)
+			    char *source, const struct fs_file_ops *ops,
+			    void *priv)
 {
 	struct fs_file *f = calloc(1, sizeof(*f));
 	char base[240], name[256];
@@ -484,6 +494,8 @@ struct fs_node *fs_add_lazy(struct fs_node *dir, const char *name_hint,
 	if (n) {
 		f->device_key = -1;
 		f->source = source;
+		f->ops = ops;
+		f->priv = priv;
 		n->file = f;
 	}
 	pthread_mutex_unlock(&tree_lock);
@@ -514,33 +526,29 @@ void fs_close_all(void)
 /* Do the flat files take writes: a rw mount, or a scratch layer? */
 static bool writable(void)
 {
-	return fs_cfg.rw || fs_scratch_on();
+	return fs_cfg.rw || fs.layer;
 }
 
 static void *vfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-	cfg->use_ino = 0;
-	cfg->entry_timeout = 3600;
-	cfg->attr_timeout = 3600;
-	cfg->negative_timeout = 60;
 	/* The images do not change under a read-only mount: keep the page
-	 * cache across opens. */
-	cfg->kernel_cache = !writable();
+	 * cache across opens.  A provider whose tree changes (browsing)
+	 * asks for less. */
+	struct fs_serve_hints h = {.entry_timeout = 3600,
+				   .negative_timeout = 60,
+				   .kernel_cache = !writable()};
+
+	if (fs.provider && fs.provider->start)
+		fs.provider->start(&h);
+	cfg->use_ino = 0;
+	cfg->entry_timeout = cfg->attr_timeout = h.entry_timeout;
+	cfg->negative_timeout = h.negative_timeout;
+	cfg->kernel_cache = h.kernel_cache;
 	conn->max_readahead =
 	    fs_cfg.readahead_kb ? fs_cfg.readahead_kb * 1024 : 1u << 20;
 	conn->max_write = 1u << 20;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
-	/* Browsing (fs/browse.c): the inventory changes, so the kernel keeps
-	 * names and attributes briefly, and page cache per file. */
-	if (fs_browse_on()) {
-		double t;
-
-		fs_browse_start(&t);
-		cfg->entry_timeout = cfg->attr_timeout = t;
-		cfg->negative_timeout = 0; /* partition files appear */
-		cfg->kernel_cache = 0;
-	}
 	return NULL;
 }
 
@@ -615,8 +623,8 @@ static int vfs_getattr(const char *path, struct stat *st,
 	f = n->file;
 	st->st_mode = S_IFREG | (writable() ? 0644 : 0444);
 	st->st_nlink = 1;
-	if (f->lazy) { /* browse.c: the inventory's size, no disk opened */
-		st->st_size = (off_t)fs_browse_size(f);
+	if (f->ops) { /* its provider's size: maybe no disk open */
+		st->st_size = (off_t)f->ops->size(f);
 		st->st_blksize = 4096;
 		st->st_blocks = st->st_size / 512;
 		return 0;
@@ -676,10 +684,10 @@ static int vfs_open(const char *path, struct fuse_file_info *fi)
 		return -EPERM; /* a disk cannot change size */
 	fi->fh = (uint64_t)(uintptr_t)n;
 	fi->keep_cache = !writable();
-	/* Browsing (fs/browse.c): the disk opens now, held until release. */
-	if (n->kind == FS_DISK && n->file->lazy) {
+	/* A disk opened on demand: now, held until release. */
+	if (n->kind == FS_DISK && n->file->ops) {
 		bool keep = false;
-		int r = fs_browse_get(n, &keep);
+		int r = n->file->ops->get(n, &keep);
 
 		if (r < 0)
 			return r;
@@ -688,14 +696,14 @@ static int vfs_open(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
-/* Browsing (fs/browse.c): the last use of an open lazy disk. */
+/* The last use of a disk opened on demand. */
 static int vfs_release(const char *path, struct fuse_file_info *fi)
 {
 	struct fs_node *n = (struct fs_node *)(uintptr_t)fi->fh;
 
 	(void)path;
-	if (n && n->kind == FS_DISK && n->file->lazy)
-		fs_browse_put(n);
+	if (n && n->kind == FS_DISK && n->file->ops)
+		n->file->ops->put(n);
 	return 0;
 }
 
@@ -878,11 +886,11 @@ static const char *const xattr_names[] = {
 static const char *xattr_value(const struct fs_file *f, size_t i, char *buf,
 			       size_t size)
 {
-	if (f->lazy) { /* browse.c: the inventory's facts, no disk */
+	if (f->ops) { /* its provider's facts: maybe no disk open */
 		if (i == 0)
-			return fs_browse_transport(f);
+			return f->ops->transport(f);
 		if (i == 2) {
-			snprintf(buf, size, "%" PRIu64, fs_browse_size(f));
+			snprintf(buf, size, "%" PRIu64, f->ops->size(f));
 			return buf;
 		}
 		if (i == 3 || i == 9)
@@ -1060,8 +1068,8 @@ static unsigned loop_threads(void)
 
 	if (fs_cfg.threads > 0)
 		return (unsigned)fs_cfg.threads;
-	if (fs_browse_on())
-		n = (unsigned)fs_cfg.max_open_disks;
+	if (fs.provider && fs.provider->threads)
+		n = fs.provider->threads();
 	else
 		n = count_disks(&fs.root);
 	if (n == 0) /* folders filled later (lun=): not known yet */
@@ -1069,13 +1077,14 @@ static unsigned loop_threads(void)
 	return n > 8 ? 8 : n;
 }
 
-int fs_serve(struct fuse_args *fargs, const char *mountpoint, bool foreground,
-	     bool single, bool debug)
+int fs_serve(const struct fs_provider *p, struct fuse_args *fargs,
+	     const char *mountpoint, bool foreground, bool single, bool debug)
 {
 	struct fuse_loop_config *lc;
 	struct fuse *f;
 	int r;
 
+	fs.provider = p;
 	fs.uid = getuid();
 	fs.gid = getgid();
 	fs.mount_time = time(NULL);

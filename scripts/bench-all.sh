@@ -19,7 +19,7 @@ membw() {
 	read -r a b < <("$bw.bin") && echo "$a $b" >>"$bw" &&
 		echo "memory: first write (page faults) $a GB/s, rewrite $b GB/s"
 }
-for b in bench-ceiling bench bench-write bench-nfc bench-nfc4 bench-san bench-hotadd bench-cbt bench-mem; do
+for b in bench-ceiling bench bench-write bench-nfc bench-nfc4 bench-nbdkit bench-san bench-hotadd bench-cbt bench-mem; do
 	[ -f "$top/scripts/$b.sh" ] || continue
 	echo "== $b"
 	membw

@@ -5,9 +5,9 @@
 # Runs apt-get only when something is missing; needs root for that.
 set -eu
 
-build="gcc make pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libxml2-dev libssl-dev zlib1g-dev"
+build="gcc make pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libxml2-dev libssl-dev zlib1g-dev nbdkit nbdkit-plugin-dev"
 # Independent oracles and tools the tests use.
-test="$build clang qemu-utils libvmdk-utils python3-vmdkstream attr python3 golang-go golang-github-vmware-govmomi-dev curl openssl iproute2 groff-base man-db vmfs-tools vmfs6-tools fdisk gdisk e2fsprogs ntfs-3g qemu-system-common"
+test="$build libnbd-bin clang qemu-utils libvmdk-utils python3-vmdkstream attr python3 golang-go golang-github-vmware-govmomi-dev curl openssl iproute2 groff-base man-db vmfs-tools vmfs6-tools fdisk gdisk e2fsprogs ntfs-3g qemu-system-common"
 demo="$build qemu-utils fdisk e2fsprogs attr"
 bench="$test libnbd-bin qemu-utils"
 

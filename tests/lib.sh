@@ -11,6 +11,9 @@ MOUNTS=""
 LOOPS=""
 
 cleanup() {
+	for p in ${NBDKIT_PIDS:-}; do
+		kill "$p" 2>/dev/null || true
+	done
 	for m in $MOUNTS; do
 		fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 	done
@@ -136,4 +139,64 @@ wait_clean() {
 	done
 	echo "$l"
 	return 1
+}
+# nbdkit_start NAME ARGS...: nbdkit (foreground, in the background) with
+# the plugin on the Unix socket $WORK/NAME.sock, its log in
+# $WORK/NAME.nbdkit.log; NBDKIT_PID its PID and NBD_URI its URI.  Waits
+# until it serves (or fails the test with its log).
+PLUGIN=${PLUGIN:-$TOP/nbdkit/nbdkit-vmdkfs-plugin$(case $VMDKFS in *-san) echo -san ;; esac).so}
+NBDKIT_PIDS=""
+nbdkit_start() {
+	local name=$1
+	shift
+	rm -f "$WORK/$name.pid"
+	nbdkit_exact "$name" "$WORK/$name.sock" -f -U "$WORK/$name.sock" \
+		-P "$WORK/$name.pid" "$PLUGIN" "$@"
+}
+# nbdkit_run ARGS...: nbdkit ARGS; a sanitizer build of the plugin gets
+# its runtimes loaded first (nbdkit itself is not built with them).
+nbdkit_preload() { echo "$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"; }
+nbdkit_run() {
+	case $PLUGIN in
+	*-san.so) LD_PRELOAD="$(nbdkit_preload)" nbdkit "$@" ;;
+	*) nbdkit "$@" ;;
+	esac
+}
+# nbdkit_exact NAME SOCKET ARGS...: nbdkit ARGS exactly as given (a
+# command line as another program builds it), in the background, serving
+# on SOCKET; as nbdkit_start otherwise (NBD_PROBE: the URI to wait for,
+# when the default export is refused).
+nbdkit_exact() {
+	local name=$1 sock=$2 i
+	shift 2
+	rm -f "$sock"
+	# (exec: $! is nbdkit's own PID, for the signals)
+	(
+		case $PLUGIN in *-san.so) export LD_PRELOAD="$(nbdkit_preload)" ;; esac
+		exec nbdkit "$@"
+	) >"$WORK/$name.nbdkit.log" 2>&1 &
+	NBDKIT_PID=$!
+	disown "$NBDKIT_PID" # no "Killed" line from bash after a kill -9
+	NBDKIT_PIDS="$NBDKIT_PIDS $NBDKIT_PID"
+	NBD_URI="nbd+unix:///?socket=$sock"
+	# Serving: a client gets its answer (the pidfile may come before the
+	# plugin's after_fork has opened the disk).
+	for i in $(seq 600); do
+		[ -S "$sock" ] && nbdinfo --size "${NBD_PROBE:-$NBD_URI}" >/dev/null 2>&1 && return 0
+		kill -0 "$NBDKIT_PID" 2>/dev/null || { cat "$WORK/$name.nbdkit.log"; fail "nbdkit $name exited: $*"; }
+		sleep 0.05
+	done
+	cat "$WORK/$name.nbdkit.log"
+	fail "nbdkit $name did not serve within 30 s"
+}
+# nbdkit_stop [SIGNAL]: stop the last nbdkit_start's nbdkit (SIGTERM:
+# its plugin unloads) and wait for it (60 s at most).
+nbdkit_stop() {
+	local i
+	kill -"${1:-TERM}" "$NBDKIT_PID" 2>/dev/null || return 0
+	for i in $(seq 600); do
+		kill -0 "$NBDKIT_PID" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	fail "nbdkit $NBDKIT_PID did not end within 60 s"
 }

@@ -5,7 +5,8 @@
 # leaves what it leaves, and `vmdkfs cleanup` then removes all of it.
 # Phases: PrepareForAccess, snapshot creation, the NFC ticket, the NFC
 # handshake, the hotadd attach, a read, a write, the unmount; for
-# snapshot=new mounts over nbdssl and hotadd, and a browsing mount.
+# snapshot=new mounts over nbdssl and hotadd, rw mounts over nbd and
+# hotadd, and a browsing mount; SIGHUP at two of them.
 #
 # The peer is the lab (tests/lab, SIMULATED): each phase is held open by
 # a lab delay (/lab/delay on the SOAP call, the NFC server's stall and
@@ -168,27 +169,41 @@ task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RE
 [ "$(lab_task_wait "$task")" = success ] || fail "PowerOffVM_Task"
 for sig in TERM KILL; do
 	one nbd write $sig
+	[ $hotadd = 0 ] || one hotadd write $sig
+done
+# SIGHUP (a closed terminal) stops a mount as SIGTERM does.
+for phase in snapshot read; do
+	one nbdssl $phase HUP
 done
 
-# A browsing mount (server= without vm=), killed with a disk open (its
-# VM's methods disabled): cleanup re-enables them.
+# A browsing mount (server= without vm=) with a disk open (its VM's
+# methods disabled): SIGTERM undoes it by itself; after kill -9, cleanup
+# re-enables them.
 mkdir -p b
-"$VMDKFS" -f -o "$base" b 2>err &
-pid=$!
-for i in $(seq 200); do mountpoint -q b && break; sleep 0.05; done
-mountpoint -q b || fail "browsing mount: $(cat err)"
-f=$(find b -name '*.raw' | head -1)
-[ -n "$f" ] || fail "browsing: no disk file under b/"
-exec 7<"$f"
-head -c 65536 <&7 >/dev/null
-[ "$(lab_ctl state | py "print(len(s['disabled_methods'] or []))")" -ge 1 ] || fail "browsing: no PrepareForAccess while a disk is open"
-kill -9 $pid
-wait $pid 2>/dev/null || true
-exec 7<&-
-fusermount3 -u -z b 2>/dev/null || true
-"$VMDKFS" cleanup -o "$conn,hotadd_sysfs=$WORK/sys,hotadd_dev=$WORK/dev" >cleanup.txt 2>&1 || fail "cleanup after the browsing mount: $(cat cleanup.txt)"
-left=$(wait_clean 150) || fail "browsing, kill -9, then vmdkfs cleanup: left behind: $left"
-echo "ok browsing, a disk open: kill -9, then vmdkfs cleanup: nothing left"
+for sig in TERM KILL; do
+	"$VMDKFS" -f -o "$base" b 2>err &
+	pid=$!
+	for i in $(seq 200); do mountpoint -q b && break; sleep 0.05; done
+	mountpoint -q b || fail "browsing mount: $(cat err)"
+	f=$(find b -name '*.raw' | head -1)
+	[ -n "$f" ] || fail "browsing: no disk file under b/"
+	exec 7<"$f"
+	head -c 65536 <&7 >/dev/null
+	[ "$(lab_ctl state | py "print(len(s['disabled_methods'] or []))")" -ge 1 ] || fail "browsing: no PrepareForAccess while a disk is open"
+	kill -s $sig $pid
+	for i in $(seq 400); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+	kill -0 $pid 2>/dev/null && fail "browsing, SIG$sig: vmdkfs still runs 40 s after it"
+	wait $pid 2>/dev/null || true
+	exec 7<&-
+	fusermount3 -u -z b 2>/dev/null || true
+	what="SIG$sig alone"
+	if [ $sig = KILL ]; then
+		"$VMDKFS" cleanup -o "$conn,hotadd_sysfs=$WORK/sys,hotadd_dev=$WORK/dev" >cleanup.txt 2>&1 || fail "cleanup after the browsing mount: $(cat cleanup.txt)"
+		what="kill -9, then vmdkfs cleanup"
+	fi
+	left=$(wait_clean 150) || fail "browsing, $what: left behind: $left"
+	echo "ok browsing, a disk open: $what: nothing left"
+done
 
 # The parent of a daemon mount: 0 only once the mount is in place; a
 # SIGTERM while it opens: non-zero, the reason on stderr.

@@ -201,3 +201,32 @@ print(n)" "$f")
 	losetup -d "$dev"
 	LOOPS=$(echo "$LOOPS" | sed "s# $dev##")
 done
+
+# --- The LUN goes away under a san mount ---
+# The last volume again (VMFS6, thin), then its loop device shrinks to
+# nothing under the mount, as a LUN unpresented from the proxy: EIO with
+# the device named, never zeros, and a clean unmount (EndAccess done).
+loop_attach lun$v.img --direct-io=on
+dev=$LOOP
+rm -rf byid && mkdir byid && ln -s "$dev" byid/wwn-0x$naa
+lab_vmfs $uuid $v naa.$naa 1 || fail "lab_vmfs"
+rm -f vmdkfs-*.log
+mount_vmdkfs m -o "$opts,san_devices=$WORK/byid,tmpDirectory=$WORK,snapshot=s1,transports=san"
+f=$(ls -d m/*/Hard_disk_1.raw)
+[ "$(getfattr --only-values -n user.vmdkfs.transport "$f")" = san ] || fail "vanish: not san"
+qemu-img convert -f vmdk -O raw "$(local_of "$f")" want.raw
+same "$f" want.raw "VMFS$v before the LUN went away"
+echo 3 >/proc/sys/vm/drop_caches
+truncate -s 0 lun$v.img
+losetup -c "$dev"
+if cat "$f" >got.raw 2>err.txt; then
+	fail "a read after the LUN went away succeeded ($(cmp -s got.raw want.raw && echo "the old bytes" || echo "other bytes"))"
+fi
+grep -q "Input/output error" err.txt || fail "not EIO after the LUN went away: $(cat err.txt)"
+cmp -s got.raw <(head -c "$(stat -c %s got.raw)" want.raw) || fail "wrong bytes before the EIO"
+grep -q "$dev" vmdkfs-*.log || fail "the log does not name the device: $(tail -3 vmdkfs-*.log)"
+umount_vmdkfs m
+mountpoint -q m && fail "still mounted after the LUN went away"
+[ "$(lab_ctl state | /usr/bin/python3 -c "import json,sys; print(len(json.load(sys.stdin)['disabled_methods'] or []))")" = 0 ] ||
+	fail "methods left disabled after the LUN went away"
+echo "ok VMFS$v: the LUN went away under a san mount: EIO naming $dev, $(stat -c %s got.raw) bytes read before it right, a clean unmount"

@@ -82,6 +82,7 @@ int vmdk_disk_open(const struct disk_spec *spec, const char *name,
 	struct vmdk_options o = {
 	    .writable = !spec->readonly,
 	    .allow_parent_write = spec->allow_parent_write,
+	    .single_link = spec->single_link,
 	    .keep_descriptor = spec->keep_descriptor,
 	    .table_cache_bytes = spec->table_cache_bytes,
 	    .grain_cache_bytes = spec->grain_cache_bytes,

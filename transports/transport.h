@@ -20,6 +20,7 @@ struct disk_spec {
 	const struct source_opener *opener;
 	bool readonly;
 	bool allow_parent_write;
+	bool single_link; /* the named link alone (vmdk_options) */
 	bool keep_descriptor; /* writes change data only (vmdk_options) */
 	/* nbd/nbdssl: the vSphere session, the VM and the disk's key, and
 	 * the NFC settings (vixDiskLib.nfc.*). */

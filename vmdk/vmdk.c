@@ -1225,7 +1225,8 @@ int vmdk_open(const char *path, const struct vmdk_options *opts,
 	top->opener = o.opener;
 	/* Parents are always opened read-only. */
 	o.writable = false;
-	for (cur = top; cur->desc.parent_cid != VMDK_NO_PARENT;
+	for (cur = top;
+	     cur->desc.parent_cid != VMDK_NO_PARENT && !opts->single_link;
 	     cur = cur->parent) {
 		char *pp = vmdk_parent_path(cur), *real;
 

@@ -125,6 +125,9 @@ struct vmdk_options {
 	const struct source_opener *opener; /* NULL: local files */
 	bool writable;		 /* the top link; parents stay read-only */
 	bool allow_parent_write; /* write even if another disk's parent */
+	/* Only this link: no parents opened, its unallocated grains read as
+	 * zeros and are holes (VDDK's VIXDISKLIB_FLAG_OPEN_SINGLE_LINK). */
+	bool single_link;
 	/* Writes change the data only: no unclean flag, no new CID, no
 	 * look for children in the folder (san: the descriptor is a file on
 	 * a VMFS volume that vmdkfs writes only the data blocks of). */

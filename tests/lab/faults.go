@@ -40,6 +40,17 @@ type faultConn struct {
 	s       *nfcServer
 }
 
+// CloseWrite half-closes the socket below (a cut in the middle of a
+// read: the peer reads what was sent, then EOF).  A full Close with the
+// peer's requests unread would reset the link, and the peer could lose
+// the bytes sent before.
+func (f *faultConn) CloseWrite() error {
+	if cw, ok := f.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return f.Conn.Close()
+}
+
 func (f *faultConn) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	d := f.trickle

@@ -1040,7 +1040,7 @@ func (c *nfcConn) reads(batch []*aioMsg) {
 	// SIMULATED fault: the link drops in the middle of a read.
 	c.s.stat(func(st *nfcStats) { st.Cuts++ })
 	c.logf("cut: closing the connection in the middle of a read")
-	if tc, ok := c.raw.(*net.TCPConn); ok {
+	if tc, ok := c.raw.(interface{ CloseWrite() error }); ok {
 		_ = tc.CloseWrite()
 		c.cut = true
 	} else {

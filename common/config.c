@@ -7,7 +7,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "../common/err.h"
+#include "err.h"
 #include "config.h"
 
 enum kind { K_STR, K_INT, K_BOOL, K_MS, K_BYTES, K_RO, K_RW, K_PREFIX };
