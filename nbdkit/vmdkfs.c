@@ -302,6 +302,15 @@ static int plugin_config_complete(void)
 	} else if (wildcard) {
 		nbdkit_error("export=: only with server= (a VM's disks)");
 		return -1;
+	} else {
+		/* A local file: its absolute path now, before nbdkit leaves
+		 * the current folder (daemonised, it changes to /). */
+		char *abs = nbdkit_realpath(file);
+
+		if (!abs)
+			return -1;
+		free(file);
+		file = abs;
 	}
 	if (cfg.transports && transport_check_modes(cfg.transports) < 0) {
 		nbdkit_error("%s", vmdkfs_errmsg());
@@ -404,21 +413,18 @@ static int open_vm_disk(const char *name, struct disk **d, struct export *e)
 
 static int open_local_disk(const char *name, struct disk **d)
 {
-	char *abspath = realpath(name, NULL);
 	struct disk_spec spec = {
-	    .path = abspath ? abspath : name,
+	    .path = name, /* absolute: plugin_config_complete */
 	    .readonly = !cfg.rw,
 	    .allow_parent_write = cfg.allow_parent_write,
 	    .single_link = single_link,
 	    .table_cache_bytes = cfg.table_cache,
 	    .grain_cache_bytes = cfg.grain_cache,
 	};
-	int r = transport_open(cfg.transports ? cfg.transports
-					      : TRANSPORTS_LOCAL,
-			       &spec, d);
 
-	free(abspath);
-	return r;
+	return transport_open(cfg.transports ? cfg.transports
+					     : TRANSPORTS_LOCAL,
+			      &spec, d);
 }
 
 static void export_free(struct export *e)

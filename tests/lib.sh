@@ -200,3 +200,11 @@ nbdkit_stop() {
 	done
 	fail "nbdkit $NBDKIT_PID did not end within 60 s"
 }
+# lab_vm_task METHOD MOREF [ARGUMENTS-XML]: a VirtualMachine task on the
+# lab (after lab_login), waited for; the test fails unless it succeeds.
+lab_vm_task() {
+	local task
+	lab_soap "<$1 xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$2</_this>${3:-}</$1>"
+	task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")
+	[ "$(lab_task_wait "$task")" = success ] || fail "$1 on $2"
+}

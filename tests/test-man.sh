@@ -401,3 +401,22 @@ if ! grep -q '^NAME' inst.txt || ! grep -q 'vmdkfs - mount VMware virtual disks'
 fi
 grep -q nbdssl inst.txt || fail "man -l $inst does not mention nbdssl"
 echo "ok make install: bin/vmdkfs, share/man/man1/vmdkfs.1, rendered by man"
+# ... and the nbdkit plugin where nbdkit looks for plugins by name (its
+# plugindir), with its page.
+pdir=$(pkg-config --variable=plugindir nbdkit 2>/dev/null || true)
+if [ -n "$pdir" ] && command -v nbdkit >/dev/null; then
+	[ "$pdir" = "$(nbdkit --dump-config | sed -n 's/^plugindir=//p')" ] ||
+		fail "pkg-config's plugindir $pdir is not nbdkit's"
+	p=inst$pdir/nbdkit-vmdkfs-plugin.so
+	[ -f "$p" ] || fail "make install: no $pdir/nbdkit-vmdkfs-plugin.so ($(cd inst && find . -type f | tr '\n' ' '))"
+	case $VMDKFS in
+	*-san) ;; # the sanitizer build's plugin needs its runtimes preloaded
+	*) nbdkit --dump-plugin "$WORK/$p" | grep -q '^name=vmdkfs$' || fail "nbdkit --dump-plugin $p" ;;
+	esac
+	pinst=inst/usr/share/man/man1/nbdkit-vmdkfs-plugin.1
+	[ -f $pinst ] || fail "make install: no nbdkit-vmdkfs-plugin.1"
+	MANWIDTH=80 man -l $pinst >pinst.txt 2>man.err || fail "man -l $pinst: $(cat man.err)"
+	[ ! -s man.err ] || fail "man -l $pinst complains: $(cat man.err)"
+	tr -s ' ' <pinst.txt | grep -q 'nbdkit-vmdkfs-plugin - serve a VMware virtual disk' || fail "man -l $pinst: $(head -5 pinst.txt)"
+	echo "ok make install: the nbdkit plugin in $pdir (nbdkit vmdkfs finds it), its page rendered by man"
+fi

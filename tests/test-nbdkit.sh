@@ -144,9 +144,7 @@ lab_nfc_setup
 py() { /usr/bin/python3 -c "import json,sys; s=json.load(sys.stdin); $1"; }
 vm_state() { lab_ctl state | py "v=[v for v in s['vms'] if v['name']=='$LAB_VM'][0]; $1"; }
 lab_login >/dev/null
-lab_soap "<CreateSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$LAB_VM_MOREF</_this><name>s1</name><memory>false</memory><quiesce>false</quiesce></CreateSnapshot_Task>"
-task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")
-[ "$(lab_task_wait "$task")" = success ] || fail "CreateSnapshot_Task s1"
+lab_vm_task CreateSnapshot_Task "$LAB_VM_MOREF" "<name>s1</name><memory>false</memory><quiesce>false</quiesce>"
 lab_ctl "write?vm=$LAB_VM&disk=0&offset=1048576&length=2097152&pattern=0x6b" >/dev/null || fail "guest write"
 snap=$(vm_state "print([x['moref'] for x in v['snapshots'] if x['name']=='s1'][0])")
 # The snapshot's chain, and the current disk's path (what virt-v2v gives
@@ -204,9 +202,7 @@ echo "ok kill -9 of nbdkit: vmdkfs cleanup leaves nothing ($(tail -1 cleanup.out
 # --- A write into a powered-off VM's disk ---
 vm1=$(echo "$LAB_VMS" | cut -d' ' -f2)
 vm1_moref=$(lab_ctl state | py "print([v['moref'] for v in s['vms'] if v['name']=='$vm1'][0])")
-lab_soap "<PowerOffVM_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">$vm1_moref</_this></PowerOffVM_Task>"
-task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")
-[ "$(lab_task_wait "$task")" = success ] || fail "PowerOffVM_Task"
+lab_vm_task PowerOffVM_Task "$vm1_moref"
 file1=$(lab_ctl state | py "print([v for v in s['vms'] if v['name']=='$vm1'][0]['disks'][0]['file'])")
 w=("${lab[@]/vm=moref=$LAB_VM_MOREF/vm=moref=$vm1_moref}")
 nbdkit_start rw "${w[@]}" rw=true file="$file1" transports=nbd
