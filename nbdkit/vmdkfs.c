@@ -35,8 +35,13 @@
 #include "../common/config.h"
 #include "../common/err.h"
 #include "../common/progress.h"
+#include "../common/source.h"
+#include "../transports/areas.h"
+#include "../transports/lun.h"
 #include "../transports/transport.h"
 #include "../transports/vm.h"
+#include "../vmfs/vmfs.h"
+#include "../vsphere/cbt.h"
 #include "../vsphere/vsphere.h"
 
 /* -D vmdkfs.datapath=1: each read, write and extents request;
@@ -52,6 +57,10 @@ static char *password; /* password=, read by nbdkit_read_password */
 static bool remote;    /* any of vddk's remote keys given */
 static bool single_link; /* single-link=true: a local file's own link */
 static struct vm_access *vma;
+/* lun=: the VMFS volume file= is on, and its opener. */
+static struct vmfs *vol;
+static struct source_opener vol_opener;
+static char *vol_desc;
 
 /* nfc_links=N: the NFC links one read-only disk may have at once, opened
  * as concurrent requests need them (several connections, or one with
@@ -62,7 +71,8 @@ static unsigned nfc_links = 1;
 /* The disks served: file='s, or those of export= asked for so far. */
 struct export {
 	char *name;
-	struct disk *disk; /* link[0]: its size and facts */
+	struct disk *disk; /* link[0] (or its changed_since= view) */
+	struct disk *base; /* under the view, or NULL */
 	/* The links (lock): over nbd/nbdssl up to max, else just disk. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -259,12 +269,21 @@ static int plugin_config(const char *key, const char *value)
 
 static int plugin_config_complete(void)
 {
-	if (cfg.lun || cfg.changed_since || cfg.nchanged_since_keys ||
-	    cfg.scratch) {
-		nbdkit_error("%s: a mount option the plugin does not take yet",
-			     cfg.lun	   ? "lun="
-			     : cfg.scratch ? "scratch"
-					   : "changed_since");
+	if (cfg.scratch) {
+		nbdkit_error("scratch: a mount option (NBD clients have "
+			     "nbdkit's cow filter)");
+		return -1;
+	}
+	if ((cfg.changed_since || cfg.nchanged_since_keys) && !cfg.server) {
+		nbdkit_error("changed_since: only with server= (changed block "
+			     "tracking is vCenter's)");
+		return -1;
+	}
+	if (cfg.lun && (remote || cfg.snapshot || wildcard || !file ||
+			file[0] != '/')) {
+		nbdkit_error("lun=%s: give file=/PATH.vmdk, the disk's path on "
+			     "the volume (and no server=)",
+			     cfg.lun);
 		return -1;
 	}
 	if (file && wildcard) {
@@ -302,7 +321,7 @@ static int plugin_config_complete(void)
 	} else if (wildcard) {
 		nbdkit_error("export=: only with server= (a VM's disks)");
 		return -1;
-	} else {
+	} else if (!cfg.lun) {
 		/* A local file: its absolute path now, before nbdkit leaves
 		 * the current folder (daemonised, it changes to /). */
 		char *abs = nbdkit_realpath(file);
@@ -368,14 +387,55 @@ static int open_vm(void)
 	return vm_open(&cfg, password, &vma);
 }
 
+/* changed_since=ID: *D (an areas disk) becomes the view of the areas
+ * changed since ID: their bytes, zeros elsewhere, and the rest holes that
+ * read as zeros, as a mount's DISK.changed.raw; D goes to E->base.  An
+ * increment is never silently full or empty: any error fails the open. */
+static int changed_view(const char *vm, const char *snap,
+			const struct vs_disk *vd, const char *since,
+			struct disk **d, struct export *e)
+{
+	struct vs_area *a = NULL;
+	struct disk *view = NULL;
+	uint64_t bytes = 0;
+	size_t n = 0, i;
+	int r;
+
+	r = vs_cbt_check(vm_conn(vma), vm, snap, vd->key);
+	if (r == 0)
+		r = vs_changed_areas(vm_conn(vma), vm, snap, vd->key,
+				     (*d)->size, since, &a, &n);
+	/* struct vs_area and struct disk_area are both {off, len}. */
+	if (r == 0)
+		r = areas_share(*d, AREAS_MASK, (const struct disk_area *)a, n,
+				&view);
+	for (i = 0; i < n; i++)
+		bytes += a[i].len;
+	free(a);
+	if (r < 0) {
+		char *m = strdup(vmdkfs_errmsg());
+
+		vmdkfs_error("%s: changed_since=%s: %s", vd->file, since,
+			     m ? m : "?");
+		free(m);
+		return r; /* *D still the caller's */
+	}
+	nbdkit_debug("%s: %zu areas, %" PRIu64 " bytes changed since %s",
+		     vd->file, n, bytes, since);
+	e->base = *d;
+	*d = view;
+	return 0;
+}
+
 /* Disk NAME of the VM (a datastore path) in *D; its snapshot and facts
- * in E, for more links. */
+ * in E, for more links.  On failure *D is NULL, or a disk for the caller
+ * to close. */
 static int open_vm_disk(const char *name, struct disk **d, struct export *e)
 {
 	const struct vs_snapshot *snap = NULL;
 	const struct vs_disk *vd = NULL;
 	struct vs_disk *disks = NULL;
-	const char *vm = vm_info(vma)->moref;
+	const char *vm = vm_info(vma)->moref, *since;
 	char *local = NULL;
 	size_t n = 0;
 	int r;
@@ -384,10 +444,14 @@ static int open_vm_disk(const char *name, struct disk **d, struct export *e)
 	if (r == 0)
 		r = find_disk(vm_conn(vma), vm, snap ? snap->moref : NULL, name,
 			      &disks, &n, &vd);
+	since = r == 0 ? config_changed_since(&cfg, vd->key) : NULL;
 	if (r == 0)
 		r = vm_disk_open(&cfg, vm_conn(vma), vm,
-				 snap ? snap->moref : NULL, vd, !cfg.rw, false,
-				 d, &local);
+				 snap ? snap->moref : NULL, vd, !cfg.rw,
+				 since != NULL, d, &local);
+	if (r == 0 && since)
+		r = changed_view(vm, snap ? snap->moref : NULL, vd, since, d,
+				 e);
 	if (r == 0) {
 		e->snap = snap ? strdup(snap->moref) : NULL;
 		e->vd.key = vd->key;
@@ -395,7 +459,6 @@ static int open_vm_disk(const char *name, struct disk **d, struct export *e)
 		e->vd.file = strdup(vd->file);
 		e->vd.label = vd->label ? strdup(vd->label) : NULL;
 		if (!e->vd.file || (snap && !e->snap)) {
-			disk_close(*d);
 			vmdkfs_error("%s: out of memory", name);
 			r = -ENOMEM;
 		}
@@ -414,14 +477,24 @@ static int open_vm_disk(const char *name, struct disk **d, struct export *e)
 static int open_local_disk(const char *name, struct disk **d)
 {
 	struct disk_spec spec = {
-	    .path = name, /* absolute: plugin_config_complete */
+	    .path = name, /* absolute (config_complete), or on lun='s volume */
+	    .opener = vol ? &vol_opener : NULL,
 	    .readonly = !cfg.rw,
 	    .allow_parent_write = cfg.allow_parent_write,
 	    .single_link = single_link,
 	    .table_cache_bytes = cfg.table_cache,
 	    .grain_cache_bytes = cfg.grain_cache,
 	};
+	int r;
 
+	if (vol) { /* a disk on the VMFS volume, read by vmdkfs */
+		r = vmdk_disk_open(&spec, "san", NULL, NULL, d);
+		if (r == 0 && !((*d)->lun = strdup(vol_desc))) {
+			disk_close(*d);
+			r = -ENOMEM;
+		}
+		return r;
+	}
 	return transport_open(cfg.transports ? cfg.transports
 					     : TRANSPORTS_LOCAL,
 			      &spec, d);
@@ -434,6 +507,8 @@ static void export_free(struct export *e)
 	for (i = 0; i < e->nlinks; i++)
 		if (e->link[i])
 			disk_close(e->link[i]);
+	if (e->base)
+		disk_close(e->base);
 	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
 	free(e->snap);
@@ -485,7 +560,8 @@ static struct export *export_get(const char *name)
 	e->nlinks = 1;
 	/* More links: a read-only NFC disk (the others serve concurrent
 	 * requests themselves, and a write goes over one link). */
-	e->max = vma && d->readonly && (!strcmp(d->transport, "nbd") ||
+	e->max = vma && d->readonly && !e->base &&
+			 (!strcmp(d->transport, "nbd") ||
 					!strcmp(d->transport, "nbdssl"))
 		     ? nfc_links
 		     : 1;
@@ -568,6 +644,49 @@ static void link_give(struct export *e, unsigned i)
 	pthread_mutex_unlock(&e->lock);
 }
 
+/* Close the disks, then the VM (the temporary snapshot removed,
+ * EndAccess, logout) and the volume. */
+static void release(void)
+{
+	struct export *e, *next;
+
+	for (e = exports; e; e = next) {
+		next = e->next;
+		export_free(e);
+	}
+	exports = NULL;
+	vm_close(vma);
+	vma = NULL;
+	if (vol)
+		vmfs_close(vol);
+	vol = NULL;
+	free(vol_desc);
+	vol_desc = NULL;
+}
+
+/* lun=DEV[:DEV...] (partition= of each): the VMFS volume. */
+static int open_volume(void)
+{
+	const char *paths[VMFS_MAX_DEVICES];
+	char *copy = strdup(cfg.lun), *save = NULL, *p;
+	size_t n = 0;
+	int r;
+
+	if (!copy)
+		return -ENOMEM;
+	for (p = strtok_r(copy, ":", &save); p && n < VMFS_MAX_DEVICES;
+	     p = strtok_r(NULL, ":", &save))
+		paths[n++] = p;
+	r = lun_open_vmfs(paths, n, (unsigned)cfg.partition, false, &vol,
+			  &vol_desc);
+	free(copy);
+	if (r == 0) {
+		vmfs_opener_init(vol, &vol_opener);
+		nbdkit_debug("lun=%s: %s", cfg.lun, vol_desc);
+	}
+	return r;
+}
+
 /* After nbdkit forked (the library starts threads and sockets): the VM
  * opened for access, and file='s disk, open until unload. */
 static int plugin_after_fork(void)
@@ -582,25 +701,23 @@ static int plugin_after_fork(void)
 		nbdkit_debug("log: %s", vmdkfs_errmsg());
 	if (cfg.server)
 		r = open_vm();
-	if (r < 0) {
+	if (cfg.lun)
+		r = open_volume();
+	if (r < 0)
 		nbdkit_error("%s", vmdkfs_errmsg());
-		return -1;
-	}
-	return file && !export_get(file) ? -1 : 0;
+	if (r == 0 && file && !export_get(file))
+		r = -EIO;
+	/* nbdkit exits with no unload: undo now (PrepareForAccess, the
+	 * temporary snapshot). */
+	if (r < 0)
+		release();
+	return r < 0 ? -1 : 0;
 }
 
 /* The disks, the temporary snapshot, EndAccess, the session. */
 static void plugin_unload(void)
 {
-	struct export *e, *next;
-
-	for (e = exports; e; e = next) {
-		next = e->next;
-		export_free(e);
-	}
-	exports = NULL;
-	vm_close(vma);
-	vma = NULL;
+	release();
 	vmdkfs_log_close();
 	vmdkfs_log_sink(NULL, 0);
 	if (password) {

@@ -14,6 +14,7 @@
 #     snapshot=), compared with qemu-img convert of its chain in the
 #     datastore folder; four connections at once (multi-conn), over one
 #     NFC link and over up to four (nfc_links=4);
+#   - lun=: a disk on a VMFS volume; changed_since=: an increment;
 #   - snapshot=new: the temporary snapshot and the disabled method held
 #     while nbdkit serves, gone after SIGTERM (the plugin unloads); after
 #     kill -9, vmdkfs cleanup leaves nothing;
@@ -103,6 +104,18 @@ grep -q "hole,zero" single.map && fail "single-link: a hole said to be zeros: $(
 nbdkit_stop
 echo "ok single-link=true: the delta's own grains only, its holes not zero"
 
+# lun=: a disk on a VMFS volume (an image made by tests/gen/mkvmfs.py,
+# itself checked against vmfs-tools), read by vmdkfs's VMFS reader.
+mkdir -p volfolder
+qemu-img convert -q -f vmdk -O vmdk -o subformat=monolithicFlat sparse.vmdk volfolder/d.vmdk
+/usr/bin/python3 "$TESTS/gen/mkvmfs.py" make vol6.img --version 6 --size 256M --from volfolder >/dev/null ||
+	fail "mkvmfs.py make"
+nbdkit_start lun -r lun="$WORK/vol6.img" file=/d.vmdk
+nbdcopy "$NBD_URI" lun.raw || fail "lun=: nbdcopy"
+same lun.raw sparse.want "lun=: a flat disk on a VMFS6 volume"
+nbdkit_stop
+echo "ok lun=: a disk on a VMFS6 volume served as qemu-img reads its source"
+
 # --- The man page: every parameter of --help has its entry ---
 page=$TOP/nbdkit/nbdkit-vmdkfs-plugin.1
 LC_ALL=C groff -man -Tascii -ww -z "$page" 2>groff.err
@@ -178,6 +191,50 @@ c1=$(lab_ctl state | py "print(s['nfc']['stats']['connections'])")
 [ $((c1 - c0)) -ge 2 ] && [ $((c1 - c0)) -le 4 ] || fail "nfc_links=4: $((c1 - c0)) NFC connections (want 2 to 4)"
 [ "$(lab_ctl state | py "print(s['nfc']['stats']['live'])")" = 0 ] || fail "nfc_links=4: NFC links left open"
 echo "ok nfc_links=4: nbdcopy's 4 connections over $((c1 - c0)) NFC links, the snapshot's bytes, every link closed"
+
+# changed_since=ID: snapshot s2's changes since s1 (the guest wrote 2 MiB
+# at 1 MiB between them): their bytes where they changed, zeros and holes
+# that read as zeros elsewhere, as a mount's DISK.changed.raw.
+lab_props VirtualMachineSnapshot "$snap" config.hardware.device >/dev/null
+cid=$(grep -o '<changeId>[^<]*</changeId>' "$LAB_RESP" | head -1 | sed 's:</*changeId>::g')
+[ -n "$cid" ] || fail "no change id of s1's first disk"
+lab_vm_task CreateSnapshot_Task "$LAB_VM_MOREF" "<name>s2</name><memory>false</memory><quiesce>false</quiesce>"
+snap2=$(vm_state "print([x['moref'] for x in v['snapshots'] if x['name']=='s2'][0])")
+chain2=$(vm_state "print([x for x in v['snapshots'] if x['name']=='s2'][0]['disks'][0]['local_chain'][0])")
+qemu-img convert -U -f vmdk -O raw "$chain2" s2.want
+nbdkit_start inc -r "${lab[@]}" snapshot="$snap2" file="$cur" transports=nbdssl changed_since="$cid"
+nbdcopy "$NBD_URI" inc.raw || fail "changed_since: nbdcopy"
+nbdinfo --map --json "$NBD_URI" >inc.map
+nbdkit_stop
+cur=$(vm_state "print(v['disks'][0]['file'])") # the VM's disk since s2
+refused "changed_since= an unknown change id" "a full backup is needed" "${lab[@]}" \
+	snapshot="$snap2" file="$cur" transports=nbdssl \
+	changed_since="52 00 00 00 00 00 00 00-00 00 00 00 00 00 00 00/7"
+# nbdkit exits after a failed start with no unload: the plugin undoes
+# PrepareForAccess itself.
+[ "$(lab_ctl state | py "print(len(s['disabled_methods'] or []))")" = 0 ] ||
+	fail "a failed start left RelocateVM_Task disabled"
+/usr/bin/python3 - inc.raw s2.want inc.map <<'PY' || fail "changed_since: the increment is wrong"
+import json, sys
+got, want = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+m = json.load(open(sys.argv[3]))
+data = [(e["offset"], e["offset"] + e["length"]) for e in m if not e["type"] & 1]
+covered = sum(b - a for a, b in data)
+assert len(got) == len(want), "size"
+# the guest's write is inside the changed areas, with s2's bytes
+w0, w1 = 1 << 20, 3 << 20
+assert any(a <= w0 and w1 <= b for a, b in data) or sum(
+    min(b, w1) - max(a, w0) for a, b in data if a < w1 and b > w0) == w1 - w0, "the write is not all changed: %r" % data
+assert got[w0:w1] == want[w0:w1] == b"\x6b" * (w1 - w0), "the written bytes"
+assert covered < len(want) // 2, "not an increment: %d of %d bytes changed" % (covered, len(want))
+pos = 0
+for a, b in data:
+    assert got[pos:a] == bytes(a - pos), "not zeros outside the changed areas at %d" % pos
+    assert got[a:b] == want[a:b], "other bytes than s2's in a changed area at %d" % a
+    pos = b
+assert got[pos:] == bytes(len(got) - pos), "not zeros after the last area"
+PY
+echo "ok changed_since=ID: s2's changes since s1 only ($(nbdinfo --version >/dev/null; /usr/bin/python3 -c "import json; m=json.load(open('inc.map')); print(sum(e['length'] for e in m if not e['type'] & 1))") bytes of data), zeros elsewhere"
 
 # --- snapshot=new, held for the plugin's life ---
 leftovers() { lab_ctl state | py "print(sum(1 for v in s['vms'] for x in v.get('snapshots') or [] if x['name'].startswith('vmdkfs-')), len(s['disabled_methods'] or []))"; }
