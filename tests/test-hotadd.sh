@@ -87,6 +87,26 @@ for s in s2 s1; do
 done
 [ "$(hstate "h['deletes']")" -ge 4 ] || fail "deletes: $(hstate "h['deletes']")"
 
+# --- The nbdkit plugin over hotadd: the same options as key=value ---
+if command -v nbdkit >/dev/null && command -v nbdcopy >/dev/null && [ -f "$PLUGIN" ]; then
+	IFS=, read -ra kv <<<"$base"
+	s2=$(lab_ctl state | py "v=[v for v in s['vms'] if v['name']=='$vm0'][0]; print([x['moref'] for x in v['snapshots'] if x['name']=='s2'][0])")
+	s2chain=$(lab_ctl state | py "v=[v for v in s['vms'] if v['name']=='$vm0'][0]; print([x for x in v['snapshots'] if x['name']=='s2'][0]['disks'][0]['local_chain'][0])")
+	file0=$(lab_ctl state | py "v=[v for v in s['vms'] if v['name']=='$vm0'][0]; print([x for x in v['snapshots'] if x['name']=='s2'][0]['disks'][0]['file'])")
+	qemu-img convert -U -f vmdk -O raw "$s2chain" want.raw
+	nbdkit_start hot -r "${kv[@]}" vm="$vm0" snapshot="$s2" file="$file0" transports=hotadd
+	[ "$(hstate "len(h['disks'])")" = 1 ] || fail "nbdkit: the lab sees $(hstate "len(h['disks'])") disks attached"
+	qemu-img convert -f raw -O raw "$NBD_URI" hot.raw || fail "nbdkit over hotadd: qemu-img convert"
+	same hot.raw want.raw "nbdkit over hotadd: qemu-img convert"
+	nbdcopy --connections=4 "$NBD_URI" hot2.raw || fail "nbdkit over hotadd: nbdcopy"
+	same hot2.raw want.raw "nbdkit over hotadd: nbdcopy"
+	nbdkit_stop
+	released "nbdkit's end"
+	echo "ok the nbdkit plugin over hotadd: s2's disk as qemu-img reads its chain (qemu-img convert, nbdcopy), released when nbdkit ends"
+else
+	echo "SKIP the nbdkit plugin over hotadd: nbdkit, nbdcopy or $PLUGIN missing"
+fi
+
 # --- Unit 7 is the controller's: units 1-6 taken, the disks go to 8, 9 ---
 lab_ctl "hotadd?fill=1,2,3,4,5,6" >/dev/null || fail "fill"
 mount_vmdkfs m -o "$base,vm=$vm0,snapshot=s1,transports=hotadd"

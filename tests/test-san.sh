@@ -82,6 +82,20 @@ for v in 5 6; do
 		umount_vmdkfs m
 		echo "ok VMFS$v: snapshot $s over san, $n disks as qemu-img reads them"
 	done
+	# The nbdkit plugin over san: s2's first disk (a delta on the volume).
+	if command -v nbdkit >/dev/null && command -v nbdcopy >/dev/null && [ -f "$PLUGIN" ]; then
+		IFS=, read -ra kv <<<"$san"
+		s2=$(lab_ctl state | /usr/bin/python3 -c "import json,sys; v=[v for v in json.load(sys.stdin)['vms'] if v['name']=='$LAB_VM'][0]; print([x['moref'] for x in v['snapshots'] if x['name']=='s2'][0])")
+		sd=$(lab_ctl state | /usr/bin/python3 -c "import json,sys; v=[v for v in json.load(sys.stdin)['vms'] if v['name']=='$LAB_VM'][0]; d=[x for x in v['snapshots'] if x['name']=='s2'][0]['disks'][0]; print(d['file']); print(d['local_chain'][0])")
+		qemu-img convert -f vmdk -O raw "$(echo "$sd" | tail -1)" want.raw
+		nbdkit_start san$v -r "${kv[@]}" snapshot="$s2" file="$(echo "$sd" | head -1)" transports=san
+		nbdcopy "$NBD_URI" nk.raw || fail "VMFS$v: nbdkit over san: nbdcopy"
+		same nk.raw want.raw "VMFS$v: nbdkit over san"
+		qemu-img convert -f raw -O raw "$NBD_URI" nk2.raw || fail "VMFS$v: nbdkit over san: qemu-img convert"
+		same nk2.raw want.raw "VMFS$v: nbdkit over san (qemu-img)"
+		nbdkit_stop
+		echo "ok VMFS$v: the nbdkit plugin over san: s2's disk as qemu-img reads its chain"
+	fi
 	grep -q "san: datastore $LAB_DATASTORE: .*($dev) partition 1, VMFS$v" vmdkfs-*.log || fail "no san line in the log"
 	rm -f vmdkfs-*.log
 
