@@ -180,6 +180,22 @@ for t in nbdssl nbd; do
 	echo "ok $t: snapshot $snap's disk (file= the current disk's path) through nbdkit as qemu-img reads its chain; 4 connections"
 done
 
+# A read the host fails on every try: the client gets EIO, nbdkit's log
+# the reason; -D vmdkfs.datapath=1 logs each request (with -v).
+nbdkit_exact eio "$WORK/eio.sock" -f -v -U "$WORK/eio.sock" -D vmdkfs.datapath=1 \
+	"$PLUGIN" -r "${lab[@]}" snapshot="$snap" file="$cur" transports=nbd
+nctl "error=3&text=injected&count=100"
+if nbdcopy "$NBD_URI" eio.raw 2>eio.err; then
+	fail "a read that fails on every try: nbdcopy succeeded"
+fi
+nctl "reset=1"
+nbdkit_stop
+grep -qi "Input/output error\|EIO" eio.err || fail "the client did not get EIO: $(cat eio.err)"
+grep -q "nbdkit: .*error: read of [0-9]* bytes at [0-9]*: .*injected" "$WORK/eio.nbdkit.log" ||
+	fail "nbdkit's log does not give the reason: $(grep error "$WORK/eio.nbdkit.log" | tail -3)"
+grep -q "debug: pread [0-9]* bytes at 0" "$WORK/eio.nbdkit.log" || fail "-D vmdkfs.datapath=1: no request lines"
+echo "ok a read the host fails: EIO to the client, the reason in nbdkit's log ($(grep -o 'NFC error [0-9]* from the host: injected' "$WORK/eio.nbdkit.log" | head -1)); -D vmdkfs.datapath=1 logs the requests"
+
 # nfc_links=4: nbdcopy's four connections get links of their own (the
 # lab counts them), the bytes still the snapshot's.
 c0=$(lab_ctl state | py "print(s['nfc']['stats']['connections'])")
