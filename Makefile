@@ -189,7 +189,7 @@ check-long:
 check:
 	scripts/install-deps.sh test
 	$(MAKE) $(PROG) $(PLUGIN) unit $(FUZZERS) $(VMFS_TOOL) $(PART_TOOL)
-	VMDKFS=$(CURDIR)/$(PROG) PART_TOOL=$(CURDIR)/$(PART_TOOL) \
+	VMDKFS=$(CURDIR)/$(PROG) PART_TOOL=$(CURDIR)/$(PART_TOOL) BUILD_DIR=$(BUILD) \
 		UNIT_SFX=$(SFX) SAN_CHECK=$(if $(SANITIZE),1) tests/run.sh
 
 demo:

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -62,9 +63,13 @@ static struct vmfs *vol;
 static struct source_opener vol_opener;
 static char *vol_desc;
 
-/* nfc_links=N: the NFC links one read-only disk may have at once, opened
- * as concurrent requests need them (several connections, or one with
- * requests in parallel).  One link serves one request at a time. */
+/* nfc_links=N: the NFC links one read-only disk may have, one per
+ * connection as connections come (the Nth and later share them in turn).
+ * A client with several connections reads a region of its own on each
+ * (nbdcopy), so each link sees a stream and reads ahead; one link taking
+ * every connection's requests in turn would see none (measured: four
+ * connections over four links shared request by request read at half
+ * the rate of one link). */
 #define LINKS_MAX 16
 static unsigned nfc_links = 1;
 
@@ -75,11 +80,9 @@ struct export {
 	struct disk *base; /* under the view, or NULL */
 	/* The links (lock): over nbd/nbdssl up to max, else just disk. */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
 	struct disk *link[LINKS_MAX];
-	bool busy[LINKS_MAX];
 	unsigned nlinks, max;
-	bool opening; /* a link being opened (one at a time) */
+	unsigned conns; /* connections so far, for the next one's link */
 	/* For another link: the snapshot (NULL: current) and the disk. */
 	char *snap;
 	struct vs_disk vd;
@@ -87,6 +90,13 @@ struct export {
 };
 static struct export *exports;
 static pthread_mutex_t exports_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Requests in the plugin now: nbdkit may unload while a connection's
+ * requests still run (a client gone with requests in flight, then a
+ * signal), and the disks must outlive them. */
+static unsigned inflight;
+#define ENTER() __atomic_add_fetch(&inflight, 1, __ATOMIC_SEQ_CST)
+#define LEAVE() __atomic_sub_fetch(&inflight, 1, __ATOMIC_SEQ_CST)
 
 static void plugin_load(void)
 {
@@ -509,7 +519,6 @@ static void export_free(struct export *e)
 			disk_close(e->link[i]);
 	if (e->base)
 		disk_close(e->base);
-	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
 	free(e->snap);
 	free(e->vd.file);
@@ -534,7 +543,6 @@ static struct export *export_get(const char *name)
 	e = calloc(1, sizeof(*e));
 	if (e && (e->name = strdup(name))) {
 		pthread_mutex_init(&e->lock, NULL);
-		pthread_cond_init(&e->cond, NULL);
 		r = vma ? open_vm_disk(name, &d, e) : open_local_disk(name, &d);
 	} else {
 		vmdkfs_error("%s: out of memory", name);
@@ -572,76 +580,37 @@ out:
 	return e;
 }
 
-/* A link of E for one request, in *I (given back with link_give): a free
- * one, else a new one while fewer than max are open (one opened at a
- * time), else the first to be given back; with one link at most, the
- * disk itself (*I LINKS_MAX), which serialises its requests.  Never
- * NULL. */
-static struct disk *link_take(struct export *e, unsigned *i)
+/* The link of E for a new connection: the next one in turn, opened if it
+ * is not yet (fewer than max); if the host refuses it, the links there
+ * are serve from then on. */
+static struct disk *link_for_conn(struct export *e)
 {
 	struct disk *d = NULL;
 	char *local = NULL;
 	unsigned k;
 	int r;
 
-	if (e->max == 1) { /* the disk serves concurrent requests itself */
-		*i = LINKS_MAX;
-		return e->disk;
-	}
 	pthread_mutex_lock(&e->lock);
-	for (;;) {
-		for (k = 0; k < e->nlinks; k++)
-			if (!e->busy[k])
-				goto got;
-		if (e->max == 1) { /* the host gave no second link */
-			pthread_mutex_unlock(&e->lock);
-			*i = LINKS_MAX;
-			return e->disk;
-		}
-		if (!e->opening && e->nlinks < e->max) {
-			/* Another link, opened without the lock. */
-			e->opening = true;
-			pthread_mutex_unlock(&e->lock);
-			r = vm_disk_open(&cfg, vm_conn(vma),
-					 vm_info(vma)->moref, e->snap, &e->vd,
-					 true, false, &d, &local);
-			free(local);
-			local = NULL;
-			pthread_mutex_lock(&e->lock);
-			e->opening = false;
-			pthread_cond_broadcast(&e->cond);
-			if (r < 0) {
-				/* No more than the host gave: the links there
-				 * are serve. */
-				nbdkit_debug("%s: link %u: %s; going on with %u",
-					     e->name, e->nlinks + 1,
-					     vmdkfs_errmsg(), e->nlinks);
-				e->max = e->nlinks;
-				continue;
-			}
-			k = e->nlinks++;
-			e->link[k] = d;
+	k = e->conns++ % e->max;
+	if (k == e->nlinks) {
+		/* Opened with the lock held: connections come one by one. */
+		r = vm_disk_open(&cfg, vm_conn(vma), vm_info(vma)->moref,
+				 e->snap, &e->vd, true, false, &d, &local);
+		free(local);
+		if (r < 0) {
+			nbdkit_debug("%s: link %u: %s; going on with %u",
+				     e->name, k + 1, vmdkfs_errmsg(), e->nlinks);
+			e->max = e->nlinks;
+			k %= e->nlinks;
+		} else {
+			e->link[e->nlinks++] = d;
 			nbdkit_debug("%s: link %u of at most %u opened",
 				     e->name, k + 1, e->max);
-			goto got;
 		}
-		pthread_cond_wait(&e->cond, &e->lock);
 	}
-got:
-	e->busy[k] = true;
+	d = e->link[k % e->nlinks];
 	pthread_mutex_unlock(&e->lock);
-	*i = k;
-	return e->link[k];
-}
-
-static void link_give(struct export *e, unsigned i)
-{
-	if (i == LINKS_MAX)
-		return; /* link_take gave the disk without the pool */
-	pthread_mutex_lock(&e->lock);
-	e->busy[i] = false;
-	pthread_cond_signal(&e->cond);
-	pthread_mutex_unlock(&e->lock);
+	return d;
 }
 
 /* Close the disks, then the VM (the temporary snapshot removed,
@@ -649,6 +618,12 @@ static void link_give(struct export *e, unsigned i)
 static void release(void)
 {
 	struct export *e, *next;
+
+	/* At most 30 s: a request is bounded by the transport's timeouts,
+	 * and a disk closed under a request would be worse than a wait. */
+	for (int i = 0; __atomic_load_n(&inflight, __ATOMIC_SEQ_CST) && i < 300;
+	     i++)
+		usleep(100000);
 
 	for (e = exports; e; e = next) {
 		next = e->next;
@@ -732,15 +707,37 @@ static void plugin_unload(void)
 	config_free(&cfg);
 }
 
+/* A connection: its disk and the link it reads through. */
+struct conn {
+	struct export *e;
+	struct disk *link;
+};
+
+static struct conn *conn_new(struct export *e)
+{
+	struct conn *c;
+
+	if (!e)
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		nbdkit_error("out of memory");
+		return NULL;
+	}
+	c->e = e;
+	c->link = e->max > 1 ? link_for_conn(e) : e->disk;
+	return c;
+}
+
 /* file='s disk, or with export= the disk the client names; every
- * connection to a disk shares it. */
+ * connection to a disk shares it (or, nfc_links=, one of its links). */
 static void *plugin_open(int readonly)
 {
 	const char *name;
 
 	(void)readonly; /* the disk is read-only unless rw=true */
 	if (!wildcard)
-		return export_get(file);
+		return conn_new(export_get(file));
 	name = nbdkit_export_name();
 	if (!name) {
 		nbdkit_error("export=: the client gave no export name");
@@ -753,10 +750,15 @@ static void *plugin_open(int readonly)
 		nbdkit_set_error(EACCES);
 		return NULL;
 	}
-	return export_get(name);
+	return conn_new(export_get(name));
 }
 
-#define DISK(h) (((struct export *)(h))->disk)
+static void plugin_close(void *h)
+{
+	free(h); /* the disk and its links stay, for the next connection */
+}
+
+#define DISK(h) (((struct conn *)(h))->link)
 
 static int64_t plugin_get_size(void *h)
 {
@@ -811,17 +813,15 @@ static int fail(const char *what, uint32_t count, uint64_t off, ssize_t r)
 static int plugin_pread(void *h, void *buf, uint32_t count, uint64_t off,
 			uint32_t flags)
 {
-	struct disk *d;
-	unsigned i;
 	ssize_t r;
 
 	(void)flags;
 	if (vmdkfs_debug_datapath)
 		nbdkit_debug("pread %" PRIu32 " bytes at %" PRIu64, count, off);
 	vmdkfs_error_clear();
-	d = link_take(h, &i);
-	r = disk_pread(d, buf, count, off);
-	link_give(h, i);
+	ENTER();
+	r = disk_pread(DISK(h), buf, count, off);
+	LEAVE();
 	if (r < 0)
 		return fail("read", count, off, r);
 	if ((size_t)r != count) { /* nbdkit checks bounds: cannot happen */
@@ -840,6 +840,7 @@ static int plugin_pwrite(void *h, const void *buf, uint32_t count,
 		nbdkit_debug("pwrite %" PRIu32 " bytes at %" PRIu64, count,
 			     off);
 	vmdkfs_error_clear();
+	ENTER();
 	r = disk_pwrite(DISK(h), buf, count, off);
 	if (r >= 0 && (size_t)r != count) {
 		vmdkfs_error("short write (%zd bytes)", r);
@@ -847,6 +848,7 @@ static int plugin_pwrite(void *h, const void *buf, uint32_t count,
 	}
 	if (r >= 0 && (flags & NBDKIT_FLAG_FUA))
 		r = disk_flush(DISK(h));
+	LEAVE();
 	return r < 0 ? fail("write", count, off, r) : 0;
 }
 
@@ -856,7 +858,9 @@ static int plugin_flush(void *h, uint32_t flags)
 
 	(void)flags;
 	vmdkfs_error_clear();
+	ENTER();
 	r = disk_flush(DISK(h));
+	LEAVE();
 	return r < 0 ? fail("flush", 0, 0, r) : 0;
 }
 
@@ -881,7 +885,11 @@ static int plugin_extents(void *h, uint32_t count, uint64_t off,
 	while (off < end) {
 		uint64_t len;
 		bool data;
-		int r = disk_block_status(d, off, &data, &len);
+		int r;
+
+		ENTER();
+		r = disk_block_status(d, off, &data, &len);
+		LEAVE();
 
 		if (r < 0)
 			return fail("extents", count, off, r);
@@ -909,6 +917,14 @@ static void plugin_dump(void)
 }
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+
+/* A connection's requests one at a time, in order (VMDKFS_SERIAL=1: an
+ * experiment). */
+static int plugin_thread_model(void)
+{
+	return getenv("VMDKFS_SERIAL") ? NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS
+				       : NBDKIT_THREAD_MODEL_PARALLEL;
+}
 
 static struct nbdkit_plugin plugin = {
     .name = "vmdkfs",
@@ -941,6 +957,7 @@ static struct nbdkit_plugin plugin = {
     .magic_config_key = "file",
     .after_fork = plugin_after_fork,
     .open = plugin_open,
+    .close = plugin_close,
     .get_size = plugin_get_size,
     .block_size = plugin_block_size,
     .can_write = plugin_can_write,
@@ -953,6 +970,7 @@ static struct nbdkit_plugin plugin = {
     .flush = plugin_flush,
     .extents = plugin_extents,
     .dump_plugin = plugin_dump,
+    .thread_model = plugin_thread_model,
     .errno_is_preserved = 0,
 };
 

@@ -155,7 +155,9 @@ nbdkit_start() {
 }
 # nbdkit_run ARGS...: nbdkit ARGS; a sanitizer build of the plugin gets
 # its runtimes loaded first (nbdkit itself is not built with them).
-nbdkit_preload() { echo "$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"; }
+# (the plugin too: nbdkit unloads it before the leak check, which could
+# then not name its functions)
+nbdkit_preload() { echo "$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so):$PLUGIN"; }
 nbdkit_run() {
 	case $PLUGIN in
 	*-san.so) LD_PRELOAD="$(nbdkit_preload)" nbdkit "$@" ;;

@@ -14,12 +14,13 @@ bad=$(grep -lE '#[[:space:]]*include[[:space:]]*[<"](fuse[^">]*|nbdkit-[^">]*)["
 [ -z "$bad" ] || fail "library files include FUSE or nbdkit headers: $bad"
 echo "ok no library source includes fuse*.h or nbdkit-*.h ($(find $LIBDIRS -name '*.[ch]' | wc -l) files)"
 
-lib=build/libvmdkfs.a
+bdir=${BUILD_DIR:-build} # make check SANITIZE=...: build-san
+lib=$bdir/libvmdkfs.a
 [ -f "$lib" ] || fail "$lib not built (make)"
 calls=$(nm -u "$lib" | grep -E ' U (fuse_|nbdkit_)' | sort -u || true)
 [ -z "$calls" ] || fail "the library calls FUSE or nbdkit: $calls"
 # The check itself: a front end's object does call them.
-nm -u build/fs/tree.o | grep -q ' U fuse_' || fail "nm finds no fuse_ call in tree.o: the check above proves nothing"
+nm -u "$bdir/fs/tree.o" | grep -q ' U fuse_' || fail "nm finds no fuse_ call in tree.o: the check above proves nothing"
 echo "ok $lib calls no fuse_* or nbdkit_* function ($(ar t "$lib" | wc -l) objects)"
 
 # The tree and its providers: tree.c calls none by name.

@@ -127,7 +127,9 @@ echo "ok rw and powered-on refusals"
 dis() { lab_soap "<$1 xmlns=\"urn:internalvim25\"><_this type=\"AuthorizationManager\">$LAB_AUTHZ</_this><entity type=\"VirtualMachine\">$LAB_VM_MOREF</entity><method>RelocateVM_Task</method><sourceId>vmdkfs</sourceId></$1>"; }
 dis DisableMethods
 [ "$LAB_HTTP" = 200 ] || fail "DisableMethods: HTTP $LAB_HTTP"
-expect_fail "still disabled" -o "$pinned,vm=$VM,snapshot=new,prepare_access_timeout=3" m0
+# (5 s: two tries after the first, so that a slow machine, or a
+# sanitizer build, still gets to a retry past the progress's first second)
+expect_fail "still disabled" -o "$pinned,vm=$VM,snapshot=new,prepare_access_timeout=5" m0
 # The wait shows progress (stderr is no terminal here: a line every 5 s),
 # and -o quiet silences it.
 grep -q "PrepareForAccess: $LAB_VM_MOREF is held by another program; retrying" err ||
