@@ -918,13 +918,6 @@ static void plugin_dump(void)
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
-/* A connection's requests one at a time, in order (VMDKFS_SERIAL=1: an
- * experiment). */
-static int plugin_thread_model(void)
-{
-	return getenv("VMDKFS_SERIAL") ? NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS
-				       : NBDKIT_THREAD_MODEL_PARALLEL;
-}
 
 static struct nbdkit_plugin plugin = {
     .name = "vmdkfs",
@@ -970,7 +963,6 @@ static struct nbdkit_plugin plugin = {
     .flush = plugin_flush,
     .extents = plugin_extents,
     .dump_plugin = plugin_dump,
-    .thread_model = plugin_thread_model,
     .errno_is_preserved = 0,
 };
 

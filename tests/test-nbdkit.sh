@@ -175,9 +175,29 @@ for t in nbdssl nbd; do
 	nbdcopy --connections=4 "$NBD_URI" "$t.copy" || fail "$t: nbdcopy"
 	same "$t.copy" s1.want "$t: nbdcopy, 4 connections"
 	nbdinfo "$NBD_URI" | grep -q "can_multi_conn: true" || fail "$t: not multi-conn"
+	# The holes over the LAN: changed block tracking's "*" (cbt=on, the
+	# default): VMware's areas in use, inside qemu-img map's data of the
+	# chain (whose flat base is data throughout), and zeros outside them
+	# in qemu-img's reading of the chain.
+	nbdinfo --map --json "$NBD_URI" >"$t.nbdmap"
+	qemu-img map -U --output=json -f vmdk "$chain" >"$t.qmap"
+	map_data "$t.nbdmap" nbd >"$t.nbd.data"
+	map_data "$t.qmap" qemu >"$t.qemu.data"
+	/usr/bin/python3 - "$t.nbd.data" "$t.qemu.data" s1.want <<'PY' || fail "$t: the map over the LAN (CBT \"*\") is wrong"
+import sys
+rd = lambda f: [tuple(map(int, l.split())) for l in open(f) if l.strip()]
+nbd, qemu, want = rd(sys.argv[1]), rd(sys.argv[2]), open(sys.argv[3], "rb").read()
+assert nbd and sum(b - a for a, b in nbd) < len(want), "no holes at all: %r" % nbd
+for a, b in nbd:
+    assert any(qa <= a and b <= qb for qa, qb in qemu), "data %d-%d not in qemu-img's data %r" % (a, b, qemu)
+pos = 0
+for a, b in nbd + [(len(want), len(want))]:
+    assert want[pos:a] == bytes(a - pos), "a hole at %d-%d is not zeros in the chain" % (pos, a)
+    pos = b
+PY
 	nbdkit_stop
 	[ "$(lab_ctl state | py "print(s['nfc']['stats']['live'])")" = 0 ] || fail "$t: NFC links left open"
-	echo "ok $t: snapshot $snap's disk (file= the current disk's path) through nbdkit as qemu-img reads its chain; 4 connections"
+	echo "ok $t: snapshot $snap's disk (file= the current disk's path) through nbdkit as qemu-img reads its chain; 4 connections; its map (CBT \"*\", $(wc -l <"$t.nbd.data") data runs) inside qemu-img map's data, zeros elsewhere"
 done
 
 # A read the host fails on every try: the client gets EIO, nbdkit's log
