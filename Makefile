@@ -56,7 +56,7 @@ VSPHERE = vsphere/soap.c vsphere/inventory.c vsphere/cbt.c
 # The hotadd transport (proxy VM, SCSI hot-add)
 TRANSPORTS += transports/hotadd.c
 # A VM's disks for a front end (ConnectEx, PrepareForAccess, snapshots)
-TRANSPORTS += transports/vm.c
+TRANSPORTS += transports/vm.c transports/guard.c
 VSPHERE += vsphere/hotadd.c
 VMFS = vmfs/lvm.c vmfs/volume.c vmfs/file.c vmfs/dir.c
 PART = part/part.c

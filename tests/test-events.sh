@@ -46,7 +46,14 @@ grep -q "session expired; logging in again" logs/vmdkfs-*.log ||
 echo "ok the session expired: logged in again by itself, right bytes"
 
 # --- The snapshot is removed by another client while mounted ---
+# Also mounted over the file transport, through the datastore folder (as
+# an NFS datastore mounted here): nothing on the host knows of that
+# reader, so vmdkfs asks every 2 s whether the snapshot is still there.
 lab_login >/dev/null # the test's own session expired too
+# (prepare_access=off: the first mount holds the VM's PrepareForAccess)
+mount_vmdkfs mf -o "$NFC_OPTS,snapshot=s1,transports=file,datastore.$LAB_DATASTORE=$LAB_DATASTORE_DIR,prepare_access=off,tmpDirectory=$WORK/logs"
+ff=$(ls -d mf/*/Hard_disk_1.raw)
+same "$ff" want.raw "the snapshot's disk over the file transport"
 lab_soap "<RemoveSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachineSnapshot\">$snap</_this><removeChildren>false</removeChildren></RemoveSnapshot_Task>"
 task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")
 [ "$(lab_task_wait "$task")" = success ] || fail "RemoveSnapshot_Task s1"
@@ -66,6 +73,15 @@ grep -q "snapshot $snap is gone" logs/vmdkfs-*.log || fail "the log does not say
 echo 3 >/proc/sys/vm/drop_caches
 dd if="$f" of=/dev/null bs=64k count=1 skip=200 status=none 2>/dev/null && fail "a later read succeeded"
 umount_vmdkfs m
+sleep 2.2 # the file transport's next check
+echo 3 >/proc/sys/vm/drop_caches
+if cat "$ff" >gotf.raw 2>errf; then
+	fail "file transport: a read after the snapshot was removed succeeded ($(cmp gotf.raw want.raw >/dev/null && echo "the old bytes" || echo "OTHER bytes"))"
+fi
+grep -q "Input/output error" errf || fail "file transport: not EIO after the snapshot was removed: $(cat errf)"
+cmp -s gotf.raw <(head -c "$(stat -c %s gotf.raw)" want.raw) || fail "file transport: wrong bytes before the EIO"
+umount_vmdkfs mf
+echo "ok the snapshot removed under a file-transport mount: EIO within 2 s, never the consolidated bytes"
 [ "$(lab_ctl state | py "print(len(s['disabled_methods'] or []))")" = 0 ] || fail "methods left disabled"
 [ "$(lab_ctl state | py "print(s['nfc']['stats']['live'])")" = 0 ] || fail "NFC links left open"
 echo "ok the snapshot removed by another client: EIO, the reason logged, $(stat -c %s got.raw) bytes read before were the snapshot's; a clean unmount"

@@ -216,6 +216,37 @@ print(n)" "$f")
 	LOOPS=$(echo "$LOOPS" | sed "s# $dev##")
 done
 
+# --- The snapshot removed by another client under a san mount ---
+# vmdkfs reads the datastore's files itself, which nothing on the host
+# knows of: the snapshot is checked every 2 s before a read, and once it
+# is gone reads fail (consolidation would write other bytes into the very
+# blocks read).  s2 (its files on the VMFS6 thin volume of the last loop).
+loop_attach lun$v.img --direct-io=on
+dev=$LOOP
+rm -rf byid && mkdir byid && ln -s "$dev" byid/wwn-0x$naa
+lab_vmfs $uuid $v naa.$naa 1 || fail "lab_vmfs"
+rm -f vmdkfs-*.log
+mount_vmdkfs m -o "$opts,san_devices=$WORK/byid,tmpDirectory=$WORK,snapshot=s2,transports=san"
+f=$(ls -d m/*/Hard_disk_1.raw)
+qemu-img convert -f vmdk -O raw "$(local_of "$f")" want.raw
+same "$f" want.raw "VMFS$v: s2 before its removal"
+s2=$(lab_ctl state | /usr/bin/python3 -c "import json,sys; v=[v for v in json.load(sys.stdin)['vms'] if v['name']=='$LAB_VM'][0]; print([x['moref'] for x in v['snapshots'] if x['name']=='s2'][0])")
+lab_login >/dev/null
+lab_soap "<RemoveSnapshot_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachineSnapshot\">$s2</_this><removeChildren>false</removeChildren></RemoveSnapshot_Task>"
+task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RESP")
+[ "$(lab_task_wait "$task")" = success ] || fail "RemoveSnapshot_Task s2"
+sleep 2.2
+echo 3 >/proc/sys/vm/drop_caches
+if cat "$f" >got.raw 2>err.txt; then
+	fail "a read after the snapshot was removed succeeded"
+fi
+grep -q "Input/output error" err.txt || fail "not EIO after the snapshot was removed: $(cat err.txt)"
+grep -q "snapshot $s2 is gone" vmdkfs-*.log || fail "the log does not say the snapshot is gone: $(tail -3 vmdkfs-*.log)"
+umount_vmdkfs m
+losetup -d "$dev"
+LOOPS=$(echo "$LOOPS" | sed "s# $dev##")
+echo "ok VMFS$v: the snapshot removed by another client under a san mount: EIO within 2 s, the reason logged, a clean unmount"
+
 # --- The LUN goes away under a san mount ---
 # The last volume again (VMFS6, thin), then its loop device shrinks to
 # nothing under the mount, as a LUN unpresented from the proxy: EIO with

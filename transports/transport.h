@@ -70,6 +70,15 @@ extern const struct transport nbdssl_transport;
  * (SPEC: vs, proxy_vm, hotadd_sysfs): disks labelled by vmdkfs, or whose
  * file belongs to another VM; the SCSI device deleted first.  Prints a
  * line per disk and counts them. */
+/* A snapshot's disk read from the datastore's own files (san, file):
+ * INNER behind a check, every few seconds before a read, that snapshot
+ * SNAP is still there on VS (transports/guard.c); once it is gone, reads
+ * fail with EIO.  The wrapper takes INNER; on -ENOMEM it stays the
+ * caller's. */
+struct vs_conn;
+int guard_disk_new(struct disk *inner, struct vs_conn *vs, const char *snap,
+		   struct disk **out);
+
 int hotadd_cleanup(const struct disk_spec *spec, int *cleaned,
 		   int *remaining);
 

@@ -593,6 +593,21 @@ int vm_disk_open(const struct config *cfg, struct vs_conn *conn,
 		*local = NULL;
 		return r;
 	}
+	/* A snapshot read from the datastore's own files: watched for its
+	 * removal by another client (transports/guard.c). */
+	if (snap && (!strcmp(d->transport, "san") ||
+		     !strcmp(d->transport, "file"))) {
+		struct disk *g;
+
+		r = guard_disk_new(d, conn, snap, &g);
+		if (r < 0) {
+			disk_close(d);
+			free(*local);
+			*local = NULL;
+			return r;
+		}
+		d = g;
+	}
 	/* Changed block tracking: holes from "*". */
 	r = vm_cbt_wrap(cfg, conn, vm, snap, vd, want_areas, &d);
 	if (r < 0) {
