@@ -1,7 +1,8 @@
 #!/bin/bash
 # The fault matrix: a fault at every step of a snapshot=new mount of the
-# lab's VM (two disks) over nbdssl, one cell per (step, fault), each on a
-# fresh mount.  For every cell:
+# lab's VM (two disks) over nbdssl, and at the messages of a write over
+# nbd (a rw mount of a powered-off VM, checked as said below), one cell
+# per (step, fault), each on a fresh mount.  For every cell:
 #   - the mount either fails with a clear error and a non-zero exit, or is
 #     in place and serves the right bytes (both disks read whole and
 #     compared with qemu-img's reading of the chain) or EIO;
@@ -197,6 +198,99 @@ for n in 1 2 8; do
 	cell "NFC: $n connection(s) refused" "refuse"
 done
 
+# --- NFC writes: a fault at the messages of a write's link ---
+# The second VM, powered off, mounted rw over nbd; 2 MiB written at 1 MiB
+# (two requests of 1 MiB, each in fragments sharing an opId: a fault in
+# the middle of a write).  Each cell then reads the disk back from the
+# datastore folder with qemu-img: the bytes outside the write never
+# change; a write that succeeded is all there; one that failed left each
+# sector old or new, never anything else.  The folder is put back after
+# each cell.
+lab_login >/dev/null
+vm1=$(echo "$LAB_VMS" | cut -d' ' -f2)
+vm1_moref=$(lab_ctl state | py "import json,sys; print([v['moref'] for v in json.load(sys.stdin)['vms'] if v['name']=='$vm1'][0])")
+lab_vm_task PowerOffVM_Task "$vm1_moref"
+wfile=$(lab_ctl state | py "import json,sys; print([v for v in json.load(sys.stdin)['vms'] if v['name']=='$vm1'][0]['disks'][0]['local_chain'][0])")
+wdir=$(dirname "$wfile")
+cp -a "$wdir" "$WORK/w-orig"
+qemu-img convert -U -f vmdk -O raw "$wfile" w-old.raw
+head -c $((2 << 20)) /dev/urandom >w-new.bin
+wopts="$(echo "$NFC_OPTS" | sed "s/,vm=[^,]*//"),vm=$vm1,rw,transports=nbd,$T_OPTS,tmpDirectory=$WORK/logs,quiet"
+# wcell STEP FAULT: as cell, for the write.
+wcell() {
+	local step=$1 fault=$2 t0 rc outcome f dd_rc=0 check
+	rm -f err
+	mkdir -p m
+	t0=$(date +%s)
+	rc=0
+	timeout -s KILL $CELL_LIMIT "$VMDKFS" -o "$wopts" m 2>err || rc=$?
+	if [ $rc = 0 ]; then
+		MOUNTS="$MOUNTS $WORK/m"
+		f=$(ls -d m/*/*.raw | head -1)
+		timeout -s KILL $CELL_LIMIT dd if=w-new.bin of="$f" bs=1M seek=1 conv=notrunc,fsync status=none 2>dderr || dd_rc=$?
+		umount_vmdkfs m
+		qemu-img convert -U -f vmdk -O raw "$wfile" w-got.raw
+		check=$(/usr/bin/python3 - w-old.raw w-new.bin w-got.raw $dd_rc <<'PY'
+import sys
+old, new, got = (open(p, "rb").read() for p in sys.argv[1:4])
+a, b = 1 << 20, (1 << 20) + len(new)
+if got[:a] != old[:a] or got[b:] != old[b:]:
+    print("WRONG BYTES outside the write")
+elif sys.argv[4] == "0":
+    print("written, right bytes" if got[a:b] == new else "WRONG BYTES: a write that succeeded is not all there")
+else:
+    mixed = [i for i in range(0, len(new), 512) if got[a + i:a + i + 512] not in (old[a + i:a + i + 512], new[i:i + 512])]
+    print("write failed, each sector old or new" if not mixed else "WRONG BYTES: sector %d neither old nor new" % (mixed[0] // 512))
+PY
+)
+		case $check in WRONG*) BAD=$((BAD + 1)) ;; esac
+		outcome="mounted, $check"
+		[ $dd_rc = 0 ] || outcome="$outcome ($(grep -o 'Input/output error' dderr | head -1))"
+	elif [ $rc = 137 ]; then
+		outcome="HUNG (killed after $CELL_LIMIT s)"
+		BAD=$((BAD + 1))
+	else
+		outcome="refused (exit $rc): $(grep -v '^vmdkfs: warning' err | head -1 | sed 's/^vmdkfs: //' | cut -c1-120)"
+	fi
+	rm -rf "$wdir" && cp -a "$WORK/w-orig" "$wdir"
+	lab_ctl reset >/dev/null
+	lab_ctl "nfc?stall_ms=2500" >/dev/null
+	if ! left=$(wait_clean); then
+		outcome="$outcome; LEFT BEHIND: $left"
+		BAD=$((BAD + 1))
+	fi
+	local took=$(($(date +%s) - t0))
+	if [ $took -gt $CELL_BOUND ]; then
+		outcome="$outcome; TOO SLOW (over $CELL_BOUND s)"
+		BAD=$((BAD + 1))
+	fi
+	printf '%s\t%s\t%s\t%ss\n' "$step" "$fault" "$outcome" "$took" >>"$ROWS"
+	printf '%-34s %-9s %s (%ss)\n' "$step" "$fault" "$outcome" "$took"
+}
+lab_ctl "nfc/log?clear=1" >/dev/null
+wcell "write: (none)" "-"
+grep -q "written, right bytes" <(tail -1 "$ROWS") || fail "the clean write: $(tail -1 "$ROWS")"
+lab_ctl nfc/log | py "
+import json, sys
+log = json.load(sys.stdin)
+for m in log['connections'][0]['messages']:
+    what = m['row'] or m['kind'] + ' ' + str(m.get('type', ''))
+    if m['kind'] == 'authd':
+        what = m['line'].split(' ')[0].lower()
+    print(what.replace(' ', '_'))" >wmsgs.txt
+k=0
+while read -r what; do
+	k=$((k + 1))
+	# The short pass: every third message, and every other one of the
+	# write's.
+	[ "$FULL" = 1 ] || [ $((k % 3)) = 1 ] || { [ "$what" = aio.write ] && [ $((k % 2)) = 0 ]; } || continue
+	for fault in close stall garbage; do
+		[ $fault = close ] || [ "$FULL" = 1 ] || [ $((k % 9)) = 1 ] || continue
+		lab_ctl "nfc?fault=$fault&fault_at=$k&fault_conn=1" >/dev/null
+		wcell "NFC write link #$k $what" "$fault"
+	done
+done <wmsgs.txt
+
 # --- The table: every cell, then the steps of a kind together ---
 echo
 echo "| step | fault | outcome |"
@@ -213,11 +307,16 @@ for line in open(sys.argv[1]):
         continue
     kind = re.sub(r" #\d+", "", step)
     kind = re.sub(r"^NFC link \d ", "NFC ", kind)
+    kind = re.sub(r"^NFC write link ", "NFC write: ", kind)
     if kind not in rows:
         rows[kind] = {}
         order.append(kind)
     if outcome.startswith("mounted, right bytes"):
         o = "mounted, right bytes"
+    elif outcome.startswith("mounted, written, right bytes"):
+        o = "written, right bytes"
+    elif outcome.startswith("mounted, write failed, each sector old or new"):
+        o = "write EIO, each sector old or new"
     elif "EIO" in outcome:
         o = "mounted, EIO"
     else:
