@@ -20,7 +20,13 @@ cleanup() {
 	for l in $LOOPS; do
 		losetup -d "$l" 2>/dev/null || true
 	done
-	[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
+	# Mounts a peer left under $WORK (the lab's qemu-storage-daemon
+	# exports for hotadd, when the lab was stopped before it tore them
+	# down): lazily, so that the folder can go.
+	for m in $(awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/mounts 2>/dev/null | sort -r); do
+		fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+	done
+	[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK" || true
 }
 trap cleanup EXIT
 
