@@ -131,25 +131,6 @@ static void print_json(struct vmdk *top)
 	printf("]}\n");
 }
 
-/* The volume of --lun DEVICES (colon-separated), partition PARTNO. */
-static int open_lun(const char *devices, unsigned partno, struct vmfs **vol,
-		    char **desc)
-{
-	const char *paths[VMFS_MAX_DEVICES];
-	char *copy = strdup(devices), *save = NULL, *p;
-	size_t n = 0;
-	int r;
-
-	if (!copy)
-		return -ENOMEM;
-	for (p = strtok_r(copy, ":", &save); p && n < VMFS_MAX_DEVICES;
-	     p = strtok_r(NULL, ":", &save))
-		paths[n++] = p;
-	r = lun_open_vmfs(paths, n, partno, false, vol, desc);
-	free(copy);
-	return r;
-}
-
 static void print_volume(struct vmfs *vol, const char *desc, bool json)
 {
 	struct vmfs_info in;
@@ -215,7 +196,7 @@ int fs_info_main(int argc, char **argv)
 		return 2;
 	}
 	if (lun) {
-		r = open_lun(lun, partno, &vol, &desc);
+		r = lun_open_vmfs_list(lun, partno, false, &vol, &desc);
 		if (r < 0) {
 			fprintf(stderr, "vmdkfs: %s\n", vmdkfs_errmsg());
 			return 1;

@@ -196,25 +196,10 @@ static int fill_dir(struct fs_node *dir, void *arg)
 
 static int open_devices(const char *devices, unsigned partno)
 {
-	const char *paths[VMFS_MAX_DEVICES];
-	char *copy = strdup(devices), *save = NULL, *p;
 	struct vmfs_info info;
-	size_t n = 0;
 	int r;
 
-	if (!copy)
-		return -ENOMEM;
-	for (p = strtok_r(copy, ":", &save); p && n < VMFS_MAX_DEVICES;
-	     p = strtok_r(NULL, ":", &save))
-		paths[n++] = p;
-	if (n == 0) {
-		free(copy);
-		vmdkfs_error("lun=: give the VMFS device or image (several: "
-			     "colon-separated)");
-		return -EINVAL;
-	}
-	r = lun_open_vmfs(paths, n, partno, false, &lun.vol, &lun.desc);
-	free(copy);
+	r = lun_open_vmfs_list(devices, partno, false, &lun.vol, &lun.desc);
 	if (r < 0)
 		return r;
 	lun.devices = strdup(devices);

@@ -642,19 +642,9 @@ static void release(void)
 /* lun=DEV[:DEV...] (partition= of each): the VMFS volume. */
 static int open_volume(void)
 {
-	const char *paths[VMFS_MAX_DEVICES];
-	char *copy = strdup(cfg.lun), *save = NULL, *p;
-	size_t n = 0;
-	int r;
+	int r = lun_open_vmfs_list(cfg.lun, (unsigned)cfg.partition, false,
+				   &vol, &vol_desc);
 
-	if (!copy)
-		return -ENOMEM;
-	for (p = strtok_r(copy, ":", &save); p && n < VMFS_MAX_DEVICES;
-	     p = strtok_r(NULL, ":", &save))
-		paths[n++] = p;
-	r = lun_open_vmfs(paths, n, (unsigned)cfg.partition, false, &vol,
-			  &vol_desc);
-	free(copy);
 	if (r == 0) {
 		vmfs_opener_init(vol, &vol_opener);
 		nbdkit_debug("lun=%s: %s", cfg.lun, vol_desc);

@@ -186,3 +186,15 @@ for v in 5 6; do
 	"$VMDKFS" info --json --lun mbr.img | grep -q "\"vmfs\": $v" || fail "info --json --lun"
 	echo "ok VMFS$v: vmdkfs info --lun"
 done
+
+# More devices than a volume can span: refused by name, not cut to 32.
+many=$(printf 'gpt.img:%.0s' $(seq 33))
+if "$VMDKFS" info --lun "${many%:}" >info.txt 2>err.txt; then
+	fail "info --lun with 33 devices succeeded"
+fi
+grep -q "more than 32 devices" err.txt || fail "33 devices: $(cat err.txt)"
+if "$VMDKFS" info --lun ":" >info.txt 2>err.txt; then
+	fail "info --lun with no device succeeded"
+fi
+grep -q "give the VMFS device" err.txt || fail "lun=: : $(cat err.txt)"
+echo "ok lun=: 33 devices and none refused with the reason"

@@ -420,7 +420,7 @@ int lun_vmfs_source(struct lun *l, unsigned partno, struct source **out,
 int lun_open_vmfs(const char *const *paths, size_t n, unsigned partno,
 		  bool writable, struct vmfs **out, char **desc)
 {
-	struct source *srcs[VMFS_MAX_DEVICES];
+	struct source *srcs[VMFS_MAX_DEVICES] = {NULL};
 	struct vmfs_info info;
 	char *text = NULL;
 	size_t i, k = 0;
@@ -487,4 +487,38 @@ int lun_open_vmfs(const char *const *paths, size_t n, unsigned partno,
 	}
 	free(text);
 	return 0;
+}
+
+int lun_open_vmfs_list(const char *devices, unsigned partno, bool writable,
+		       struct vmfs **out, char **desc)
+{
+	const char *paths[VMFS_MAX_DEVICES];
+	char *copy, *save = NULL, *p;
+	size_t n = 0;
+	int r;
+
+	*desc = NULL;
+	copy = strdup(devices ? devices : "");
+	if (!copy)
+		return -ENOMEM;
+	for (p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+		if (n == VMFS_MAX_DEVICES) {
+			free(copy);
+			vmdkfs_error("lun=%s: more than %d devices (a VMFS "
+				     "volume spans at most %d)",
+				     devices, VMFS_MAX_DEVICES,
+				     VMFS_MAX_DEVICES);
+			return -EINVAL;
+		}
+		paths[n++] = p;
+	}
+	if (n == 0) {
+		free(copy);
+		vmdkfs_error("lun=: give the VMFS device or image (several: "
+			     "colon-separated)");
+		return -EINVAL;
+	}
+	r = lun_open_vmfs(paths, n, partno, writable, out, desc);
+	free(copy);
+	return r;
 }

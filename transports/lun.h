@@ -43,4 +43,9 @@ int lun_vmfs_source(struct lun *l, unsigned partno, struct source **out,
 int lun_open_vmfs(const char *const *paths, size_t n, unsigned partno,
 		  bool writable, struct vmfs **out, char **desc);
 
+/* The same over DEVICES, the lun= option's value: paths separated by ':'
+ * (more than VMFS_MAX_DEVICES, or none, is refused). */
+int lun_open_vmfs_list(const char *devices, unsigned partno, bool writable,
+		       struct vmfs **out, char **desc);
+
 #endif
