@@ -53,14 +53,27 @@ lun_image() {
 	dd if=vol$v.img of=lun$v.img bs=1M seek=1 conv=notrunc,sparse status=none
 }
 
+# present IMAGE [LOSETUP OPTIONS]: IMAGE as the LUN of VMFS$v volume
+# $uuid: a loop device ($dev) named by NAA $naa under byid/, and the lab's
+# datastore told that it is that volume.  unpresent: the loop detached.
+present() {
+	local img=$1
+	shift
+	loop_attach "$img" "$@"
+	dev=$LOOP
+	rm -rf byid && mkdir byid && ln -s "$dev" byid/wwn-0x$naa
+	lab_vmfs $uuid $v naa.$naa 1 || fail "lab_vmfs"
+}
+unpresent() {
+	losetup -d "$dev"
+	LOOPS=$(echo "$LOOPS" | sed "s# $dev##")
+}
+
 for v in 5 6; do
 	uuid=6113001e-a6377ebc-1d2$v-000c29801686
 	naa=6000c29a1b2c3d4e5f60718293a4b5c$v
 	lun_image $v $uuid
-	loop_attach lun$v.img --direct-io=on
-	dev=$LOOP
-	rm -rf byid && mkdir byid && ln -s "$dev" byid/wwn-0x$naa
-	lab_vmfs $uuid $v naa.$naa 1 || fail "lab_vmfs"
+	present lun$v.img --direct-io=on
 	san="$opts,san_devices=$WORK/byid,tmpDirectory=$WORK"
 
 	# --- Every disk of s2 (a chain: delta on the volume) and s1 ---
@@ -164,8 +177,7 @@ for v in 5 6; do
 	umount_vmdkfs m
 	grep -q "is a delta link" vmdkfs-*.log || fail "rw delta: the log does not say why: $(grep -h san vmdkfs-*.log | head -3)"
 	echo "ok VMFS$v: rw on a delta goes to nbdssl, san says why"
-	losetup -d "$dev"
-	LOOPS=$(echo "$LOOPS" | sed "s# $dev##")
+	unpresent
 done
 
 # --- Thin and lazy-zeroed flat files on the volume (VMFS6 and VMFS5) ---
@@ -175,10 +187,7 @@ for v in 5 6; do
 	uuid=6113001e-a6377ebc-1d3$v-000c29801686
 	naa=6000c29a1b2c3d4e5f60718293a4b5d$v
 	lun_image $v $uuid --layout "*-flat.vmdk=$layout"
-	loop_attach lun$v.img --direct-io=on
-	dev=$LOOP
-	rm -rf byid && mkdir byid && ln -s "$dev" byid/wwn-0x$naa
-	lab_vmfs $uuid $v naa.$naa 1 || fail "lab_vmfs"
+	present lun$v.img --direct-io=on
 	san="$opts,san_devices=$WORK/byid,tmpDirectory=$WORK"
 	mount_vmdkfs m -o "$san,snapshot=s1,transports=san"
 	f=$(ls -d m/*/Hard_disk_1.raw)
@@ -212,8 +221,7 @@ print(n)" "$f")
 	[ $layout = lazy ] && want="still to be zeroed"
 	grep -q "$want" vmdkfs-*.log || fail "$layout rw: the log does not say \"$want\": $(grep -h san vmdkfs-*.log | head -3)"
 	echo "ok VMFS$v: rw on a $layout disk goes to nbdssl, san says why"
-	losetup -d "$dev"
-	LOOPS=$(echo "$LOOPS" | sed "s# $dev##")
+	unpresent
 done
 
 # --- The snapshot removed by another client under a san mount ---
@@ -221,10 +229,7 @@ done
 # knows of: the snapshot is checked every 2 s before a read, and once it
 # is gone reads fail (consolidation would write other bytes into the very
 # blocks read).  s2 (its files on the VMFS6 thin volume of the last loop).
-loop_attach lun$v.img --direct-io=on
-dev=$LOOP
-rm -rf byid && mkdir byid && ln -s "$dev" byid/wwn-0x$naa
-lab_vmfs $uuid $v naa.$naa 1 || fail "lab_vmfs"
+present lun$v.img --direct-io=on
 rm -f vmdkfs-*.log
 mount_vmdkfs m -o "$opts,san_devices=$WORK/byid,tmpDirectory=$WORK,snapshot=s2,transports=san"
 f=$(ls -d m/*/Hard_disk_1.raw)
@@ -243,18 +248,83 @@ fi
 grep -q "Input/output error" err.txt || fail "not EIO after the snapshot was removed: $(cat err.txt)"
 grep -q "snapshot $s2 is gone" vmdkfs-*.log || fail "the log does not say the snapshot is gone: $(tail -3 vmdkfs-*.log)"
 umount_vmdkfs m
-losetup -d "$dev"
-LOOPS=$(echo "$LOOPS" | sed "s# $dev##")
+unpresent
 echo "ok VMFS$v: the snapshot removed by another client under a san mount: EIO within 2 s, the reason logged, a clean unmount"
+
+# --- The LUN fails reads under a san mount ---
+# The same volume (s1, its base disk), its LUN now qemu-storage-daemon's
+# FUSE export of the image through qemu's blkdebug driver, which fails
+# every read that covers one sector in the middle of the disk's data with
+# EIO, under a real loop device: a storage path that returns I/O errors.
+# The read over that sector fails with EIO and the device named in the
+# log; the bytes before it are right; the mount goes on serving the rest;
+# the unmount is clean.
+if command -v qemu-storage-daemon >/dev/null 2>&1; then
+	present lun$v.img --direct-io=on
+	mount_vmdkfs m -o "$opts,san_devices=$WORK/byid,tmpDirectory=$WORK,snapshot=s1,transports=san"
+	f=$(ls -d m/*/Hard_disk_1.raw)
+	qemu-img convert -f vmdk -O raw "$(local_of "$f")" want.raw
+	umount_vmdkfs m
+	unpresent
+	# A 4 KiB block of the disk found once in the image: the sector to fail.
+	bad=$(/usr/bin/python3 - want.raw lun$v.img <<'PY'
+import sys
+disk, img = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+mid = len(disk) // 2 // 4096 * 4096
+for off in list(range(mid, len(disk), 4096)) + list(range(65536, mid, 4096)):
+    blk = disk[off:off + 4096]
+    if blk.count(blk[:1]) == len(blk):
+        continue
+    at = img.find(blk)
+    if at >= 0 and at % 512 == 0 and img.find(blk, at + 1) < 0:
+        print(off, at // 512)
+        break
+PY
+)
+	[ -n "$bad" ] || fail "no block of the disk's data found once in the image"
+	read -r bad_off bad_sector <<<"$bad"
+	printf '[inject-error]\nevent = "read_aio"\nerrno = "5"\nsector = "%s"\n' "$bad_sector" >blkdebug.conf
+	touch lunbad
+	qemu-storage-daemon --blockdev driver=file,node-name=f,filename=lun$v.img \
+		--blockdev driver=blkdebug,node-name=b,image=f,config=blkdebug.conf \
+		--blockdev driver=raw,node-name=r,file=b \
+		--export type=fuse,id=e,node-name=r,mountpoint=lunbad,writable=off \
+		--daemonize --pidfile "$WORK/qsd.pid" || fail "qemu-storage-daemon with blkdebug"
+	MOUNTS="$MOUNTS $WORK/lunbad"
+	present lunbad -r
+	rm -f vmdkfs-*.log
+	echo 3 >/proc/sys/vm/drop_caches
+	mount_vmdkfs m -o "$opts,san_devices=$WORK/byid,tmpDirectory=$WORK,snapshot=s1,transports=san"
+	f=$(ls -d m/*/Hard_disk_1.raw)
+	[ "$(getfattr --only-values -n user.vmdkfs.transport "$f")" = san ] || fail "I/O errors: not san"
+	if cat "$f" >got.raw 2>err.txt; then
+		fail "a read over a sector the LUN fails succeeded"
+	fi
+	grep -q "Input/output error" err.txt || fail "not EIO over a failing sector: $(cat err.txt)"
+	[ "$(stat -c %s got.raw)" -le "$bad_off" ] || fail "$(stat -c %s got.raw) bytes read, past the failing block at $bad_off"
+	cmp -s got.raw <(head -c "$(stat -c %s got.raw)" want.raw) || fail "wrong bytes before the EIO"
+	grep -q "$dev" vmdkfs-*.log || fail "the log does not name the device: $(tail -3 vmdkfs-*.log)"
+	# The rest of the disk still reads, and right.
+	cmp -s <(dd if="$f" bs=4096 skip=$((bad_off / 4096 + 1)) status=none) <(tail -c +$((bad_off + 4096 + 1)) want.raw) ||
+		fail "the disk after the failing block does not read right"
+	umount_vmdkfs m
+	mountpoint -q m && fail "still mounted after the I/O errors"
+	[ "$(lab_ctl state | /usr/bin/python3 -c "import json,sys; print(len(json.load(sys.stdin)['disabled_methods'] or []))")" = 0 ] ||
+		fail "methods left disabled after the I/O errors"
+	unpresent
+	kill "$(cat "$WORK/qsd.pid")"
+	for i in $(seq 50); do mountpoint -q lunbad || break; sleep 0.1; done
+	MOUNTS=$(echo "$MOUNTS" | sed "s# $WORK/lunbad##")
+	echo "ok VMFS$v: the LUN fails a sector (blkdebug under a loop device): EIO naming $dev, $(stat -c %s got.raw) bytes before it right, the rest of the disk right, a clean unmount"
+else
+	echo "SKIP the failing-LUN case: qemu-storage-daemon is not installed"
+fi
 
 # --- The LUN goes away under a san mount ---
 # The last volume again (VMFS6, thin), then its loop device shrinks to
 # nothing under the mount, as a LUN unpresented from the proxy: EIO with
 # the device named, never zeros, and a clean unmount (EndAccess done).
-loop_attach lun$v.img --direct-io=on
-dev=$LOOP
-rm -rf byid && mkdir byid && ln -s "$dev" byid/wwn-0x$naa
-lab_vmfs $uuid $v naa.$naa 1 || fail "lab_vmfs"
+present lun$v.img --direct-io=on
 rm -f vmdkfs-*.log
 mount_vmdkfs m -o "$opts,san_devices=$WORK/byid,tmpDirectory=$WORK,snapshot=s1,transports=san"
 f=$(ls -d m/*/Hard_disk_1.raw)
