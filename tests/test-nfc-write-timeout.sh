@@ -36,7 +36,7 @@ task=$(sed -n 's:.*<returnval type="Task">\([^<]*\)</returnval>.*:\1:p' "$LAB_RE
 [ "$(lab_task_wait "$task")" = success ] || fail "PowerOffVM_Task"
 
 mkdir -p logs
-STALL_MS=5000
+STALL_MS=8000
 # stalled_write MODE EXTRA_OPTS SEEK_MIB: one 1 MiB O_DIRECT write at
 # SEEK_MIB whose first attempt the host stops reading for STALL_MS, then
 # drops.  Sets $took (ms) and $rc (dd's exit status).  Leaves the mount
@@ -74,13 +74,16 @@ written_back() {
 # before the host would have dropped the link, and the log says which
 # timeout.  The stalled session still holds the disk's lock on the host,
 # so the retries are refused ("Failed to lock the file") until it ends;
-# then the same mount writes again.
+# vmdkfs pauses before each (3 s in all), then gives up; then the same
+# mount writes again.
 timed_out() {
 	[ "$rc" != 0 ] || fail "$1: the write succeeded over a stalled link"
 	grep -q "Input/output error" err || fail "$1: $(cat err)"
 	grep -q "the host took nothing within the write timeout ($1=$2)" logs/vmdkfs-*.log ||
 		fail "no $1 message in the log: $(cat logs/vmdkfs-*.log)"
-	[ "$took" -ge "$2" ] && [ "$took" -lt $((STALL_MS - 1000)) ] ||
+	grep -q "the disk is locked; trying again" logs/vmdkfs-*.log ||
+		fail "$1: no pause for the host's lock in the log: $(grep -h NFC logs/vmdkfs-*.log | tail -5)"
+	[ "$took" -ge $(($2 + 3000)) ] && [ "$took" -lt $((STALL_MS - 1000)) ] ||
 		fail "$1=$2: the write failed after $took ms"
 	sleep $((STALL_MS / 1000 + 1))
 	dd if=data.bin of="$f" bs=1M seek="$3" oflag=direct conv=notrunc status=none ||
@@ -89,12 +92,12 @@ timed_out() {
 	echo "ok $1 over $4: EIO after $took ms, then writes again"
 }
 
-stalled_write nbd ",vixDiskLib.nfc.WriteTimeoutMs=1000" 3
+stalled_write nbd ",vixDiskLib.nfc.WriteTimeoutMs=1000,vixDiskLib.nfc.LogLevel=2" 3
 timed_out vixDiskLib.nfc.WriteTimeoutMs 1000 3 nbd
 
 # nfcFssrvrWrite.TimeoutMs is the write timeout of a read-write open; it
 # wins over WriteTimeoutMs (here none).  Under TLS (nbdssl) too.
-stalled_write nbdssl ",vixDiskLib.nfcFssrvrWrite.TimeoutMs=1500" 5
+stalled_write nbdssl ",vixDiskLib.nfcFssrvrWrite.TimeoutMs=1500,vixDiskLib.nfc.LogLevel=2" 5
 timed_out vixDiskLib.nfcFssrvrWrite.TimeoutMs 1500 5 nbdssl
 
 # Without a write timeout (0: none; the default is 600 s) the same stall
