@@ -117,9 +117,10 @@ start_lab() {
 }
 
 # Start the lab and cd to $WORK, with a password file (mode 600) there and
-# $NFC_OPTS the options of a mount of the lab's VM over its NFC server.
+# $NFC_OPTS the options of a mount of the lab's VM over its NFC server;
+# any arguments go to the lab (-vms 3 ...).
 lab_nfc_setup() {
-	start_lab
+	start_lab "$@"
 	[ -n "${LAB_NFC_PORT:-}" ] || skip "this lab has no NFC server"
 	cd "$WORK"
 	printf '%s\n' "$LAB_PASSWORD" >"$WORK/pw"

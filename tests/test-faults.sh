@@ -22,7 +22,19 @@
 # answer (SOAP) and, at a spread of steps, the other faults.
 . "$(dirname "$0")/lib.sh"
 need qemu-img curl getfattr timeout
-lab_nfc_setup
+# The hotadd cells need the lab's proxy VM (the third) and its simulated
+# SCSI disks: qemu-storage-daemon under real loop devices, as in
+# tests/test-hotadd.sh.
+hotadd=1
+hotadd_why=""
+command -v qemu-storage-daemon >/dev/null 2>&1 || { hotadd=0; hotadd_why="qemu-storage-daemon is not installed"; }
+[ "$(id -u)" = 0 ] && l=$(losetup -f 2>/dev/null) && [ -n "$l" ] || { hotadd=0; hotadd_why="no loop devices (root and a free one needed)"; }
+lab_nfc_setup -vms 3
+trap 'lab_ctl "hotadd?off=1" >/dev/null 2>&1; lab_stop; cleanup' EXIT
+proxy=$(echo "$LAB_VMS" | cut -d' ' -f3)
+if [ $hotadd = 1 ]; then
+	lab_ctl "hotadd?proxy=$proxy&sysfs=$WORK/sys&dev=$WORK/dev" | grep -q '"ok": true' || fail "lab: /lab/hotadd?proxy="
+fi
 FULL=${FAULTS_FULL:-0}
 # Short timeouts, so that a stall shows within seconds.
 T_OPTS="vixDiskLib.nfc.AcceptTimeoutMs=1500,vixDiskLib.nfc.RequestTimeoutMs=1500,vixDiskLib.nfc.ReadTimeoutMs=1500,vixDiskLib.nfc.WriteTimeoutMs=1500,soap_timeout=3"
@@ -37,15 +49,27 @@ lab_ctl "nfc?stall_ms=2500" >/dev/null
 py() { /usr/bin/python3 -c "$@"; }
 # What vmdkfs may have left: temporary snapshots, disabled methods, NFC
 # connections still open, NFC handles still open.
+# Hot-added: disks on the proxy VM beyond its own, and SCSI disks the lab
+# still presents.
+proxy_disks() {
+	lab_ctl state | py "
+import json, sys
+s = json.load(sys.stdin)
+print(len([d for d in [v for v in s['vms'] if v['name'] == '$proxy'][0]['disks'] if not d['label'].startswith('Hard disk filler')]))"
+}
+own=$(proxy_disks)
 leftovers() {
 	lab_ctl state | py "
 import json, sys
 s = json.load(sys.stdin)
 snaps = sum(1 for v in s['vms'] for x in v.get('snapshots') or [] if x['name'].startswith('vmdkfs-'))
-print('snapshots=%d disabled=%d nfc_links=%d nfc_handles=%d' % (snaps, len(s['disabled_methods'] or []),
-      s['nfc']['stats']['live'], len(s['nfc']['handles'] or [])))"
+proxy = [v for v in s['vms'] if v['name'] == '$proxy'][0]
+added = len([d for d in proxy['disks'] if not d['label'].startswith('Hard disk filler')]) - $own
+added += len((s.get('hotadd') or {}).get('disks') or [])
+print('snapshots=%d disabled=%d hotadded=%d nfc_links=%d nfc_handles=%d' % (snaps, len(s['disabled_methods'] or []),
+      added, s['nfc']['stats']['live'], len(s['nfc']['handles'] or [])))"
 }
-CLEAN="snapshots=0 disabled=0 nfc_links=0 nfc_handles=0"
+CLEAN="snapshots=0 disabled=0 hotadded=0 nfc_links=0 nfc_handles=0"
 
 # The bytes each disk must have: the VM's current chain, as qemu-img reads it.
 lab_ctl state | py "
@@ -62,34 +86,30 @@ done <disks.txt
 ROWS=$WORK/rows
 : >"$ROWS"
 BAD=0
-# cell STEP FAULT: one mount with the fault set up (by the caller) just
-# before; the outcome goes to the table, a wrong outcome fails the test.
-cell() {
-	local step=$1 fault=$2 t0 rc outcome="" f label why
+# run_cell STEP FAULT OPTS BODY [AFTER]: one mount with OPTS, the fault set
+# up (by the caller) just before.  BODY runs once the mount is in place
+# and sets outcome (it sees this function's locals); AFTER, if given, runs
+# whatever happened.  The outcome goes to the table, a wrong outcome fails
+# the test.
+run_cell() {
+	local step=$1 fault=$2 o=$3 body=$4 after=${5:-} t0 rc outcome why left took
+	# FAULTS_ONLY=REGEX (debugging): only the cells whose "STEP FAULT"
+	# matches, their logs kept in FAULTS_LOGS.
+	if [ -n "${FAULTS_ONLY:-}" ] && [ "$fault" != - ] && ! [[ "$step $fault" =~ $FAULTS_ONLY ]]; then
+		lab_ctl reset >/dev/null
+		lab_ctl "nfc?stall_ms=2500" >/dev/null
+		return 0
+	fi
+	rm -f "$WORK"/logs/*
 	rm -f err
 	mkdir -p m
 	t0=$(date +%s)
 	rc=0
-	timeout -s KILL $CELL_LIMIT "$VMDKFS" -o "$opts" m 2>err || rc=$?
+	timeout -s KILL $CELL_LIMIT "$VMDKFS" -o "$o" m 2>err || rc=$?
 	if [ $rc = 0 ]; then
 		MOUNTS="$MOUNTS $WORK/m"
 		outcome="mounted"
-		for f in m/*/*.raw; do
-			label=$(basename "$f" .raw)
-			if timeout -s KILL $CELL_LIMIT cat "$f" >got.raw 2>readerr; then
-				if ! cmp -s got.raw "want-$label.raw"; then
-					outcome="WRONG BYTES in $label"
-					BAD=$((BAD + 1))
-				fi
-			elif grep -q "Input/output error" readerr; then
-				outcome="$outcome, EIO on $label"
-			else
-				outcome="$outcome, read of $label: $(head -c 80 readerr)"
-				BAD=$((BAD + 1))
-			fi
-		done
-		[ "$outcome" = mounted ] && outcome="mounted, right bytes"
-		umount_vmdkfs m
+		$body
 	elif [ $rc = 137 ]; then
 		outcome="HUNG (killed after $CELL_LIMIT s)"
 		BAD=$((BAD + 1))
@@ -101,15 +121,20 @@ cell() {
 		}
 		outcome="refused (exit $rc): $why"
 	fi
+	[ -z "$after" ] || $after
 	lab_ctl reset >/dev/null
 	lab_ctl "nfc?stall_ms=2500" >/dev/null
 	if ! left=$(wait_clean); then
 		outcome="$outcome; LEFT BEHIND: $left"
 		BAD=$((BAD + 1))
 		# Tidy up for the next cell, so that one failure stays one.
-		"$VMDKFS" cleanup -o "server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$WORK/pw,thumbprint=$LAB_THUMBPRINT_SHA256" >/dev/null 2>&1 || true
+		"$VMDKFS" cleanup -o "server=$LAB_HOST,port=$LAB_PORT,user=$LAB_USER,password_file=$WORK/pw,thumbprint=$LAB_THUMBPRINT_SHA256,hotadd_sysfs=$WORK/sys,hotadd_dev=$WORK/dev" >/dev/null 2>&1 || true
 	fi
-	local took=$(($(date +%s) - t0))
+	took=$(($(date +%s) - t0))
+	if [ -n "${FAULTS_LOGS:-}" ]; then
+		mkdir -p "$FAULTS_LOGS"
+		cat "$WORK"/logs/* >"$FAULTS_LOGS/$(echo "$step $fault" | tr -c 'A-Za-z0-9#_-' _).log" 2>/dev/null
+	fi
 	if [ $took -gt $CELL_BOUND ]; then
 		outcome="$outcome; TOO SLOW (over $CELL_BOUND s)"
 		BAD=$((BAD + 1))
@@ -117,6 +142,28 @@ cell() {
 	printf '%s\t%s\t%s\t%ss\n' "$step" "$fault" "$outcome" "$took" >>"$ROWS"
 	printf '%-34s %-9s %s (%ss)\n' "$step" "$fault" "$outcome" "$took"
 }
+
+# Both disks read whole and compared: the right bytes, or EIO.
+read_disks() {
+	local f label
+	for f in m/*/*.raw; do
+		label=$(basename "$f" .raw)
+		if timeout -s KILL $CELL_LIMIT cat "$f" >got.raw 2>readerr; then
+			if ! cmp -s got.raw "want-$label.raw"; then
+				outcome="WRONG BYTES in $label"
+				BAD=$((BAD + 1))
+			fi
+		elif grep -q "Input/output error" readerr; then
+			outcome="$outcome, EIO on $label"
+		else
+			outcome="$outcome, read of $label: $(head -c 80 readerr)"
+			BAD=$((BAD + 1))
+		fi
+	done
+	[ "$outcome" = mounted ] && outcome="mounted, right bytes"
+	umount_vmdkfs m
+}
+cell() { run_cell "$1" "$2" "$opts" read_disks; }
 
 # --- A clean mount: the SOAP calls and NFC messages of the exchange ---
 lab_ctl "reset?calls=1" >/dev/null
@@ -198,6 +245,47 @@ for n in 1 2 8; do
 	cell "NFC: $n connection(s) refused" "refuse"
 done
 
+# --- hotadd: every SOAP request of a snapshot=new hotadd mount ---
+# The same VM, its snapshot's disks attached to the proxy VM (the lab's
+# simulation, see tests/test-hotadd.sh) and read as SCSI disks.  The calls
+# a hotadd mount shares with the nbdssl one above (login, inventory,
+# snapshot, PrepareForAccess) get the close only; its own (the proxy's
+# lookup, ReconfigVM_Task and its task, the detach) get every fault.
+if [ $hotadd = 1 ]; then
+	hopts="$NFC_OPTS,snapshot=new,transports=hotadd,hotadd_sysfs=$WORK/sys,hotadd_dev=$WORK/dev,hotadd_timeout=10,soap_timeout=3,tmpDirectory=$WORK/logs,quiet"
+	lab_ctl "reset?calls=1" >/dev/null
+	run_cell "hotadd: (none)" "-" "$hopts" read_disks
+	grep -q "right bytes" <(tail -1 "$ROWS") || fail "the clean hotadd mount: $(tail -1 "$ROWS")"
+	lab_ctl state | py "
+import json, sys
+for c in json.load(sys.stdin)['call_log']: print(c)" >hcalls.txt
+	grep -q ReconfigVM_Task hcalls.txt || fail "the clean hotadd mount made no ReconfigVM_Task: $(tr '\n' ' ' <hcalls.txt)"
+	echo "clean hotadd mount: $(wc -l <hcalls.txt) SOAP calls"
+	k=0
+	own_step=0
+	while read -r method; do
+		k=$((k + 1))
+		# From the first call the nbdssl mount does not make on.
+		grep -qx "$method" calls.txt || own_step=1
+		[ "$method" = ReconfigVM_Task ] && own_step=1
+		for mode in close after truncate garbage; do
+			case $mode in
+			close) ;;
+			after) [ "$FULL" = 1 ] || { [ $own_step = 1 ] && ! retry_safe "$method"; } || continue ;;
+			*) { [ $own_step = 1 ] && spread $k; } || [ "$FULL" = 1 ] || continue ;;
+			esac
+			lab_ctl "drop?skip=$((k - 1))&count=1&mode=$mode" >/dev/null
+			run_cell "hotadd: SOAP #$k $method" "$mode" "$hopts" read_disks
+		done
+		if { [ $own_step = 1 ] && spread $k; } || [ "$FULL" = 1 ]; then
+			lab_ctl "delay?method=$method&ms=4000&count=1" >/dev/null
+			run_cell "hotadd: SOAP #$k $method" "stall" "$hopts" read_disks
+		fi
+	done <hcalls.txt
+else
+	echo "SKIP the hotadd cells: $hotadd_why"
+fi
+
 # --- NFC writes: a fault at the messages of a write's link ---
 # The second VM, powered off, mounted rw over nbd; 2 MiB written at 1 MiB
 # (two requests of 1 MiB, each in fragments sharing an opId: a fault in
@@ -216,21 +304,14 @@ cp -a "$wdir" "$WORK/w-orig"
 qemu-img convert -U -f vmdk -O raw "$wfile" w-old.raw
 head -c $((2 << 20)) /dev/urandom >w-new.bin
 wopts="$(echo "$NFC_OPTS" | sed "s/,vm=[^,]*//"),vm=$vm1,rw,transports=nbd,$T_OPTS,tmpDirectory=$WORK/logs,quiet"
-# wcell STEP FAULT: as cell, for the write.
-wcell() {
-	local step=$1 fault=$2 t0 rc outcome f dd_rc=0 check
-	rm -f err
-	mkdir -p m
-	t0=$(date +%s)
-	rc=0
-	timeout -s KILL $CELL_LIMIT "$VMDKFS" -o "$wopts" m 2>err || rc=$?
-	if [ $rc = 0 ]; then
-		MOUNTS="$MOUNTS $WORK/m"
-		f=$(ls -d m/*/*.raw | head -1)
-		timeout -s KILL $CELL_LIMIT dd if=w-new.bin of="$f" bs=1M seek=1 conv=notrunc,fsync status=none 2>dderr || dd_rc=$?
-		umount_vmdkfs m
-		qemu-img convert -U -f vmdk -O raw "$wfile" w-got.raw
-		check=$(/usr/bin/python3 - w-old.raw w-new.bin w-got.raw $dd_rc <<'PY'
+# The write (2 MiB at 1 MiB), then the disk read back from the folder.
+write_disk() {
+	local f dd_rc=0 check
+	f=$(ls -d m/*/*.raw | head -1)
+	timeout -s KILL $CELL_LIMIT dd if=w-new.bin of="$f" bs=1M seek=1 conv=notrunc,fsync status=none 2>dderr || dd_rc=$?
+	umount_vmdkfs m
+	qemu-img convert -U -f vmdk -O raw "$wfile" w-got.raw
+	check=$(/usr/bin/python3 - w-old.raw w-new.bin w-got.raw $dd_rc <<'PY'
 import sys
 old, new, got = (open(p, "rb").read() for p in sys.argv[1:4])
 a, b = 1 << 20, (1 << 20) + len(new)
@@ -243,30 +324,13 @@ else:
     print("write failed, each sector old or new" if not mixed else "WRONG BYTES: sector %d neither old nor new" % (mixed[0] // 512))
 PY
 )
-		case $check in WRONG*) BAD=$((BAD + 1)) ;; esac
-		outcome="mounted, $check"
-		[ $dd_rc = 0 ] || outcome="$outcome ($(grep -o 'Input/output error' dderr | head -1))"
-	elif [ $rc = 137 ]; then
-		outcome="HUNG (killed after $CELL_LIMIT s)"
-		BAD=$((BAD + 1))
-	else
-		outcome="refused (exit $rc): $(grep -v '^vmdkfs: warning' err | head -1 | sed 's/^vmdkfs: //' | cut -c1-120)"
-	fi
-	rm -rf "$wdir" && cp -a "$WORK/w-orig" "$wdir"
-	lab_ctl reset >/dev/null
-	lab_ctl "nfc?stall_ms=2500" >/dev/null
-	if ! left=$(wait_clean); then
-		outcome="$outcome; LEFT BEHIND: $left"
-		BAD=$((BAD + 1))
-	fi
-	local took=$(($(date +%s) - t0))
-	if [ $took -gt $CELL_BOUND ]; then
-		outcome="$outcome; TOO SLOW (over $CELL_BOUND s)"
-		BAD=$((BAD + 1))
-	fi
-	printf '%s\t%s\t%s\t%ss\n' "$step" "$fault" "$outcome" "$took" >>"$ROWS"
-	printf '%-34s %-9s %s (%ss)\n' "$step" "$fault" "$outcome" "$took"
+	case $check in WRONG*) BAD=$((BAD + 1)) ;; esac
+	outcome="mounted, $check"
+	[ $dd_rc = 0 ] || outcome="$outcome ($(grep -o 'Input/output error' dderr | head -1))"
 }
+# The folder as it was, for the next cell.
+restore_wdir() { rm -rf "$wdir" && cp -a "$WORK/w-orig" "$wdir"; }
+wcell() { run_cell "$1" "$2" "$wopts" write_disk restore_wdir; }
 lab_ctl "nfc/log?clear=1" >/dev/null
 wcell "write: (none)" "-"
 grep -q "written, right bytes" <(tail -1 "$ROWS") || fail "the clean write: $(tail -1 "$ROWS")"
@@ -308,6 +372,7 @@ for line in open(sys.argv[1]):
     kind = re.sub(r" #\d+", "", step)
     kind = re.sub(r"^NFC link \d ", "NFC ", kind)
     kind = re.sub(r"^NFC write link ", "NFC write: ", kind)
+    kind = re.sub(r"^hotadd: SOAP ", "hotadd: ", kind)
     if kind not in rows:
         rows[kind] = {}
         order.append(kind)

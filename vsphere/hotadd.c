@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/err.h"
 #include "../common/sig.h"
@@ -179,6 +180,36 @@ int vs_attach_disk(struct vs_conn *c, const char *proxy, const char *file,
 	return r;
 }
 
+/* The key of PROXY's disk: KEY itself (FILE NULL), or the disk of FILE at
+ * (CTL_KEY, UNIT); 0 if there is none, or -errno. */
+static int find_disk(struct vs_conn *c, const char *proxy, int key,
+		     const char *file, int ctl_key, int unit)
+{
+	struct vs_hw hw;
+	size_t i;
+	int r = vs_hardware(c, proxy, NULL, &hw);
+
+	if (r < 0)
+		return r;
+	for (i = 0; i < hw.ndisk && r == 0; i++)
+		if (file ? hw.disk[i].ctl_key == ctl_key &&
+			       hw.disk[i].unit == unit && hw.disk[i].file &&
+			       !strcmp(hw.disk[i].file, file)
+			 : hw.disk[i].key == key)
+			r = hw.disk[i].key;
+	vs_hardware_free(&hw);
+	return r;
+}
+
+/* The pause before look I + 1 at a reconfiguration whose answer was
+ * lost: 1 s (none in the fuzzer). */
+static void look_pause(void)
+{
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+	sleep(1);
+#endif
+}
+
 static int attach_disk(struct vs_conn *c, const char *proxy, const char *file,
 		       uint64_t capacity, int ctl_key, int unit,
 		       bool persistent, const char *label, int *key)
@@ -209,8 +240,34 @@ static int attach_disk(struct vs_conn *c, const char *proxy, const char *file,
 	free(change);
 	free(f);
 	free(l);
-	if (r < 0)
-		return r;
+	if (r < 0) {
+		/* The answer (of the call or of its task) may be lost with
+		 * the disk attached all the same: look for it a few seconds,
+		 * so that it is used, and detached in the end, rather than
+		 * left on the proxy VM. */
+		char why[1024];
+		int looks = vs_answer_lost(c) ? 4 : 1, k, found = 0;
+
+		snprintf(why, sizeof(why), "%s", vmdkfs_errmsg());
+		for (i = 0; i < (size_t)looks && found <= 0; i++) {
+			if (i)
+				look_pause();
+			found = find_disk(c, proxy, 0, file, ctl_key, unit);
+		}
+		if (found <= 0) {
+			vmdkfs_error("%s (and no disk %s appeared at controller "
+				     "%d unit %d)",
+				     why, file, ctl_key, unit);
+			return r;
+		}
+		k = found;
+		vmdkfs_log(LOG_WARN,
+			   "ReconfigVM_Task on %s: %s; the disk %s was "
+			   "attached all the same (key %d): using it",
+			   proxy, why, file, k);
+		*key = k;
+		return 0;
+	}
 	/* The key the host gave it: the disk now at (controller, unit). */
 	r = vs_hardware(c, proxy, NULL, &hw);
 	if (r < 0)
@@ -232,7 +289,8 @@ static int attach_disk(struct vs_conn *c, const char *proxy, const char *file,
 int vs_detach_disk(struct vs_conn *c, const char *proxy, int key, int ctl_key,
 		   int unit)
 {
-	char change[512];
+	char change[512], why[1024];
+	int try, i, looks, found, r;
 
 	/* No <fileOperation>destroy</fileOperation>: the file stays. */
 	snprintf(change, sizeof(change),
@@ -241,7 +299,35 @@ int vs_detach_disk(struct vs_conn *c, const char *proxy, int key, int ctl_key,
 		 "<controllerKey>%d</controllerKey><unitNumber>%d</unitNumber>"
 		 "<capacityInKB>0</capacityInKB></device>",
 		 key, ctl_key, unit);
-	return reconfig(c, proxy, change);
+	for (try = 0;; try++) {
+		r = reconfig(c, proxy, change);
+		if (r == 0)
+			return 0;
+		/* Done all the same (its answer lost), or still to do. */
+		snprintf(why, sizeof(why), "%s", vmdkfs_errmsg());
+		looks = vs_answer_lost(c) ? 3 : 1;
+		for (i = 0, found = 1; i < looks && found != 0; i++) {
+			if (i)
+				look_pause();
+			found = find_disk(c, proxy, key, NULL, 0, 0);
+		}
+		if (found == 0) {
+			vmdkfs_log(LOG_WARN,
+				   "ReconfigVM_Task on %s: %s; disk %d was "
+				   "detached all the same",
+				   proxy, why, key);
+			return 0;
+		}
+		if (try == 2)
+			break;
+		vmdkfs_log(LOG_WARN,
+			   "ReconfigVM_Task on %s: detaching disk %d: %s; "
+			   "trying again",
+			   proxy, key, why);
+		look_pause();
+	}
+	vmdkfs_error("%s", why);
+	return r;
 }
 
 int vs_vm_files(struct vs_conn *c, const char *vm, char ***files, size_t *n)
