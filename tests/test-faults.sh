@@ -282,6 +282,11 @@ for c in json.load(sys.stdin)['call_log']: print(c)" >hcalls.txt
 			run_cell "hotadd: SOAP #$k $method" "stall" "$hopts" read_disks
 		fi
 	done <hcalls.txt
+	# The guest never sees the disk attached (no SCSI device on a scan):
+	# hotadd_timeout, then the disk detached again.
+	lab_ctl "hotadd?hide=1" >/dev/null
+	run_cell "hotadd: the SCSI device never appears" "hide" "$hopts" read_disks
+	lab_ctl "hotadd?hide=0" >/dev/null
 else
 	echo "SKIP the hotadd cells: $hotadd_why"
 fi
@@ -363,7 +368,7 @@ awk -F'\t' '{ printf "| %s | %s | %s |\n", $1, $2, $3 }' "$ROWS"
 echo
 /usr/bin/python3 - "$ROWS" <<'PY'
 import re, sys
-faults = ["close", "after", "truncate", "garbage", "stall", "trickle", "refuse"]
+faults = ["close", "after", "truncate", "garbage", "stall", "trickle", "refuse", "hide"]
 rows, order = {}, []
 for line in open(sys.argv[1]):
     step, fault, outcome, _ = line.rstrip("\n").split("\t")

@@ -41,8 +41,9 @@ package main
 // Control: /lab/hotadd?proxy=VM&sysfs=DIR&dev=DIR[&swapped=0][&decoy=0]
 // [&controllers=N]; /lab/hotadd?fill=U,U,... (placeholder disks on the
 // proxy's first controller at those units), ?unfill=1, ?off=1 (tear down
-// everything, forget the proxy); GET /lab/hotadd: the state, also in
-// /lab/state "hotadd".
+// everything, forget the proxy), ?hide=N (the next N disks attached never
+// appear on a scan: a guest that does not see the disk); GET /lab/hotadd:
+// the state, also in /lab/state "hotadd".
 
 import (
 	"fmt"
@@ -86,6 +87,7 @@ type hotDisk struct {
 	Direct   bool   `json:"loop_direct_io"`
 	Export   string `json:"export,omitempty"`
 	Decoy    string `json:"decoy,omitempty"`
+	Hidden   bool   `json:"hidden,omitempty"` // ?hide=: never appears
 	pidFile  string
 }
 
@@ -102,6 +104,7 @@ type hotaddLab struct {
 	disks    map[int32]*hotDisk
 	fillers  []int32
 	stop     chan struct{}
+	hide     int
 	Scans    int      `json:"scans"`
 	Deletes  int      `json:"deletes"`
 	Attaches int      `json:"attaches"`
@@ -173,6 +176,15 @@ func (l *Lab) handleHotadd(w http.ResponseWriter, r *http.Request) {
 		}
 	case q.Get("unfill") != "":
 		l.hotUnfill()
+	case q.Get("hide") != "":
+		n, err := strconv.Atoi(q.Get("hide"))
+		if err != nil || n < 0 {
+			bad(w, "hide=N: a count")
+			return
+		}
+		hot.mu.Lock()
+		hot.hide = n
+		hot.mu.Unlock()
 	case q.Get("proxy") != "":
 		v := l.findVM(q.Get("proxy"))
 		if v == nil {
@@ -369,7 +381,7 @@ func (h *hotaddLab) poll(stop chan struct{}) {
 		if scanned {
 			h.Scans++
 			for _, d := range h.disks {
-				if !d.Visible && !d.Deleted {
+				if !d.Visible && !d.Deleted && !d.Hidden {
 					if err := h.bringUp(d); err != nil {
 						h.logf("disk %d: %v", d.Key, err)
 					}
@@ -502,6 +514,7 @@ func (h *hotaddLab) off() {
 	}
 	h.disks = map[int32]*hotDisk{}
 	h.proxy = nil
+	h.hide = 0
 }
 
 // hotaddPre checks a ReconfigVM_Task on the proxy before the simulator
@@ -563,6 +576,10 @@ func (l *Lab) hotaddPost(req *types.ReconfigVM_Task, this types.ManagedObjectRef
 				}
 				if disk.DeviceInfo != nil {
 					hd.Label = disk.DeviceInfo.GetDescription().Label
+				}
+				if hot.hide > 0 {
+					hd.Hidden = true
+					hot.hide--
 				}
 				hot.disks[disk.Key] = hd
 				hot.Attaches++
