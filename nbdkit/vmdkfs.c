@@ -719,6 +719,39 @@ static struct conn *conn_new(struct export *e)
 	return c;
 }
 
+/* export=: the VM's disks whose current datastore paths (the names
+ * virt-v2v asks for) match the wildcard, each described by its label and
+ * size; otherwise the one default export. */
+static int plugin_list_exports(int readonly, int is_tls,
+			       struct nbdkit_exports *list)
+{
+	struct vs_disk *disks = NULL;
+	size_t n = 0, i;
+	int r = 0;
+
+	(void)readonly, (void)is_tls;
+	if (!wildcard || !vma)
+		return nbdkit_use_default_export(list);
+	if (vs_disks(vm_conn(vma), vm_info(vma)->moref, NULL, &disks, &n) <
+	    0) {
+		nbdkit_error("export=: listing the disks of %s: %s",
+			     vm_info(vma)->name, vmdkfs_errmsg());
+		return -1;
+	}
+	for (i = 0; i < n && r == 0; i++) {
+		char desc[256];
+
+		if (!disks[i].file || fnmatch(wildcard, disks[i].file, 0) != 0)
+			continue;
+		snprintf(desc, sizeof(desc), "%s, %" PRIu64 " bytes",
+			 disks[i].label ? disks[i].label : "disk",
+			 disks[i].capacity);
+		r = nbdkit_add_export(list, disks[i].file, desc);
+	}
+	vs_disks_free(disks, n);
+	return r;
+}
+
 /* file='s disk, or with export= the disk the client names; every
  * connection to a disk shares it (or, nfc_links=, one of its links). */
 static void *plugin_open(int readonly)
@@ -939,6 +972,7 @@ static struct nbdkit_plugin plugin = {
 	"Any vmdkfs option or InitEx key as KEY=VALUE: see vmdkfs(1).",
     .magic_config_key = "file",
     .after_fork = plugin_after_fork,
+    .list_exports = plugin_list_exports,
     .open = plugin_open,
     .close = plugin_close,
     .get_size = plugin_get_size,

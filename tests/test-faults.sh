@@ -263,8 +263,17 @@ for c in json.load(sys.stdin)['call_log']: print(c)" >hcalls.txt
 	echo "clean hotadd mount: $(wc -l <hcalls.txt) SOAP calls"
 	k=0
 	own_step=0
+	nreconf=0
 	while read -r method; do
 		k=$((k + 1))
+		what=$method
+		# The first ReconfigVM_Task of each disk attaches it, the
+		# later ones detach.
+		if [ "$method" = ReconfigVM_Task ]; then
+			nreconf=$((nreconf + 1))
+			what="$method (attach)"
+			[ $nreconf -le "$(wc -l <disks.txt)" ] || what="$method (detach)"
+		fi
 		# From the first call the nbdssl mount does not make on.
 		grep -qx "$method" calls.txt || own_step=1
 		[ "$method" = ReconfigVM_Task ] && own_step=1
@@ -275,11 +284,11 @@ for c in json.load(sys.stdin)['call_log']: print(c)" >hcalls.txt
 			*) { [ $own_step = 1 ] && spread $k; } || [ "$FULL" = 1 ] || continue ;;
 			esac
 			lab_ctl "drop?skip=$((k - 1))&count=1&mode=$mode" >/dev/null
-			run_cell "hotadd: SOAP #$k $method" "$mode" "$hopts" read_disks
+			run_cell "hotadd: SOAP #$k $what" "$mode" "$hopts" read_disks
 		done
 		if { [ $own_step = 1 ] && spread $k; } || [ "$FULL" = 1 ]; then
 			lab_ctl "delay?method=$method&ms=4000&count=1" >/dev/null
-			run_cell "hotadd: SOAP #$k $method" "stall" "$hopts" read_disks
+			run_cell "hotadd: SOAP #$k $what" "stall" "$hopts" read_disks
 		fi
 	done <hcalls.txt
 	# The guest never sees the disk attached (no SCSI device on a scan):
@@ -392,7 +401,12 @@ for line in open(sys.argv[1]):
     else:
         o = re.sub(r"^refused \(exit \d+\): ", "refused: ", outcome)
         o = re.sub(r"^refused: (\S+ \(Hard disk \d\): |127\.0\.0\.1: )+", "refused: ", o)
-        o = re.sub(r"\(127\.0\.0\.1:\d+\)|=\d+|Hard disk \d", "", o).strip()
+        o = re.sub(r"\[LocalDS_0\] \S+ \(Hard disk \d\): ", "", o)
+        o = re.sub(r"\(127\.0\.0\.1:\d+\)|127\.0\.0\.1: |=\d+|Hard disk \d", "", o)
+        o = re.sub(r"DC0_C0_RP0_VM\d(_\d)?\.vmdk", "DISK", o)
+        o = re.sub(r"vmdkfs-\d{8}T\d{6}Z", "vmdkfs-TIME", o)
+        o = re.sub(r"/tmp/vmdkfs-test\.\w+", "TEST", o)
+        o = re.sub(r"vm-\d+", "VM", o).strip()
     rows[kind].setdefault(fault, set()).add(o)
 used = [f for f in faults if any(f in r for r in rows.values())]
 print("| step | " + " | ".join(used) + " |")

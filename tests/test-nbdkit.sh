@@ -399,7 +399,15 @@ done <<<"$files"
 if nbdinfo --size "$(uri_of "[LocalDS_0] other/other.vmdk")" >other.out 2>&1; then
 	fail "export=: a name outside the wildcard was served"
 fi
+# The list: every disk by its name, with its label and size.
+nbdinfo --list --json "nbd+unix:///?socket=$WORK/in0" >list.json || fail "export=: nbdinfo --list"
+listed=$(/usr/bin/python3 -c "
+import json, sys
+for e in json.load(open(sys.argv[1]))['exports']:
+    print(e['export-name'] + '|' + e.get('description', ''))" list.json)
+[ "$(echo "$listed" | cut -d'|' -f1)" = "$files" ] || fail "export=: nbdinfo --list gives $(echo "$listed" | tr '\n' ';'), not the disks $(echo "$files" | tr '\n' ';')"
+echo "$listed" | head -1 | grep -q "|Hard disk 1, $((LAB_DISK_MIB << 20)) bytes$" || fail "export=: description $(echo "$listed" | head -1)"
 nbdkit_stop
 grep -q 'access denied: client requested "\[LocalDS_0\] other/other.vmdk"' "$WORK/v2v.nbdkit.log" ||
 	fail "export=: no access denied for another name: $(tail -3 "$WORK/v2v.nbdkit.log")"
-echo "ok virt-v2v's -it vddk command line today (input/input_vddk.ml, export=$wild), the plugin swapped: $k disks by export name; another name refused"
+echo "ok virt-v2v's -it vddk command line today (input/input_vddk.ml, export=$wild), the plugin swapped: $k disks by export name, listed by nbdinfo --list; another name refused"
