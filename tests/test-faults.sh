@@ -114,7 +114,7 @@ run_cell() {
 		outcome="HUNG (killed after $CELL_LIMIT s)"
 		BAD=$((BAD + 1))
 	else
-		why=$(grep -v '^vmdkfs: warning' err | head -1 | sed 's/^vmdkfs: //; s@\[LocalDS_0\] DC0_C0_RP0_VM0/@@g' | cut -c1-160)
+		why=$(grep -v '^vmdkfs: warning' err | head -1 | sed 's/^vmdkfs: //; s@\[LocalDS_0\] DC0_C0_RP0_VM0/@@g' | cut -c1-400)
 		[ -n "$why" ] || {
 			why="no message"
 			BAD=$((BAD + 1))
@@ -407,6 +407,7 @@ for line in open(sys.argv[1]):
         o = re.sub(r"vmdkfs-\d{8}T\d{6}Z", "vmdkfs-TIME", o)
         o = re.sub(r"/tmp/vmdkfs-test\.\w+", "TEST", o)
         o = re.sub(r"vm-\d+", "VM", o).strip()
+        o = o if len(o) <= 150 else o[:150] + "..."
     rows[kind].setdefault(fault, set()).add(o)
 used = [f for f in faults if any(f in r for r in rows.values())]
 print("| step | " + " | ".join(used) + " |")

@@ -242,11 +242,11 @@ static int attach_disk(struct vs_conn *c, const char *proxy, const char *file,
 	free(l);
 	if (r < 0) {
 		/* The answer (of the call or of its task) may be lost with
-		 * the disk attached all the same: look for it a few seconds,
-		 * so that it is used, and detached in the end, rather than
-		 * left on the proxy VM. */
+		 * the disk attached all the same: look for it up to 10 s (a
+		 * task still running), so that it is used, and detached in
+		 * the end, rather than left on the proxy VM. */
 		char why[1024];
-		int looks = vs_answer_lost(c) ? 4 : 1, k, found = 0;
+		int looks = vs_answer_lost(c) ? 11 : 1, k, found = 0;
 
 		snprintf(why, sizeof(why), "%s", vmdkfs_errmsg());
 		for (i = 0; i < (size_t)looks && found <= 0; i++) {
@@ -256,8 +256,12 @@ static int attach_disk(struct vs_conn *c, const char *proxy, const char *file,
 		}
 		if (found <= 0) {
 			vmdkfs_error("%s (and no disk %s appeared at controller "
-				     "%d unit %d)",
-				     why, file, ctl_key, unit);
+				     "%d unit %d%s)",
+				     why, file, ctl_key, unit,
+				     looks > 1 ? " within 10 s; should it appear "
+						 "later, vmdkfs cleanup "
+						 "detaches it"
+					       : "");
 			return r;
 		}
 		k = found;
