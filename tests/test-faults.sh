@@ -224,10 +224,10 @@ declare -A nth last reads
 while read -r conn what; do
 	nth[$conn]=$((${nth[$conn]:-0} + 1))
 	k=${nth[$conn]}
-	# The short pass: of the reads, the first three and every fifth.
+	# The short pass: of the reads, the first two and every tenth.
 	if [ "$FULL" != 1 ] && [ "$what" = aio.read ] && [ "${last[$conn]:-}" = aio.read ]; then
 		reads[$conn]=$((${reads[$conn]:-1} + 1))
-		[ ${reads[$conn]} -le 3 ] || [ $(($k % 5)) = 2 ] || continue
+		[ ${reads[$conn]} -le 2 ] || [ $(($k % 10)) = 2 ] || continue
 	fi
 	last[$conn]=$what
 	for fault in close stall garbage trickle; do
@@ -248,9 +248,12 @@ done
 # --- hotadd: every SOAP request of a snapshot=new hotadd mount ---
 # The same VM, its snapshot's disks attached to the proxy VM (the lab's
 # simulation, see tests/test-hotadd.sh) and read as SCSI disks.  The calls
-# a hotadd mount shares with the nbdssl one above (login, inventory,
-# snapshot, PrepareForAccess) get the close only; its own (the proxy's
-# lookup, ReconfigVM_Task and its task, the detach) get every fault.
+# before its first of its own (login, inventory, PrepareForAccess, the
+# snapshot: the nbdssl mount's first calls, faulted above) get cells only
+# in the full pass; from the proxy's lookup on (ReconfigVM_Task and its
+# task, the reads, the detach, the unmount) every call gets the close and
+# the lost answer (if it changes something), and a spread of them the
+# other faults.
 if [ $hotadd = 1 ]; then
 	hopts="$NFC_OPTS,snapshot=new,transports=hotadd,hotadd_sysfs=$WORK/sys,hotadd_dev=$WORK/dev,hotadd_timeout=10,soap_timeout=3,tmpDirectory=$WORK/logs,quiet"
 	lab_ctl "reset?calls=1" >/dev/null
@@ -279,7 +282,7 @@ for c in json.load(sys.stdin)['call_log']: print(c)" >hcalls.txt
 		[ "$method" = ReconfigVM_Task ] && own_step=1
 		for mode in close after truncate garbage; do
 			case $mode in
-			close) ;;
+			close) [ "$FULL" = 1 ] || [ $own_step = 1 ] || continue ;;
 			after) [ "$FULL" = 1 ] || { [ $own_step = 1 ] && ! retry_safe "$method"; } || continue ;;
 			*) { [ $own_step = 1 ] && spread $k; } || [ "$FULL" = 1 ] || continue ;;
 			esac
@@ -359,9 +362,9 @@ for m in log['connections'][0]['messages']:
 k=0
 while read -r what; do
 	k=$((k + 1))
-	# The short pass: every third message, and every other one of the
+	# The short pass: every third message, and every fourth one of the
 	# write's.
-	[ "$FULL" = 1 ] || [ $((k % 3)) = 1 ] || { [ "$what" = aio.write ] && [ $((k % 2)) = 0 ]; } || continue
+	[ "$FULL" = 1 ] || [ $((k % 3)) = 1 ] || { [ "$what" = aio.write ] && [ $((k % 4)) = 0 ]; } || continue
 	for fault in close stall garbage; do
 		[ $fault = close ] || [ "$FULL" = 1 ] || [ $((k % 9)) = 1 ] || continue
 		lab_ctl "nfc?fault=$fault&fault_at=$k&fault_conn=1" >/dev/null
