@@ -216,8 +216,6 @@ static int attach_disk(struct vs_conn *c, const char *proxy, const char *file,
 {
 	char *f = vs_xml_escape(file), *l = vs_xml_escape(label);
 	char *change = NULL;
-	struct vs_hw hw;
-	size_t i;
 	int r = -ENOMEM;
 
 	*key = 0;
@@ -246,10 +244,10 @@ static int attach_disk(struct vs_conn *c, const char *proxy, const char *file,
 		 * task still running), so that it is used, and detached in
 		 * the end, rather than left on the proxy VM. */
 		char why[1024];
-		int looks = vs_answer_lost(c) ? 11 : 1, k, found = 0;
+		int looks = vs_answer_lost(c) ? 11 : 1, i, found = 0;
 
 		snprintf(why, sizeof(why), "%s", vmdkfs_errmsg());
-		for (i = 0; i < (size_t)looks && found <= 0; i++) {
+		for (i = 0; i < looks && found <= 0; i++) {
 			if (i)
 				look_pause();
 			found = find_disk(c, proxy, 0, file, ctl_key, unit);
@@ -264,23 +262,18 @@ static int attach_disk(struct vs_conn *c, const char *proxy, const char *file,
 					       : "");
 			return r;
 		}
-		k = found;
 		vmdkfs_log(LOG_WARN,
 			   "ReconfigVM_Task on %s: %s; the disk %s was "
 			   "attached all the same (key %d): using it",
-			   proxy, why, file, k);
-		*key = k;
+			   proxy, why, file, found);
+		*key = found;
 		return 0;
 	}
 	/* The key the host gave it: the disk now at (controller, unit). */
-	r = vs_hardware(c, proxy, NULL, &hw);
+	r = find_disk(c, proxy, 0, file, ctl_key, unit);
 	if (r < 0)
 		return r;
-	for (i = 0; i < hw.ndisk; i++)
-		if (hw.disk[i].ctl_key == ctl_key && hw.disk[i].unit == unit &&
-		    hw.disk[i].file && !strcmp(hw.disk[i].file, file))
-			*key = hw.disk[i].key;
-	vs_hardware_free(&hw);
+	*key = r;
 	if (!*key) {
 		vmdkfs_error("ReconfigVM_Task on %s: no disk %s at controller "
 			     "%d unit %d afterwards",
